@@ -1,0 +1,63 @@
+"""Customers: a vectorised population of accounts (numpy arrays, one entry per account).
+
+States: unaware, in market, customer of the vendor (through a channel and,
+for the partner channel, a partner), customer of a competitor, churned.
+Every account is in exactly one state at every step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .scenario import Scenario
+
+UNAWARE, IN_MARKET, CUSTOMER, COMPETITOR, CHURNED = 0, 1, 2, 3, 4
+STATE_NAMES = ("unaware", "in_market", "customer", "competitor", "churned")
+PARTNER_CH, DIRECT_CH, DIGITAL_CH = 0, 1, 2
+CHANNEL_NAMES = ("partner", "direct", "digital")
+
+
+class Customers:
+    """The account population.
+
+    Arrays (length ``n``): ``segment``, ``territory``, ``preference`` (channel),
+    ``value`` (first-year deal value, USD), ``state``, ``channel`` and
+    ``partner`` of the serving vendor channel (-1 if none), ``since`` (month
+    won), ``entered`` (month it came into market), ``satisfaction``,
+    ``sourced`` (partner whose lead brought it into market, -1 if none).
+    """
+
+    def __init__(self, scenario: Scenario, rng: np.random.Generator):
+        m = scenario.market
+        n = m.n_accounts
+        self.n = n
+        seg_p = np.array(m.segment_shares.as_array())
+        self.segment = rng.choice(3, size=n, p=seg_p).astype(np.int8)
+        self.territory = rng.integers(0, m.n_territories, size=n).astype(np.int32)
+        pref = np.empty(n, dtype=np.int8)
+        for s, name in enumerate(("small", "mid", "enterprise")):
+            idx = np.flatnonzero(self.segment == s)
+            pr = m.preference[name]
+            pref[idx] = rng.choice(3, size=idx.size, p=[pr.partner, pr.direct, pr.digital])
+        self.preference = pref
+        median = np.array(m.deal_size.as_array())[self.segment]
+        self.value = median * np.exp(m.deal_size_sigma * rng.standard_normal(n))
+        self.state = np.full(n, UNAWARE, dtype=np.int8)
+        self.channel = np.full(n, -1, dtype=np.int8)
+        self.partner = np.full(n, -1, dtype=np.int32)
+        self.since = np.zeros(n, dtype=np.int32)
+        self.entered = np.zeros(n, dtype=np.int32)
+        self.satisfaction = np.zeros(n, dtype=np.float64)
+        self.sourced = np.full(n, -1, dtype=np.int32)
+        # Accounts grouped by territory, to draw leads inside a partner's territories.
+        self.terr_order = np.argsort(self.territory, kind="stable").astype(np.int64)
+        self.terr_size = np.bincount(self.territory, minlength=m.n_territories)
+        self.terr_ptr = np.concatenate([[0], np.cumsum(self.terr_size)])
+        self.adopted = np.zeros(m.n_territories, dtype=np.int64)  # accounts no longer unaware
+
+    def counts(self) -> np.ndarray:
+        """Accounts in each state (length 5)."""
+        return np.bincount(self.state, minlength=5)
+
+    def adopted_share(self) -> float:
+        return float(self.adopted.sum() / self.n)

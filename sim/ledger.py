@@ -1,0 +1,120 @@
+"""The vendor's books for one month, and the incentive budget.
+
+State transitions write flows here; KPI reporters read them.  Nothing here
+does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SPEND_LINES: tuple[str, ...] = (
+    "discount", "rebate", "mdf", "spiff", "training", "recognition", "relationship", "improvement",
+)
+
+
+@dataclass
+class Ledger:
+    """Flows of one month (USD unless stated)."""
+
+    month: int
+    n_tiers: int
+    revenue: np.ndarray = field(default_factory=lambda: np.zeros(3))  # by channel
+    revenue_tier: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    revenue_type: np.ndarray = field(default_factory=lambda: np.zeros(5))
+    revenue_new: float = 0.0
+    cogs: float = 0.0
+    spend: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SPEND_LINES, 0.0))
+    spend_tier: dict[str, np.ndarray] = field(default_factory=dict)
+    margin_lost: float = 0.0
+    conflict_management: float = 0.0
+    new_customers: np.ndarray = field(default_factory=lambda: np.zeros(3, dtype=np.int64))
+    churned: int = 0
+    renewals_due: int = 0
+    renewals_done: int = 0
+    opportunities: int = 0
+    pursued: int = 0
+    won: int = 0
+    conflicts: np.ndarray = field(default_factory=lambda: np.zeros(3, dtype=np.int64))  # by type
+    conflicts_by_resolution: dict[str, int] = field(default_factory=dict)
+    mdf_accrued: float = 0.0
+    mdf_claimed: float = 0.0
+    mdf_expired: float = 0.0
+    claims: int = 0
+    claims_compliant: int = 0
+    claims_caught: int = 0
+    onboarded: int = 0
+    exited: int = 0
+    dropouts: int = 0
+    recruited: int = 0
+    prospects: int = 0
+    migrations_up: int = 0
+    migrations_down: int = 0
+    active_before: int = 0
+
+    def __post_init__(self) -> None:
+        self.revenue_tier = np.zeros(self.n_tiers)
+        self.spend_tier = {k: np.zeros(self.n_tiers) for k in SPEND_LINES}
+
+    @property
+    def incentive_spend(self) -> float:
+        return float(sum(self.spend.values()))
+
+    @property
+    def conflict_cost(self) -> float:
+        return self.margin_lost + self.conflict_management
+
+    @property
+    def revenue_total(self) -> float:
+        return float(self.revenue.sum())
+
+    @property
+    def gross_profit(self) -> float:
+        """Revenue - cost of goods - every incentive cost - conflict costs."""
+        return self.revenue_total - self.cogs - self.incentive_spend - self.conflict_cost
+
+
+class Budget:
+    """The incentive budget: an annual amount that accrues monthly, unspent allowance carried within the year.
+
+    Every lever's request passes through :meth:`grant`; when the allowance
+    left cannot cover a request, the request is scaled down pro rata, so
+    spend to date never exceeds the allowance to date (and a year's spend never
+    exceeds the annual budget).
+    """
+
+    def __init__(self, annual: float | None):
+        self.annual = annual
+        self.allowance = 0.0
+        self.spent = 0.0
+
+    def new_month(self, month: int) -> None:
+        if self.annual is None:
+            return
+        if month % 12 == 0:
+            self.allowance = 0.0
+            self.spent = 0.0
+        self.allowance += self.annual / 12.0
+
+    @property
+    def available(self) -> float:
+        return float("inf") if self.annual is None else max(self.allowance - self.spent, 0.0)
+
+    def grant(self, requested: np.ndarray) -> np.ndarray:
+        """What is paid of ``requested`` (non-negative array)."""
+        requested = np.maximum(np.asarray(requested, dtype=float), 0.0)
+        total = float(requested.sum())
+        if self.annual is None or total <= 0.0:
+            paid = requested
+        else:
+            avail = self.available
+            paid = requested if total <= avail else requested * (avail / total)
+            # Guard against rounding carrying spend past the allowance.
+            while paid.sum() > avail and avail > 0:
+                paid = paid * (1.0 - 1e-12)
+            if avail <= 0:
+                paid = np.zeros_like(requested)
+        self.spent += float(paid.sum())
+        return paid

@@ -1,0 +1,275 @@
+"""Opportunities, pursuit and conflict (guide parts 2, 5 and 8).
+
+Each month every in-market account is an opportunity.  Partners covering its
+territory and segment pursue it in proportion to their free capacity (sellers
+x opportunities per seller x mindshare x ramp, spread over the demand in the
+cells they cover); the partner whose lead brought the account pursues it
+always.  The vendor's direct sales pursues inbound requests and, up to its
+capacity, outbound opportunities in its territories and segments; the digital
+channel pursues accounts that prefer it and reaches others with a probability.
+
+Two or more vendor channels on one opportunity make a conflict: horizontal
+(partners only), vertical (direct sales and a partner) or multichannel (the
+digital channel and a partner).  Protections, then a fallback, settle it;
+the vendor's remaining channel then contests the deal against the best
+competing vendor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .customers import DIGITAL_CH, DIRECT_CH, PARTNER_CH
+
+if TYPE_CHECKING:
+    from .model import ChannelModel
+
+HORIZONTAL, VERTICAL, MULTICHANNEL = 0, 1, 2
+DISCOUNT_PASS_THROUGH = 0.5  # share of a partner's discount it passes on to the customer as price
+CONFLICT_TYPES = ("horizontal", "vertical", "multichannel")
+
+
+@dataclass
+class PursuitBatch:
+    """The month's opportunities (``opp_*``, one per opportunity) and pursuer rows (one per pursuer)."""
+
+    n_opps: int
+    opp_account: np.ndarray
+    opp_value: np.ndarray
+    opp_pref: np.ndarray
+    opp_territory: np.ndarray
+    opp_segment: np.ndarray
+    opp_sourced: np.ndarray
+    opp: np.ndarray  # row -> opportunity index
+    kind: np.ndarray  # row -> channel
+    partner: np.ndarray  # row -> partner id (-1 for direct/digital)
+    utility: np.ndarray  # row -> contest utility before noise
+    gumbel: np.ndarray  # row -> standard Gumbel noise
+    u_register: np.ndarray
+    u_order: np.ndarray
+    live: np.ndarray  # row still pursuing
+    registered_row: np.ndarray  # opportunity -> row of the registrant, -1 if none
+
+    def opp_has(self, kind: int) -> np.ndarray:
+        m = self.live & (self.kind == kind)
+        return np.bincount(self.opp[m], minlength=self.n_opps) > 0
+
+    def live_count(self, kind: int | None = None) -> np.ndarray:
+        m = self.live if kind is None else self.live & (self.kind == kind)
+        return np.bincount(self.opp[m], minlength=self.n_opps)
+
+    def contest_winner(self, mask_opps: np.ndarray, noise: float) -> np.ndarray:
+        """Row with the highest utility + noise x Gumbel among live rows, per opportunity in ``mask_opps``."""
+        rows = np.flatnonzero(self.live & mask_opps[self.opp])
+        winner = np.full(self.n_opps, -1)
+        if rows.size == 0:
+            return winner
+        score = self.utility[rows] + noise * self.gumbel[rows]
+        order = np.lexsort((-score, self.opp[rows]))
+        r = rows[order]
+        first = np.ones(r.size, dtype=bool)
+        first[1:] = self.opp[r[1:]] != self.opp[r[:-1]]
+        winner[self.opp[r[first]]] = r[first]
+        return winner
+
+
+def _expand(cell_of_opp: np.ndarray, cell_ptr: np.ndarray, edge_partner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each opportunity, the coverage edges of its cell: (opportunity index, partner) pairs."""
+    start = cell_ptr[cell_of_opp]
+    counts = cell_ptr[cell_of_opp + 1] - start
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    opp_rep = np.repeat(np.arange(cell_of_opp.size), counts)
+    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    return opp_rep, edge_partner[np.repeat(start, counts) + offsets]
+
+
+def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generator) -> PursuitBatch:
+    """Who pursues each opportunity this month (before any conflict rule)."""
+    sc = model.config
+    cu = model.customers
+    t = model.partners
+    n = opps.size
+    seg = cu.segment[opps]
+    terr = cu.territory[opps]
+    pref = cu.preference[opps]
+    value = cu.value[opps]
+    sourced = cu.sourced[opps]
+    cell = terr.astype(np.int64) * 3 + seg
+
+    # Partners: capacity spread over the demand in the cells each covers.
+    cells = model.n_cells
+    demand = np.bincount(cell, minlength=cells).astype(float)
+    selling = t.selling
+    d_i = np.bincount(model.edge_partner, weights=demand[model.edge_cell], minlength=t.n)
+    cap = model.partner_capacity()
+    a = np.where(selling & (d_i > 0), np.minimum(1.0, cap / np.maximum(d_i, 1e-12)), 0.0)
+    opp_rep, p_rep = _expand(cell, model.cell_ptr, model.cell_edge_partner)
+    pursue = rng.random(opp_rep.size) < a[p_rep]
+    pursue |= (p_rep == sourced[opp_rep]) & selling[p_rep]
+    p_opp = opp_rep[pursue]
+    p_partner = p_rep[pursue]
+
+    # Direct sales: inbound requests first, then outbound up to capacity.
+    dcfg = sc.direct
+    seg_ok = model.direct_segments[seg]
+    terr_ok = model.direct_territories[terr]
+    inbound = seg_ok & terr_ok & (pref == DIRECT_CH)
+    outbound = seg_ok & terr_ok & ~inbound
+    capacity = dcfg.sellers * dcfg.opps_per_seller
+    spare = max(capacity - inbound.sum(), 0.0)
+    n_out = outbound.sum()
+    a_d = min(1.0, spare / n_out) if n_out > 0 else 0.0
+    d_pursue = inbound | (outbound & (rng.random(n) < a_d))
+    if capacity <= 0:
+        d_pursue[:] = False
+
+    # Digital channel: accounts that prefer it, and a reach into the others.
+    gcfg = sc.digital
+    if gcfg.enabled:
+        reach = np.array(gcfg.reach.as_array())[seg]
+        g_pursue = (pref == DIGITAL_CH) | (rng.random(n) < reach)
+    else:
+        g_pursue = np.zeros(n, dtype=bool)
+
+    d_opp = np.flatnonzero(d_pursue)
+    g_opp = np.flatnonzero(g_pursue)
+    opp_idx = np.concatenate([p_opp, d_opp, g_opp])
+    kind = np.concatenate([
+        np.full(p_opp.size, PARTNER_CH, dtype=np.int8),
+        np.full(d_opp.size, DIRECT_CH, dtype=np.int8),
+        np.full(g_opp.size, DIGITAL_CH, dtype=np.int8),
+    ])
+    partner = np.concatenate([p_partner, np.full(d_opp.size + g_opp.size, -1)])
+
+    # Contest utility (before noise).
+    cc = sc.conflict
+    util = np.empty(opp_idx.size)
+    k = p_opp.size
+    if k:
+        disc = model.tier_table["discount"][t.tier[p_partner]] * sc.incentives.discount_scale
+        joint = np.where(t.tier[p_partner] >= 2, sc.relationship.joint_selling, 0.0)
+        util[:k] = (
+            cc.contest_capability * model.contest_capability[p_partner]
+            + cc.contest_price * DISCOUNT_PASS_THROUGH * disc
+            + cc.contest_relationship * (t.satisfaction[p_partner] - 0.5)
+            + cc.contest_preference * (pref[p_opp] == PARTNER_CH)
+            + joint
+        )
+    util[k : k + d_opp.size] = cc.contest_capability * dcfg.capability + cc.contest_preference * (pref[d_opp] == DIRECT_CH)
+    util[k + d_opp.size :] = (
+        cc.contest_capability * gcfg.capability
+        + cc.contest_price * gcfg.price_advantage
+        + cc.contest_preference * (pref[g_opp] == DIGITAL_CH)
+    )
+    rows = opp_idx.size
+    return PursuitBatch(
+        n_opps=n,
+        opp_account=opps,
+        opp_value=value,
+        opp_pref=pref,
+        opp_territory=terr,
+        opp_segment=seg,
+        opp_sourced=sourced,
+        opp=opp_idx,
+        kind=kind,
+        partner=partner,
+        utility=util,
+        gumbel=rng.gumbel(size=rows),
+        u_register=rng.random(rows),
+        u_order=rng.random(rows),
+        live=np.ones(rows, dtype=bool),
+        registered_row=np.full(n, -1),
+    )
+
+
+@dataclass
+class Outcome:
+    """Result of the month's round, one entry per opportunity unless stated."""
+
+    batch: PursuitBatch
+    pursued: np.ndarray  # had at least one vendor pursuer
+    winner_row: np.ndarray  # vendor row that won the customer, -1 if none
+    lost: np.ndarray  # lost to a competitor
+    conflict_type: np.ndarray  # -1 if no conflict
+    resolution: np.ndarray  # index into the resolution names, -1 if no conflict
+    margin_lost: np.ndarray  # USD
+    conflict_cost: np.ndarray  # USD: management and mediation time
+    registered: np.ndarray  # the winner is the protected registrant
+    initial_rows: np.ndarray  # pursuer rows before any rule (for the log)
+    resolution_names: tuple[str, ...]
+
+
+def resolve(model: ChannelModel, batch: PursuitBatch, rng: np.random.Generator) -> Outcome:
+    """Apply protections and the fallback, then contest the deal against competitors."""
+    cc = model.config.conflict
+    n = batch.n_opps
+    n_partner = batch.live_count(PARTNER_CH)
+    has_direct = batch.opp_has(DIRECT_CH)
+    has_digital = batch.opp_has(DIGITAL_CH)
+    # Direct and digital on the same account with no partner are coordinated by
+    # the vendor, not a conflict: direct sales keeps the account.
+    internal = (n_partner == 0) & has_direct & has_digital
+    batch.live &= ~(internal[batch.opp] & (batch.kind == DIGITAL_CH))
+
+    ctype = np.full(n, -1, dtype=np.int8)
+    ctype[(n_partner >= 2)] = HORIZONTAL
+    ctype[(n_partner >= 1) & has_digital] = MULTICHANNEL
+    ctype[(n_partner >= 1) & has_direct] = VERTICAL
+    in_conflict = ctype >= 0
+    initial_rows = np.flatnonzero(in_conflict[batch.opp])
+
+    names = tuple(p.name for p in model.policies.protections) + (model.policies.fallback.name,)
+    resolution = np.full(n, -1, dtype=np.int8)
+    for j, protection in enumerate(model.policies.protections):
+        before = batch.live_count()
+        out = protection.withdraw(model, batch) & batch.live & in_conflict[batch.opp]
+        batch.live &= ~out
+        after = batch.live_count()
+        settled_here = in_conflict & (resolution < 0) & (before >= 2) & (after < before)
+        resolution[settled_here & (after <= 1)] = j
+    open_opps = in_conflict & (batch.live_count() >= 2)
+    settlement = model.policies.fallback.settle(model, batch, open_opps, rng)
+    resolution[open_opps] = len(names) - 1
+    # Conflicts a protection narrowed but did not settle are labelled by the fallback;
+    # those narrowed to one pursuer keep the protection's label.
+    resolution[in_conflict & (resolution < 0)] = len(names) - 1
+
+    # The single remaining pursuer, or the fallback's winner.
+    live_rows = np.flatnonzero(batch.live)
+    sole = np.full(n, -1)
+    sole[batch.opp[live_rows[::-1]]] = live_rows[::-1]
+    winner = np.where(open_opps, settlement.winner_row, sole)
+    pursued = winner >= 0
+
+    # Contest against the best competing vendor.
+    strength = model.config.market.competitor_strength
+    u = np.where(pursued, batch.utility[np.maximum(winner, 0)], 0.0)
+    reg_win = pursued & (batch.registered_row == winner) & (winner >= 0)
+    u = u + np.where(reg_win, cc.contest_price * DISCOUNT_PASS_THROUGH * cc.deal_registration.extra_discount, 0.0)
+    if strength > 0:
+        p_win = 1.0 / (1.0 + strength * np.exp(model.competitor_utility - u))
+    else:
+        p_win = np.ones(n)
+    vendor_wins = pursued & ~settlement.lost & (rng.random(n) < p_win)
+    lost = pursued & ~vendor_wins
+
+    margin_lost = settlement.margin_lost_share * batch.opp_value * vendor_wins
+    cost = np.where(in_conflict, cc.management_cost, 0.0) + settlement.cost
+    return Outcome(
+        batch=batch,
+        pursued=pursued,
+        winner_row=np.where(vendor_wins, winner, -1),
+        lost=lost,
+        conflict_type=ctype,
+        resolution=resolution,
+        margin_lost=margin_lost,
+        conflict_cost=cost,
+        registered=reg_win & vendor_wins,
+        initial_rows=initial_rows,
+        resolution_names=names,
+    )

@@ -1,0 +1,67 @@
+"""Replaceable policies: incentive levers, tiering, conflict resolution.
+
+A :class:`Policies` bundle is what the model consults; pass your own to
+``ChannelModel(policies=...)`` or ``sim.run(..., policies=...)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .conflict import (
+    FALLBACKS,
+    PROTECTIONS,
+    DealRegistration,
+    Fallback,
+    Mediation,
+    PriceContest,
+    Protection,
+    RulesOfEngagement,
+    Settlement,
+    TerritoryExclusivity,
+    default_fallback,
+    default_protections,
+)
+from .levers import (
+    DealBatch,
+    DiscountLever,
+    ImprovementLever,
+    Lever,
+    LeverEvent,
+    MDFLever,
+    RebateLever,
+    RecognitionLever,
+    RelationshipLever,
+    SpiffLever,
+    TrainingLever,
+    default_levers,
+)
+from .tiering import ThresholdTiering, TieringPolicy
+
+
+@dataclass
+class Policies:
+    """The policy objects of one run. ``None`` fields are built from the scenario."""
+
+    levers: list[Lever] | None = None
+    tiering: TieringPolicy | None = None
+    protections: list[Protection] | None = None
+    fallback: Fallback | None = None
+    extra: dict = field(default_factory=dict)
+
+    def resolved(self, scenario) -> Policies:
+        return Policies(
+            levers=self.levers if self.levers is not None else default_levers(scenario),
+            tiering=self.tiering if self.tiering is not None else ThresholdTiering(scenario),
+            protections=self.protections if self.protections is not None else default_protections(scenario),
+            fallback=self.fallback if self.fallback is not None else default_fallback(scenario),
+            extra=dict(self.extra),
+        )
+
+
+__all__ = [
+    "FALLBACKS", "PROTECTIONS", "DealBatch", "DealRegistration", "DiscountLever", "Fallback", "ImprovementLever",
+    "Lever", "LeverEvent", "MDFLever", "Mediation", "Policies", "PriceContest", "Protection", "RebateLever",
+    "RecognitionLever", "RelationshipLever", "RulesOfEngagement", "Settlement", "SpiffLever", "TerritoryExclusivity",
+    "ThresholdTiering", "TieringPolicy", "TrainingLever", "default_levers",
+]

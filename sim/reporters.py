@@ -1,0 +1,263 @@
+"""KPI reporters (guide parts 3 and 6): functions of the model, registered in one place.
+
+Each reporter reads the month's ledger and the state; none changes anything.
+:func:`model_reporters` returns the dict handed to Mesa's ``DataCollector``.
+Definitions are in ``docs/MODEL.md`` (section "Observation").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .customers import CHURNED, COMPETITOR, CUSTOMER, DIGITAL_CH, DIRECT_CH, IN_MARKET, PARTNER_CH, UNAWARE
+from .ledger import SPEND_LINES
+from .market import CONFLICT_TYPES
+from .partners import ONBOARDING
+from .scenario import PARTNER_TYPES, Scenario
+
+if TYPE_CHECKING:
+    from .model import ChannelModel
+
+Reporter = Callable[["ChannelModel"], float]
+RESOLUTIONS = ("rules_of_engagement", "territory_exclusivity", "deal_registration", "price_contest", "mediation")
+
+
+def _ratio(a: float, b: float, empty: float = float("nan")) -> float:
+    return float(a / b) if b else empty
+
+
+def _counts(model: ChannelModel) -> np.ndarray:
+    return model.customers.counts()
+
+
+def revenue_total(m): return m.ledger.revenue_total
+def revenue_partner(m): return float(m.ledger.revenue[PARTNER_CH])
+def revenue_direct(m): return float(m.ledger.revenue[DIRECT_CH])
+def revenue_digital(m): return float(m.ledger.revenue[DIGITAL_CH])
+def partner_revenue_share(m): return _ratio(m.ledger.revenue[PARTNER_CH], m.ledger.revenue_total)
+def cost_of_goods(m): return m.ledger.cogs
+def gross_profit(m): return m.ledger.gross_profit
+def incentive_spend(m): return m.ledger.incentive_spend
+def margin_lost_to_conflict(m): return m.ledger.margin_lost
+def conflict_cost(m): return m.ledger.conflict_cost
+
+
+def incentive_roi(m):
+    """(Partner-channel margin before incentives - incentive spend) / incentive spend."""
+    led = m.ledger
+    margin = led.revenue[PARTNER_CH] * (1.0 - m.config.market.cogs_share)
+    return _ratio(margin - led.incentive_spend, led.incentive_spend)
+
+
+def active_partners(m): return int(m.partners.active.sum())
+def partners_onboarding(m): return int((m.partners.lifecycle == ONBOARDING).sum())
+def partners_onboarded(m): return m.ledger.onboarded
+def partners_exited(m): return m.ledger.exited
+def partners_recruited(m): return m.ledger.recruited
+def partner_churn(m): return _ratio(m.ledger.exited, m.ledger.active_before, 0.0)
+
+
+def partner_satisfaction(m):
+    a = m.partners.active
+    return float(m.partners.satisfaction[a].mean()) if a.any() else float("nan")
+
+
+def partner_nps(m):
+    """Promoters minus detractors, in points (-100 to 100), among active partners."""
+    a = m.partners.active
+    if not a.any():
+        return float("nan")
+    s = m.partners.satisfaction[a]
+    ss = m.config.partners.satisfaction
+    return float(100.0 * ((s >= ss.promoter_threshold).mean() - (s < ss.detractor_threshold).mean()))
+
+
+def partner_mindshare(m):
+    a = m.partners.active
+    return float(m.partners.mindshare[a].mean()) if a.any() else float("nan")
+
+
+def channel_maturity(m):
+    """Mean active certifications per active partner."""
+    a = m.partners.active
+    return float(m.partners.certifications(m.month)[a].mean()) if a.any() else float("nan")
+
+
+def customers_active(m): return int(_counts(m)[CUSTOMER])
+def customers_new(m): return int(m.ledger.new_customers.sum())
+def customers_churned(m): return m.ledger.churned
+def accounts_unaware(m): return int(_counts(m)[UNAWARE])
+def accounts_in_market(m): return int(_counts(m)[IN_MARKET])
+def accounts_competitor(m): return int(_counts(m)[COMPETITOR])
+def accounts_churned(m): return int(_counts(m)[CHURNED])
+def adoption(m): return m.customers.adopted_share()
+
+
+def customer_satisfaction(m):
+    cu = m.customers
+    c = cu.state == CUSTOMER
+    return float(cu.satisfaction[c].mean()) if c.any() else float("nan")
+
+
+def customer_retention(m):
+    """Share of renewals due in the last twelve months that renewed."""
+    done, due = m.renew_window.sum(axis=0)
+    return _ratio(done, due)
+
+
+def market_share(m):
+    """Vendor customers / all accounts buying the category (vendor, competitors, churned)."""
+    c = _counts(m)
+    return _ratio(c[CUSTOMER], c[CUSTOMER] + c[COMPETITOR] + c[CHURNED])
+
+
+def customer_lifetime_value(m):
+    """Expected discounted gross margin of a new customer: first deal plus renewals at current retention."""
+    led = m.ledger
+    n_new = led.new_customers.sum()
+    if n_new == 0 or led.revenue_total <= 0:
+        return float("nan")
+    mk = m.config.market
+    margin_rate = led.gross_profit / led.revenue_total
+    first = led.revenue_new / n_new * margin_rate
+    r = customer_retention(m)
+    if not np.isfinite(r):
+        r = mk.renewal_base
+    g = r / (1.0 + mk.discount_rate_annual * mk.renewal_interval / 12.0)
+    return float(first * (1.0 + mk.renewal_value_share * g / (1.0 - g)))
+
+
+def _cac(channel: int) -> Reporter:
+    def cac(m):
+        led = m.ledger
+        n_new = led.new_customers[channel]
+        if channel == PARTNER_CH:
+            cost = led.spend["discount"] * _ratio(led.revenue_new, led.revenue_total, 0.0) + led.spend["spiff"] + led.spend["mdf"]
+        elif channel == DIRECT_CH:
+            cost = m.config.direct.sellers * m.config.direct.cost_per_seller
+        else:
+            cost = m.config.digital.monthly_cost if m.config.digital.enabled else 0.0
+        return _ratio(cost, n_new)
+
+    cac.__doc__ = "Customer acquisition cost of the channel: its acquisition spend / new customers it won."
+    return cac
+
+
+def win_rate(m): return _ratio(m.ledger.won, m.ledger.pursued)
+
+
+def mdf_utilisation(m):
+    """MDF claimed / (claimed + expired unclaimed), trailing twelve months."""
+    claimed, expired = m.mdf_window.sum(axis=0)
+    return _ratio(claimed, claimed + expired)
+
+
+def compliance_rate(m): return _ratio(m.ledger.claims_compliant, m.ledger.claims)
+def claims_caught(m): return m.ledger.claims_caught
+def tier_migrations_up(m): return m.ledger.migrations_up
+def tier_migrations_down(m): return m.ledger.migrations_down
+def opportunities(m): return m.ledger.opportunities
+
+
+def _conflicts(k: int) -> Reporter:
+    def f(m): return int(m.ledger.conflicts[k])
+    return f
+
+
+def _resolved(name: str) -> Reporter:
+    def f(m): return int(m.ledger.conflicts_by_resolution.get(name, 0))
+    return f
+
+
+def _spend(line: str) -> Reporter:
+    def f(m): return float(m.ledger.spend.get(line, 0.0))
+    return f
+
+
+def _spend_cell(line: str, tier: int) -> Reporter:
+    def f(m): return float(m.ledger.spend_tier[line][tier])
+    return f
+
+
+def _revenue_tier(tier: int) -> Reporter:
+    def f(m): return float(m.ledger.revenue_tier[tier])
+    return f
+
+
+def _partners_tier(tier: int) -> Reporter:
+    def f(m):
+        t = m.partners
+        return int((t.active & (t.tier == tier)).sum())
+    return f
+
+
+def _revenue_type(k: int) -> Reporter:
+    def f(m): return float(m.ledger.revenue_type[k])
+    return f
+
+
+def model_reporters(scenario: Scenario) -> dict[str, Reporter]:
+    """Every KPI column, in order: name -> reporter function."""
+    r: dict[str, Reporter] = {
+        "revenue_total": revenue_total,
+        "revenue_partner": revenue_partner,
+        "revenue_direct": revenue_direct,
+        "revenue_digital": revenue_digital,
+        "partner_revenue_share": partner_revenue_share,
+        "cost_of_goods": cost_of_goods,
+        "gross_profit": gross_profit,
+        "incentive_spend": incentive_spend,
+        "incentive_roi": incentive_roi,
+        "active_partners": active_partners,
+        "partners_onboarding": partners_onboarding,
+        "partners_recruited": partners_recruited,
+        "partners_onboarded": partners_onboarded,
+        "partners_exited": partners_exited,
+        "partner_churn": partner_churn,
+        "partner_satisfaction": partner_satisfaction,
+        "partner_nps": partner_nps,
+        "partner_mindshare": partner_mindshare,
+        "channel_maturity": channel_maturity,
+        "customers_active": customers_active,
+        "customers_new": customers_new,
+        "customers_churned": customers_churned,
+        "customer_satisfaction": customer_satisfaction,
+        "customer_retention": customer_retention,
+        "customer_lifetime_value": customer_lifetime_value,
+        "market_share": market_share,
+        "adoption": adoption,
+        "accounts_unaware": accounts_unaware,
+        "accounts_in_market": accounts_in_market,
+        "accounts_competitor": accounts_competitor,
+        "accounts_churned": accounts_churned,
+        "opportunities": opportunities,
+        "win_rate": win_rate,
+        "cac_partner": _cac(PARTNER_CH),
+        "cac_direct": _cac(DIRECT_CH),
+        "cac_digital": _cac(DIGITAL_CH),
+        "margin_lost_to_conflict": margin_lost_to_conflict,
+        "conflict_cost": conflict_cost,
+        "mdf_utilisation": mdf_utilisation,
+        "compliance_rate": compliance_rate,
+        "claims_caught": claims_caught,
+        "tier_migrations_up": tier_migrations_up,
+        "tier_migrations_down": tier_migrations_down,
+    }
+    for k, name in enumerate(CONFLICT_TYPES):
+        r[f"conflicts_{name}"] = _conflicts(k)
+    for name in RESOLUTIONS:
+        r[f"conflicts_resolved_{name}"] = _resolved(name)
+    for line in SPEND_LINES:
+        r[f"spend_{line}"] = _spend(line)
+    for i, tier in enumerate(scenario.tier_names):
+        r[f"revenue_tier_{tier}"] = _revenue_tier(i)
+        r[f"partners_tier_{tier}"] = _partners_tier(i)
+    for k, name in enumerate(PARTNER_TYPES):
+        r[f"revenue_type_{name}"] = _revenue_type(k)
+    for line in SPEND_LINES:
+        for i, tier in enumerate(scenario.tier_names):
+            r[f"spend_{line}_{tier}"] = _spend_cell(line, i)
+    return r

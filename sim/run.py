@@ -1,0 +1,168 @@
+"""``run(scenario, seed) -> RunResult``: the one function everything else calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import numpy as np
+import pandas as pd
+
+from .customers import CHANNEL_NAMES
+from .model import ChannelModel
+from .partners import LIFECYCLE_NAMES
+from .policies import Policies
+from .scenario import PARTNER_TYPES, SEGMENTS, Scenario
+
+_KIND = {-1: "competitor", 0: "partner", 1: "direct", 2: "digital"}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of one run.
+
+    Attributes:
+        scenario: the resolved scenario that was run.
+        seed: the seed (or None when a Generator was passed).
+        kpis: one row per reported month (``month`` 1..T), one column per KPI.
+        partners: one row per partner and reported month.
+        conflicts: the conflict log, one row per conflict.
+        migrations: tier migrations (month, partner_id, from_tier, to_tier).
+    """
+
+    scenario: Scenario
+    seed: int | None
+    kpis: pd.DataFrame
+    partners: pd.DataFrame
+    conflicts: pd.DataFrame
+    migrations: pd.DataFrame
+
+    def summary(self) -> dict[str, float]:
+        """Headline KPIs over the reported months: totals for flows, means for levels."""
+        return headline(self.kpis)
+
+
+FLOW_KPIS = (
+    "revenue_total", "revenue_partner", "revenue_direct", "revenue_digital", "gross_profit", "incentive_spend",
+    "margin_lost_to_conflict", "customers_new", "customers_churned", "partners_exited", "partners_onboarded",
+    "conflicts_horizontal", "conflicts_vertical", "conflicts_multichannel",
+)
+LEVEL_KPIS = (
+    "partner_revenue_share", "active_partners", "partner_satisfaction", "partner_nps", "customer_satisfaction",
+    "customer_retention", "market_share", "win_rate", "mdf_utilisation", "compliance_rate", "channel_maturity",
+    "partner_mindshare",
+)
+
+
+def headline(kpis: pd.DataFrame) -> dict[str, float]:
+    """Totals of flow KPIs and means of level KPIs over the months of one run."""
+    out: dict[str, float] = {}
+    for c in FLOW_KPIS:
+        out[c] = float(kpis[c].sum())
+    for c in LEVEL_KPIS:
+        out[c] = float(kpis[c].mean())
+    # Spend-weighted monthly ROI = (sum of partner margin - sum of spend) / sum of spend.
+    spend = out["incentive_spend"]
+    weighted = kpis["incentive_roi"].fillna(0.0).mul(kpis["incentive_spend"]).sum()
+    out["incentive_roi"] = float(weighted / spend) if spend else float("nan")
+    out["active_partners_end"] = float(kpis["active_partners"].iloc[-1])
+    return out
+
+
+def run(
+    scenario: Scenario | None = None,
+    seed: int | np.random.SeedSequence | np.random.Generator = 0,
+    *,
+    months: int | None = None,
+    policies: Policies | None = None,
+) -> RunResult:
+    """Simulate ``scenario`` with ``seed`` and return its KPIs, partner panel and conflict log.
+
+    Args:
+        scenario: a validated :class:`Scenario` (the baseline when None).
+        seed: an int, a SeedSequence (as experiments derive them) or a Generator.
+        months: reported months, replacing ``scenario.time.months``.
+        policies: replacement policy objects.
+    """
+    scenario = scenario if scenario is not None else Scenario()
+    if months is not None:
+        scenario = scenario.with_overrides({"time.months": months})
+    model = ChannelModel(scenario, rng=seed, policies=policies)
+    model.run()
+    return collect(model)
+
+
+def collect(model: ChannelModel) -> RunResult:
+    """Frames of a finished (or partly run) model."""
+    sc = model.config
+    warm = sc.time.warmup_months
+    kpis = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    kpis.insert(0, "month", np.arange(1, len(kpis) + 1) - warm)
+    kpis = kpis[kpis["month"] >= 1].reset_index(drop=True)
+    return RunResult(
+        scenario=sc,
+        seed=model.seed,
+        kpis=kpis,
+        partners=partner_frame(model),
+        conflicts=conflict_frame(model),
+        migrations=migration_frame(model),
+    )
+
+
+def partner_frame(model: ChannelModel) -> pd.DataFrame:
+    tiers = np.array(model.config.tier_names, dtype=object)
+    if not model.panel:
+        return pd.DataFrame(columns=["month", "partner_id", "type", "tier", "lifecycle"])
+    cols = {k: np.concatenate([p[k] for p in model.panel]) for k in model.panel[0]}
+    df = pd.DataFrame(cols)
+    df["type"] = pd.Categorical.from_codes(df["type"], categories=list(PARTNER_TYPES))
+    df["tier"] = pd.Categorical(tiers[df["tier"].to_numpy()], categories=list(tiers), ordered=True)
+    life = list(LIFECYCLE_NAMES.values())
+    df["lifecycle"] = pd.Categorical([LIFECYCLE_NAMES[int(v)] for v in df["lifecycle"]], categories=life)
+    return df
+
+
+def conflict_frame(model: ChannelModel) -> pd.DataFrame:
+    from .market import CONFLICT_TYPES
+
+    cols = ["month", "type", "parties", "n_parties", "resolution", "winner", "lost_to_competitor", "value_at_stake",
+            "margin_lost", "cost", "account", "territory", "segment"]
+    if not model.conflict_log:
+        return pd.DataFrame(columns=cols)
+    frames = []
+    for log in model.conflict_log:
+        names = log["_names"]
+        opp_rows, kinds, partners = log["_rows_opp"], log["_rows_kind"], log["_rows_partner"]
+        labels = np.where(kinds == 0, np.char.add("P", partners.astype(str)), np.where(kinds == 1, "direct", "digital"))
+        order = np.argsort(opp_rows, kind="stable")
+        _, starts = np.unique(opp_rows[order], return_index=True)
+        groups = np.split(labels[order], starts[1:])
+        winner = np.where(
+            log["winner_kind"] == 0,
+            np.char.add("P", log["winner_partner"].astype(str)),
+            np.array([_KIND[int(k)] for k in log["winner_kind"]], dtype=object),
+        )
+        frames.append(pd.DataFrame({
+            "month": log["month"],
+            "type": [CONFLICT_TYPES[int(k)] for k in log["type"]],
+            "parties": ["|".join(g) for g in groups],
+            "n_parties": [len(g) for g in groups],
+            "resolution": [str(names[int(r)]) for r in log["resolution"]],
+            "winner": winner.astype(str),
+            "lost_to_competitor": log["lost_to_competitor"],
+            "value_at_stake": log["value_at_stake"],
+            "margin_lost": log["margin_lost"],
+            "cost": log["cost"],
+            "account": log["account"],
+            "territory": log["territory"],
+            "segment": [SEGMENTS[int(s)] for s in log["segment"]],
+        }))
+    return pd.concat(frames, ignore_index=True)[cols]
+
+
+def migration_frame(model: ChannelModel) -> pd.DataFrame:
+    warm = model.config.time.warmup_months
+    tiers = model.config.tier_names
+    rows = [(m - warm + 1, p, tiers[a], tiers[b]) for (m, p, a, b) in model.migrations]
+    return pd.DataFrame(rows, columns=["month", "partner_id", "from_tier", "to_tier"])
+
+
+__all__ = ["CHANNEL_NAMES", "RunResult", "collect", "headline", "run"]
