@@ -691,10 +691,14 @@ class ChannelModel(mesa.Model):
         led.churned += int(follow.sum())
 
     def _plan_reference(self) -> np.ndarray:
-        """Revenue an improvement plan measures against: the tier's entry threshold, at least the second tier's."""
-        thr = self.tier_table["min_ttm_revenue"]
-        floor = thr[1] if thr.size > 1 else thr[0]
-        return np.maximum(thr[self.partners.tier], floor)
+        """Revenue an improvement plan measures against: the median TTM revenue of active partners of the same type."""
+        t = self.partners
+        ttm = t.ttm_revenue()
+        ref = np.zeros(len(PARTNER_TYPES))
+        for k in range(len(PARTNER_TYPES)):
+            peers = ttm[t.active & (t.ptype == k)]
+            ref[k] = np.median(peers) if peers.size else 0.0
+        return ref[t.ptype]
 
     # 10. tier review ------------------------------------------------------------------
     def _review(self) -> None:
@@ -714,7 +718,8 @@ class ChannelModel(mesa.Model):
         imp = self.config.partners.improvement
         if imp.enabled:
             tenure = m - t.joined
-            weak = (t.lifecycle == ACTIVE) & (tenure >= 12) & (t.ttm_revenue() < imp.threshold * self._plan_reference())
+            # Only with a full year of history is TTM revenue a fair measure.
+            weak = (t.lifecycle == ACTIVE) & (tenure >= 12) & (m >= 11) & (t.ttm_revenue() < imp.threshold * self._plan_reference())
             t.lifecycle[weak] = IMPROVEMENT
             t.plan_left[weak] = imp.months
         self._update_exclusivity()

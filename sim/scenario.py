@@ -93,8 +93,8 @@ class MarketConfig(Section):
     deal_size_sigma: float = F(0.6, "log-USD", "dispersion (sigma of log) of deal values within a segment", ge=0, le=3)
     preference: dict[str, ChannelPreference] = F(
         {
-            "small": ChannelPreference(partner=0.55, direct=0.05, digital=0.40),
-            "mid": ChannelPreference(partner=0.70, direct=0.15, digital=0.15),
+            "small": ChannelPreference(partner=0.50, direct=0.05, digital=0.45),
+            "mid": ChannelPreference(partner=0.65, direct=0.20, digital=0.15),
             "enterprise": ChannelPreference(partner=0.55, direct=0.42, digital=0.03),
         },
         "share",
@@ -168,7 +168,7 @@ class MindshareConfig(Section):
     maximum: float = F(0.9, "share", "upper bound of mindshare", ge=0, le=1)
     speed: float = F(0.08, "per month", "largest monthly move of mindshare", ge=0, le=1)
     sensitivity: float = F(3.0, "per unit", "response of mindshare to the relative return of the vendor", ge=0)
-    outside_return: float = F(0.30, "share of revenue", "return per revenue dollar offered by competing vendors", gt=0)
+    outside_return: float = F(0.25, "share of revenue", "return per revenue dollar offered by competing vendors", gt=0)
     outside_win_rate: float = F(0.35, "probability", "win rate a partner expects when selling for competing vendors", gt=0, le=1)
     satisfaction_weight: float = F(0.5, "per unit", "pull of partner satisfaction (around 0.6) on mindshare", ge=0)
 
@@ -182,7 +182,7 @@ class MindshareConfig(Section):
 class SatisfactionConfig(Section):
     initial: float = F(0.65, "score 0-1", "mean initial partner satisfaction", ge=0, le=1)
     speed: float = F(0.2, "per month", "share of the gap to the target closed each month", ge=0, le=1)
-    base: float = F(0.42, "score", "target satisfaction with nothing else", ge=0, le=1)
+    base: float = F(0.48, "score", "target satisfaction with nothing else", ge=0, le=1)
     profit_weight: float = F(0.25, "score", "weight of profitability (vendor-derived partner profit)", ge=0)
     support_weight: float = F(0.12, "score", "weight of the support level of the tier", ge=0)
     recognition_weight: float = F(0.08, "score", "weight of recognition received", ge=0)
@@ -194,7 +194,7 @@ class SatisfactionConfig(Section):
 
 
 class LifecycleConfig(Section):
-    exit_hazard: float = F(1 / 96, "per month", "base exit hazard (mean relationship of 8 years)", ge=0, le=1)
+    exit_hazard: float = F(1 / 300, "per month", "base exit hazard at satisfaction 0.6 (with plan exits: mean relationship of about 8 years)", ge=0, le=1)
     exit_satisfaction_slope: float = F(6.0, "log per unit", "rise of the exit log-hazard per unit of satisfaction below 0.6", ge=0)
     customers_follow_exit: float = F(0.3, "probability", "chance a customer leaves with its exiting partner", ge=0, le=1)
     onboarding_months: int = F(6, "months", "ramp-up: capacity rises linearly over these months", ge=0, le=36)
@@ -202,7 +202,7 @@ class LifecycleConfig(Section):
 
 
 class RecruitmentConfig(Section):
-    arrival_rate: float = F(8.0, "prospects per month", "prospective partners applying each month", ge=0)
+    arrival_rate: float = F(15.0, "prospects per month", "prospective partners applying each month", ge=0)
     prequal_min: float = F(0.30, "score 0-1", "minimum on every evaluation dimension to pass pre-qualification", ge=0, le=1)
     weights: dict[str, float] = F(
         {"strategic_fit": 0.25, "sales": 0.2, "marketing": 0.1, "technical": 0.2, "service": 0.15, "financial": 0.1},
@@ -224,7 +224,7 @@ class RecruitmentConfig(Section):
 
 class ImprovementConfig(Section):
     enabled: bool = F(True, "-", "put under-performers on an improvement plan instead of ignoring them")
-    threshold: float = F(0.2, "share", "TTM revenue below this share of the tier's entry threshold triggers a plan", ge=0, le=1)
+    threshold: float = F(0.07, "share", "TTM revenue below this share of the median of active partners of the same type triggers a plan", ge=0, le=1)
     months: int = F(6, "months", "length of an improvement plan", ge=1, le=36)
     support_cost: float = F(1_500, "USD per month", "vendor cost of supporting one partner on a plan", ge=0)
     capability_boost: float = F(0.01, "score per month", "capability gained each month on a plan", ge=0, le=1)
@@ -262,7 +262,7 @@ class PartnersConfig(Section):
 
 
 class DirectConfig(Section):
-    sellers: float = F(40, "sellers", "vendor's direct sellers", ge=0)
+    sellers: float = F(60, "sellers", "vendor's direct sellers", ge=0)
     opps_per_seller: float = F(4.0, "opportunities per month", "opportunities one direct seller works a month", ge=0)
     territory_coverage: float = F(0.5, "share", "share of territories where direct sales is present", ge=0, le=1)
     segments: list[Literal["small", "mid", "enterprise"]] = F(["mid", "enterprise"], "-", "segments direct sales pursues")
@@ -274,7 +274,7 @@ class DirectConfig(Section):
 class DigitalConfig(Section):
     enabled: bool = F(True, "-", "the vendor sells through its digital channel (web store, marketplace)")
     reach: SegmentMap = F(
-        SegmentMap(small=0.35, mid=0.1, enterprise=0.0), "probability",
+        SegmentMap(small=0.45, mid=0.12, enterprise=0.0), "probability",
         "chance the digital channel reaches an in-market account that does not prefer it",
     )
     capability: float = F(0.5, "score 0-1", "digital channel's strength in a contest", ge=0, le=1)
@@ -292,7 +292,7 @@ class DealRegistrationConfig(Section):
 
 
 class RulesOfEngagementConfig(Section):
-    direct_min_deal_size: float = F(150_000, "USD", "deals of at least this size go to direct sales, smaller ones to partners", ge=0)
+    direct_min_deal_size: float = F(100_000, "USD", "deals of at least this size go to direct sales, smaller ones to partners", ge=0)
 
 
 class ConflictConfig(Section):
@@ -348,7 +348,7 @@ def _default_tiers() -> list[TierConfig]:
         TierConfig(name="gold", min_ttm_revenue=300_000, min_certifications=2, min_customer_satisfaction=0.6,
                    min_compliance=0.85, discount=0.18, rebate_rate=0.02, mdf_accrual_rate=0.02, spiff_eligible=True,
                    deal_registration=True, leads_per_month=1.0, support_level=0.6, training_budget=600),
-        TierConfig(name="platinum", min_ttm_revenue=1_200_000, min_certifications=3, min_customer_satisfaction=0.65,
+        TierConfig(name="platinum", min_ttm_revenue=600_000, min_certifications=3, min_customer_satisfaction=0.65,
                    min_compliance=0.9, discount=0.22, rebate_rate=0.03, mdf_accrual_rate=0.03, spiff_eligible=True,
                    deal_registration=True, leads_per_month=2.0, support_level=0.8, training_budget=1_000),
     ]
@@ -382,8 +382,8 @@ class RebateConfig(Section):
 
 class MDFConfig(Section):
     scale: float = F(1.0, "multiplier", "multiplier on every tier's MDF accrual rate", ge=0)
-    claim_rate: float = F(0.02, "per month", "base share of the available fund a partner claims each month", ge=0, le=1)
-    claim_marketing_slope: float = F(0.07, "per unit", "extra claim rate per unit of marketing capability", ge=0, le=1)
+    claim_rate: float = F(0.008, "per month", "base share of the available fund a partner claims each month", ge=0, le=1)
+    claim_marketing_slope: float = F(0.03, "per unit", "extra claim rate per unit of marketing capability", ge=0, le=1)
     expiry_months: int = F(12, "months", "accrued funds not claimed within this many months expire", ge=1, le=60)
     leads_per_1000: float = F(1.0, "leads per $1000", "leads generated by $1000 of MDF at small spend", ge=0)
     diminishing: float = F(0.7, "elasticity", "exponent of MDF spend in the lead response (1 = linear)", gt=0, le=1)

@@ -96,6 +96,8 @@ class DealRegistration(Protection):
     def withdraw(self, model, batch):
         cfg = self.scenario.conflict.deal_registration
         is_partner = (batch.kind == PARTNER_CH) & batch.live
+        if not is_partner.any():
+            return np.zeros(batch.kind.size, dtype=bool)
         pid = np.where(is_partner, batch.partner, 0)
         allowed = model.tier_table["deal_registration"][model.partners.tier[pid]]
         big = batch.opp_value[batch.opp] >= cfg.min_deal_size
