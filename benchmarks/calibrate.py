@@ -39,7 +39,10 @@ def measures(r: sim.RunResult) -> dict[str, float]:
 
 
 TARGETS = {
-    "partner_revenue_share": ("0.56-0.73", "Channelnomics 2025 (56 % partner-originated); Canalys (>70 % partner-delivered)"),
+    "partner_revenue_share": (
+        "0.56-0.73",
+        "Channelnomics 2025 (56 % partner-originated); Canalys (>70 % partner-delivered)",
+    ),
     "top20_partner_revenue_share": (">= 0.80", "Pareto concentration of partner revenue"),
     "top_tier_partner_share": ("0.05-0.15", "ZINFI: top tier holds 5-15 % of partners"),
     "mdf_unclaimed_share": ("0.40-0.60", "ZINFI survey 2016: 40-60 % of MDF unclaimed"),

@@ -27,6 +27,15 @@ except PackageNotFoundError:  # pragma: no cover - running from a checkout witho
     __version__ = "0+unknown"
 
 __all__ = [
-    "ChannelModel", "PartnerAgent", "Policies", "RunResult", "Scenario", "ScenarioError", "__version__",
-    "headline", "make_rng", "run", "seed_sequence",
+    "ChannelModel",
+    "PartnerAgent",
+    "Policies",
+    "RunResult",
+    "Scenario",
+    "ScenarioError",
+    "__version__",
+    "headline",
+    "make_rng",
+    "run",
+    "seed_sequence",
 ]

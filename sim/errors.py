@@ -43,7 +43,7 @@ def from_validation_error(source: str, err: ValidationError, prefix: str = "") -
         if e.get("type") == "extra_forbidden":
             msg = "unknown key (not a field of this section; see docs/SCENARIOS.md)"
         elif msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+            msg = msg[len("Value error, ") :]
         value = e.get("input", _MISSING)
         problems.append((field, "<missing>" if value is _MISSING else value, msg))
     return ScenarioError(source, problems)

@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 SPEND_LINES: tuple[str, ...] = (
-    "discount", "rebate", "mdf", "spiff", "training", "recognition", "relationship", "improvement",
+    "discount",
+    "rebate",
+    "mdf",
+    "spiff",
+    "training",
+    "recognition",
+    "relationship",
+    "improvement",
 )
 
 

@@ -139,11 +139,13 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
     d_opp = np.flatnonzero(d_pursue)
     g_opp = np.flatnonzero(g_pursue)
     opp_idx = np.concatenate([p_opp, d_opp, g_opp])
-    kind = np.concatenate([
-        np.full(p_opp.size, PARTNER_CH, dtype=np.int8),
-        np.full(d_opp.size, DIRECT_CH, dtype=np.int8),
-        np.full(g_opp.size, DIGITAL_CH, dtype=np.int8),
-    ])
+    kind = np.concatenate(
+        [
+            np.full(p_opp.size, PARTNER_CH, dtype=np.int8),
+            np.full(d_opp.size, DIRECT_CH, dtype=np.int8),
+            np.full(g_opp.size, DIGITAL_CH, dtype=np.int8),
+        ]
+    )
     partner = np.concatenate([p_partner, np.full(d_opp.size + g_opp.size, -1)])
 
     # Contest utility (before noise).
@@ -160,7 +162,9 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
             + cc.contest_preference * (pref[p_opp] == PARTNER_CH)
             + joint
         )
-    util[k : k + d_opp.size] = cc.contest_capability * dcfg.capability + cc.contest_preference * (pref[d_opp] == DIRECT_CH)
+    util[k : k + d_opp.size] = cc.contest_capability * dcfg.capability + cc.contest_preference * (
+        pref[d_opp] == DIRECT_CH
+    )
     util[k + d_opp.size :] = (
         cc.contest_capability * gcfg.capability
         + cc.contest_price * gcfg.price_advantage

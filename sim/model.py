@@ -37,7 +37,7 @@ from .customers import (
     UNAWARE,
     Customers,
 )
-from .ledger import SPEND_LINES, Budget, Ledger
+from .ledger import Budget, Ledger
 from .market import DISCOUNT_PASS_THROUGH, build_pursuit, resolve
 from .partners import ACTIVE, CAP, EXITED, IMPROVEMENT, ONBOARDING, PartnerAgent, PartnerTable
 from .policies import LeverEvent, Policies
@@ -47,9 +47,18 @@ from .scenario import CAPABILITIES, PARTNER_TYPES, SEGMENTS, Scenario
 
 _AUDITED = ("mdf", "rebate")  # levers paid on partners' claims, which audits check
 _TIER_FIELDS = (
-    "min_ttm_revenue", "min_certifications", "min_customer_satisfaction", "min_compliance", "discount",
-    "rebate_rate", "mdf_accrual_rate", "spiff_eligible", "deal_registration", "leads_per_month",
-    "support_level", "training_budget",
+    "min_ttm_revenue",
+    "min_certifications",
+    "min_customer_satisfaction",
+    "min_compliance",
+    "discount",
+    "rebate_rate",
+    "mdf_accrual_rate",
+    "spiff_eligible",
+    "deal_registration",
+    "leads_per_month",
+    "support_level",
+    "training_budget",
 )
 
 
@@ -116,7 +125,9 @@ class ChannelModel(mesa.Model):
         tr = sc.incentives.training
         expected = sc.partners.n_initial + int(sc.partners.recruitment.arrival_rate * self.horizon) + 16
         self.partners = PartnerTable(
-            expected, mdf_months=sc.incentives.mdf.expiry_months, train_lag=tr.lag_months,
+            expected,
+            mdf_months=sc.incentives.mdf.expiry_months,
+            train_lag=tr.lag_months,
             max_certs=tr.max_certifications,
         )
         self.edge_partner = np.zeros(0, dtype=np.int64)
@@ -134,8 +145,15 @@ class ChannelModel(mesa.Model):
             cc.contest_capability * 0.55 + cc.contest_price * DISCOUNT_PASS_THROUGH * 0.15 + cc.contest_preference * 0.5
         )
         self.type_table = {
-            "segmask": np.array([sum(1 << SEGMENTS.index(s) for s in sc.partners.types[name].segments)
-                                 if name in sc.partners.types else 0 for name in PARTNER_TYPES], dtype=np.uint8),
+            "segmask": np.array(
+                [
+                    sum(1 << SEGMENTS.index(s) for s in sc.partners.types[name].segments)
+                    if name in sc.partners.types
+                    else 0
+                    for name in PARTNER_TYPES
+                ],
+                dtype=np.uint8,
+            ),
         }
 
     def _draw_partners(self, k: int) -> dict[str, np.ndarray]:
@@ -147,7 +165,9 @@ class ChannelModel(mesa.Model):
         ptype = np.array([PARTNER_TYPES.index(names[i]) for i in ti], dtype=np.int8)
         cfg = [sc.types[names[i]] for i in range(len(names))]
         cap_mean = np.array([c.capability_mean for c in cfg])[ti]
-        cap = np.clip(cap_mean[:, None] + sc.capability_spread * self.rng.standard_normal((k, len(CAPABILITIES))), 0.02, 0.98)
+        cap = np.clip(
+            cap_mean[:, None] + sc.capability_spread * self.rng.standard_normal((k, len(CAPABILITIES))), 0.02, 0.98
+        )
         med = np.array([c.sellers_median for c in cfg])[ti]
         sig = np.array([c.sellers_sigma for c in cfg])[ti]
         sellers = med * np.exp(sig * self.rng.standard_normal(k))
@@ -254,6 +274,7 @@ class ChannelModel(mesa.Model):
             cu.partner[idx[pick]] = self.cell_edge_partner[self.cell_ptr[cell[pick]] + offs]
         cu.satisfaction[idx] = np.clip(self._service_level(idx) + 0.05 * self.rng.standard_normal(idx.size), 0, 1)
         np.add.at(cu.adopted, cu.territory[adopted], 1)
+        self.state_counts = cu.counts()
 
     # ------------------------------------------------------------------ helpers
     def _refresh_capability(self) -> None:
@@ -362,8 +383,6 @@ class ChannelModel(mesa.Model):
         self.budget.new_month(m)
 
         self._recruit()
-        self._partner_spend = np.resize(self._partner_spend, t.n)
-        self._caught_now = np.resize(self._caught_now, t.n)
         self._update_mindshare()
         event = LeverEvent("month", m, self.rng)
         self._run_levers("month", event, np.arange(t.n))
@@ -402,9 +421,12 @@ class ChannelModel(mesa.Model):
         led.recruited = n
         if lifecycle == ACTIVE:
             led.onboarded += n
+        # Per-partner accumulators of the month grow with the table (new rows start at zero).
+        grow = self.partners.n - self._partner_spend.size
+        self._partner_spend = np.concatenate([self._partner_spend, np.zeros(grow)])
+        self._caught_now = np.concatenate([self._caught_now, np.zeros(grow, dtype=bool)])
         cost = np.zeros(self.partners.n)
         cost[-n:] = self.config.partners.lifecycle.onboarding_cost
-        self._partner_spend = np.resize(self._partner_spend, self.partners.n)
         self._spend("training", cost, np.arange(self.partners.n))
         self._refresh_capability()
 
@@ -416,7 +438,11 @@ class ChannelModel(mesa.Model):
         self._relative_return = rel
         pull = np.tanh(ms.sensitivity * rel + ms.satisfaction_weight * (t.satisfaction - 0.6))
         delta = ms.speed * pull
-        new = np.where(delta > 0, t.mindshare + delta * (ms.maximum - t.mindshare), t.mindshare + delta * (t.mindshare - ms.minimum))
+        new = np.where(
+            delta > 0,
+            t.mindshare + delta * (ms.maximum - t.mindshare),
+            t.mindshare + delta * (t.mindshare - ms.minimum),
+        )
         t.mindshare = np.where(t.selling, np.clip(new, ms.minimum, ms.maximum), t.mindshare)
 
     # 4. demand ----------------------------------------------------------------
@@ -426,11 +452,16 @@ class ChannelModel(mesa.Model):
         m = self.month
         # Bass adoption: hazard (p + q F_territory) per year, per month here.
         f = cu.adopted / np.maximum(cu.terr_size, 1)
-        hazard = (sc.bass_p + sc.bass_q * f) / 12.0
+        n_terr = f.size
+        # Monthly entry probability by (state, territory): Bass hazard for the unaware,
+        # re-entry for competitors' and churned accounts, none for the rest.
+        table = np.zeros((5, n_terr), dtype=np.float32)
+        table[UNAWARE] = (sc.bass_p + sc.bass_q * f) / 12.0
+        table[COMPETITOR] = sc.reentry_rate
+        table[CHURNED] = sc.reentry_rate
         state = cu.state
-        prob = np.where(state == UNAWARE, hazard[cu.territory], 0.0)
-        prob = np.where((state == COMPETITOR) | (state == CHURNED), sc.reentry_rate, prob)
-        enter = self.rng.random(cu.n) < prob
+        key = state.astype(np.int32) * n_terr + cu.territory
+        enter = self.rng.random(cu.n, dtype=np.float32) < table.ravel()[key]
         newly = enter & (state == UNAWARE)
         np.add.at(cu.adopted, cu.territory[newly], 1)
         idx = np.flatnonzero(enter)
@@ -460,7 +491,9 @@ class ChannelModel(mesa.Model):
         cu = self.customers
         t = self.partners
         who = np.repeat(np.arange(t.n), leads)
-        terr = (t.home[who] + (self.rng.random(total) * t.n_terr[who]).astype(np.int64)) % self.config.market.n_territories
+        terr = (
+            t.home[who] + (self.rng.random(total) * t.n_terr[who]).astype(np.int64)
+        ) % self.config.market.n_territories
         pos = cu.terr_ptr[terr] + (self.rng.random(total) * cu.terr_size[terr]).astype(np.int64)
         acc = cu.terr_order[np.minimum(pos, cu.n - 1)]
         seg_ok = (t.segmask[who] & (1 << cu.segment[acc].astype(np.uint8))) > 0
@@ -501,9 +534,11 @@ class ChannelModel(mesa.Model):
         cu.since[acc] = m
         conflicted = out.conflict_type[won] >= 0
         cu.satisfaction[acc] = np.clip(
-            self._service_level(acc) + 0.05 * self.rng.standard_normal(acc.size)
+            self._service_level(acc)
+            + 0.05 * self.rng.standard_normal(acc.size)
             - self.config.conflict.customer_satisfaction_hit * conflicted,
-            0, 1,
+            0,
+            1,
         )
         lost = opps[out.lost]
         cu.state[lost] = COMPETITOR
@@ -528,14 +563,20 @@ class ChannelModel(mesa.Model):
         loser = conf_rows[winner_row_of != conf_rows]
         wk = winner_kind[batch.opp[loser]]
         self._lost_partner = np.bincount(batch.partner[loser[wk == PARTNER_CH]], minlength=t.n).astype(float)
-        self._lost_vendor = np.bincount(batch.partner[loser[(wk == DIRECT_CH) | (wk == DIGITAL_CH)]], minlength=t.n).astype(float)
+        self._lost_vendor = np.bincount(
+            batch.partner[loser[(wk == DIRECT_CH) | (wk == DIGITAL_CH)]], minlength=t.n
+        ).astype(float)
         for k in range(3):
             led.conflicts[k] += int((out.conflict_type == k).sum())
         for j, name in enumerate(out.resolution_names):
-            led.conflicts_by_resolution[name] = led.conflicts_by_resolution.get(name, 0) + int((out.resolution == j).sum())
+            led.conflicts_by_resolution[name] = led.conflicts_by_resolution.get(name, 0) + int(
+                (out.resolution == j).sum()
+            )
         return out
 
-    def _book(self, ch: np.ndarray, pid: np.ndarray, value: np.ndarray, *, new: bool, registered: np.ndarray | None = None) -> None:
+    def _book(
+        self, ch: np.ndarray, pid: np.ndarray, value: np.ndarray, *, new: bool, registered: np.ndarray | None = None
+    ) -> None:
         """Book won deals: revenue to exactly one channel, cost of goods, and deal-time levers for partners."""
         led = self.ledger
         t = self.partners
@@ -571,7 +612,11 @@ class ChannelModel(mesa.Model):
         self.renew_window[m % 12] = (0, due.size)
         if due.size == 0:
             return
-        base = np.log(sc.renewal_base / max(1 - sc.renewal_base, 1e-9)) if 0 < sc.renewal_base < 1 else (50.0 if sc.renewal_base >= 1 else -50.0)
+        base = (
+            np.log(sc.renewal_base / max(1 - sc.renewal_base, 1e-9))
+            if 0 < sc.renewal_base < 1
+            else (50.0 if sc.renewal_base >= 1 else -50.0)
+        )
         p = 1.0 / (1.0 + np.exp(-(base + sc.renewal_slope * (cu.satisfaction[due] - 0.7))))
         renew = self.rng.random(due.size) < p
         keep = due[renew]
@@ -633,12 +678,18 @@ class ChannelModel(mesa.Model):
         support = self.tier_table["support_level"][t.tier] + np.where(t.lifecycle == IMPROVEMENT, 0.2, 0.0)
         profit = np.clip(self._relative_return + 1.0, 0.0, 2.0) / 2.0
         target = (
-            ss.base + ss.profit_weight * profit + ss.support_weight * support
-            + ss.recognition_weight * t.recognition + ss.communication_weight * self.config.relationship.communication
-            - ss.conflict_loss_penalty * t.loss_partner_ema - ss.direct_loss_penalty * t.loss_vendor_ema
+            ss.base
+            + ss.profit_weight * profit
+            + ss.support_weight * support
+            + ss.recognition_weight * t.recognition
+            + ss.communication_weight * self.config.relationship.communication
+            - ss.conflict_loss_penalty * t.loss_partner_ema
+            - ss.direct_loss_penalty * t.loss_vendor_ema
         )
         t.satisfaction = np.clip(t.satisfaction + ss.speed * (target - t.satisfaction), 0, 1)
-        t.satisfaction = np.where(self._caught_now, np.clip(t.satisfaction - sc.compliance.audit_satisfaction_penalty, 0, 1), t.satisfaction)
+        t.satisfaction = np.where(
+            self._caught_now, np.clip(t.satisfaction - sc.compliance.audit_satisfaction_penalty, 0, 1), t.satisfaction
+        )
         t.recognition = t.recognition * (1.0 - self.config.incentives.recognition.decay)
         # Exits: hazard rises as satisfaction falls (parts 4, 7).
         lc = sc.lifecycle
@@ -719,7 +770,12 @@ class ChannelModel(mesa.Model):
         if imp.enabled:
             tenure = m - t.joined
             # Only with a full year of history is TTM revenue a fair measure.
-            weak = (t.lifecycle == ACTIVE) & (tenure >= 12) & (m >= 11) & (t.ttm_revenue() < imp.threshold * self._plan_reference())
+            weak = (
+                (t.lifecycle == ACTIVE)
+                & (tenure >= 12)
+                & (m >= 11)
+                & (t.ttm_revenue() < imp.threshold * self._plan_reference())
+            )
             t.lifecycle[weak] = IMPROVEMENT
             t.plan_left[weak] = imp.months
         self._update_exclusivity()
@@ -740,29 +796,32 @@ class ChannelModel(mesa.Model):
         t = self.partners
         m = self.month
         cu = self.customers
+        self.state_counts = cu.counts()
         cm = (cu.state == CUSTOMER) & (cu.partner >= 0)
         t.customers = np.bincount(cu.partner[cm], minlength=t.n)
         if m >= self.config.time.warmup_months:
             ids = np.flatnonzero(t.lifecycle != EXITED)
             ids = np.union1d(ids, np.flatnonzero(t.left == m))
-            self.panel.append({
-                "month": np.full(ids.size, m - self.config.time.warmup_months + 1, dtype=np.int32),
-                "partner_id": ids.astype(np.int32),
-                "type": t.ptype[ids].copy(),
-                "tier": t.tier[ids].copy(),
-                "lifecycle": t.lifecycle[ids].copy(),
-                "revenue": t.revenue[ids].copy(),
-                "ttm_revenue": t.ttm_revenue()[ids],
-                "mindshare": t.mindshare[ids].copy(),
-                "satisfaction": t.satisfaction[ids].copy(),
-                "capability": self.contest_capability[ids].copy(),
-                "certifications": t.certifications(m)[ids],
-                "customers": t.customers[ids].copy(),
-                "opportunities": self._pursuits[ids],
-                "wins": self._wins[ids],
-                "incentives": self._partner_spend[ids].copy(),
-                "compliance": t.compliance_record()[ids],
-            })
+            self.panel.append(
+                {
+                    "month": np.full(ids.size, m - self.config.time.warmup_months + 1, dtype=np.int32),
+                    "partner_id": ids.astype(np.int32),
+                    "type": t.ptype[ids].copy(),
+                    "tier": t.tier[ids].copy(),
+                    "lifecycle": t.lifecycle[ids].copy(),
+                    "revenue": t.revenue[ids].copy(),
+                    "ttm_revenue": t.ttm_revenue()[ids],
+                    "mindshare": t.mindshare[ids].copy(),
+                    "satisfaction": t.satisfaction[ids].copy(),
+                    "capability": self.contest_capability[ids].copy(),
+                    "certifications": t.certifications(m)[ids],
+                    "customers": t.customers[ids].copy(),
+                    "opportunities": self._pursuits[ids],
+                    "wins": self._wins[ids],
+                    "incentives": self._partner_spend[ids].copy(),
+                    "compliance": t.compliance_record()[ids],
+                }
+            )
             b = outcome.batch
             rows = outcome.initial_rows
             if rows.size:
@@ -771,24 +830,26 @@ class ChannelModel(mesa.Model):
                 wr = outcome.winner_row[opps]
                 winner_kind = np.where(wr >= 0, b.kind[np.maximum(wr, 0)], -1)
                 winner_partner = np.where(wr >= 0, b.partner[np.maximum(wr, 0)], -1)
-                self.conflict_log.append({
-                    "month": np.full(opps.size, m - self.config.time.warmup_months + 1, dtype=np.int32),
-                    "account": b.opp_account[opps],
-                    "territory": b.opp_territory[opps],
-                    "segment": b.opp_segment[opps],
-                    "type": outcome.conflict_type[opps],
-                    "resolution": outcome.resolution[opps],
-                    "winner_kind": winner_kind,
-                    "winner_partner": winner_partner,
-                    "lost_to_competitor": outcome.lost[opps],
-                    "value_at_stake": b.opp_value[opps],
-                    "margin_lost": outcome.margin_lost[opps],
-                    "cost": outcome.conflict_cost[opps],
-                    "_rows_opp": opp,
-                    "_rows_kind": b.kind[rows],
-                    "_rows_partner": b.partner[rows],
-                    "_names": np.array(outcome.resolution_names, dtype=object),
-                })
+                self.conflict_log.append(
+                    {
+                        "month": np.full(opps.size, m - self.config.time.warmup_months + 1, dtype=np.int32),
+                        "account": b.opp_account[opps],
+                        "territory": b.opp_territory[opps],
+                        "segment": b.opp_segment[opps],
+                        "type": outcome.conflict_type[opps],
+                        "resolution": outcome.resolution[opps],
+                        "winner_kind": winner_kind,
+                        "winner_partner": winner_partner,
+                        "lost_to_competitor": outcome.lost[opps],
+                        "value_at_stake": b.opp_value[opps],
+                        "margin_lost": outcome.margin_lost[opps],
+                        "cost": outcome.conflict_cost[opps],
+                        "_rows_opp": opp,
+                        "_rows_kind": b.kind[rows],
+                        "_rows_partner": b.partner[rows],
+                        "_names": np.array(outcome.resolution_names, dtype=object),
+                    }
+                )
 
     # ------------------------------------------------------------------ Mesa glue
     def register_agent(self, agent) -> None:  # keep an index -> agent map for exits

@@ -49,7 +49,9 @@ def set_path(data: dict[str, Any], path: str, value: Any, *, source: str = "over
             if idx is None:
                 names = [str(x.get("name")) for x in node if isinstance(x, dict) and "name" in x]
                 allowed = f"an index 0..{len(node) - 1}" + (f" or a name: {', '.join(names)}" if names else "")
-                raise ScenarioError(source, [(path, value, f"no item '{key}' in {'.'.join(walked)}; allowed: {allowed}")])
+                raise ScenarioError(
+                    source, [(path, value, f"no item '{key}' in {'.'.join(walked)}; allowed: {allowed}")]
+                )
             if last:
                 node[idx] = value
                 return

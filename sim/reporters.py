@@ -30,19 +30,48 @@ def _ratio(a: float, b: float, empty: float = float("nan")) -> float:
 
 
 def _counts(model: ChannelModel) -> np.ndarray:
-    return model.customers.counts()
+    # Accounts by state, counted once per step by the model.
+    return model.state_counts
 
 
-def revenue_total(m): return m.ledger.revenue_total
-def revenue_partner(m): return float(m.ledger.revenue[PARTNER_CH])
-def revenue_direct(m): return float(m.ledger.revenue[DIRECT_CH])
-def revenue_digital(m): return float(m.ledger.revenue[DIGITAL_CH])
-def partner_revenue_share(m): return _ratio(m.ledger.revenue[PARTNER_CH], m.ledger.revenue_total)
-def cost_of_goods(m): return m.ledger.cogs
-def gross_profit(m): return m.ledger.gross_profit
-def incentive_spend(m): return m.ledger.incentive_spend
-def margin_lost_to_conflict(m): return m.ledger.margin_lost
-def conflict_cost(m): return m.ledger.conflict_cost
+def revenue_total(m):
+    return m.ledger.revenue_total
+
+
+def revenue_partner(m):
+    return float(m.ledger.revenue[PARTNER_CH])
+
+
+def revenue_direct(m):
+    return float(m.ledger.revenue[DIRECT_CH])
+
+
+def revenue_digital(m):
+    return float(m.ledger.revenue[DIGITAL_CH])
+
+
+def partner_revenue_share(m):
+    return _ratio(m.ledger.revenue[PARTNER_CH], m.ledger.revenue_total)
+
+
+def cost_of_goods(m):
+    return m.ledger.cogs
+
+
+def gross_profit(m):
+    return m.ledger.gross_profit
+
+
+def incentive_spend(m):
+    return m.ledger.incentive_spend
+
+
+def margin_lost_to_conflict(m):
+    return m.ledger.margin_lost
+
+
+def conflict_cost(m):
+    return m.ledger.conflict_cost
 
 
 def incentive_roi(m):
@@ -52,12 +81,28 @@ def incentive_roi(m):
     return _ratio(margin - led.incentive_spend, led.incentive_spend)
 
 
-def active_partners(m): return int(m.partners.active.sum())
-def partners_onboarding(m): return int((m.partners.lifecycle == ONBOARDING).sum())
-def partners_onboarded(m): return m.ledger.onboarded
-def partners_exited(m): return m.ledger.exited
-def partners_recruited(m): return m.ledger.recruited
-def partner_churn(m): return _ratio(m.ledger.exited, m.ledger.active_before, 0.0)
+def active_partners(m):
+    return int(m.partners.active.sum())
+
+
+def partners_onboarding(m):
+    return int((m.partners.lifecycle == ONBOARDING).sum())
+
+
+def partners_onboarded(m):
+    return m.ledger.onboarded
+
+
+def partners_exited(m):
+    return m.ledger.exited
+
+
+def partners_recruited(m):
+    return m.ledger.recruited
+
+
+def partner_churn(m):
+    return _ratio(m.ledger.exited, m.ledger.active_before, 0.0)
 
 
 def partner_satisfaction(m):
@@ -86,14 +131,36 @@ def channel_maturity(m):
     return float(m.partners.certifications(m.month)[a].mean()) if a.any() else float("nan")
 
 
-def customers_active(m): return int(_counts(m)[CUSTOMER])
-def customers_new(m): return int(m.ledger.new_customers.sum())
-def customers_churned(m): return m.ledger.churned
-def accounts_unaware(m): return int(_counts(m)[UNAWARE])
-def accounts_in_market(m): return int(_counts(m)[IN_MARKET])
-def accounts_competitor(m): return int(_counts(m)[COMPETITOR])
-def accounts_churned(m): return int(_counts(m)[CHURNED])
-def adoption(m): return m.customers.adopted_share()
+def customers_active(m):
+    return int(_counts(m)[CUSTOMER])
+
+
+def customers_new(m):
+    return int(m.ledger.new_customers.sum())
+
+
+def customers_churned(m):
+    return m.ledger.churned
+
+
+def accounts_unaware(m):
+    return int(_counts(m)[UNAWARE])
+
+
+def accounts_in_market(m):
+    return int(_counts(m)[IN_MARKET])
+
+
+def accounts_competitor(m):
+    return int(_counts(m)[COMPETITOR])
+
+
+def accounts_churned(m):
+    return int(_counts(m)[CHURNED])
+
+
+def adoption(m):
+    return m.customers.adopted_share()
 
 
 def customer_satisfaction(m):
@@ -135,7 +202,11 @@ def _cac(channel: int) -> Reporter:
         led = m.ledger
         n_new = led.new_customers[channel]
         if channel == PARTNER_CH:
-            cost = led.spend["discount"] * _ratio(led.revenue_new, led.revenue_total, 0.0) + led.spend["spiff"] + led.spend["mdf"]
+            cost = (
+                led.spend["discount"] * _ratio(led.revenue_new, led.revenue_total, 0.0)
+                + led.spend["spiff"]
+                + led.spend["mdf"]
+            )
         elif channel == DIRECT_CH:
             cost = m.config.direct.sellers * m.config.direct.cost_per_seller
         else:
@@ -146,7 +217,8 @@ def _cac(channel: int) -> Reporter:
     return cac
 
 
-def win_rate(m): return _ratio(m.ledger.won, m.ledger.pursued)
+def win_rate(m):
+    return _ratio(m.ledger.won, m.ledger.pursued)
 
 
 def mdf_utilisation(m):
@@ -155,35 +227,58 @@ def mdf_utilisation(m):
     return _ratio(claimed, claimed + expired)
 
 
-def compliance_rate(m): return _ratio(m.ledger.claims_compliant, m.ledger.claims)
-def claims_caught(m): return m.ledger.claims_caught
-def tier_migrations_up(m): return m.ledger.migrations_up
-def tier_migrations_down(m): return m.ledger.migrations_down
-def opportunities(m): return m.ledger.opportunities
+def compliance_rate(m):
+    return _ratio(m.ledger.claims_compliant, m.ledger.claims)
+
+
+def claims_caught(m):
+    return m.ledger.claims_caught
+
+
+def tier_migrations_up(m):
+    return m.ledger.migrations_up
+
+
+def tier_migrations_down(m):
+    return m.ledger.migrations_down
+
+
+def opportunities(m):
+    return m.ledger.opportunities
 
 
 def _conflicts(k: int) -> Reporter:
-    def f(m): return int(m.ledger.conflicts[k])
+    def f(m):
+        return int(m.ledger.conflicts[k])
+
     return f
 
 
 def _resolved(name: str) -> Reporter:
-    def f(m): return int(m.ledger.conflicts_by_resolution.get(name, 0))
+    def f(m):
+        return int(m.ledger.conflicts_by_resolution.get(name, 0))
+
     return f
 
 
 def _spend(line: str) -> Reporter:
-    def f(m): return float(m.ledger.spend.get(line, 0.0))
+    def f(m):
+        return float(m.ledger.spend.get(line, 0.0))
+
     return f
 
 
 def _spend_cell(line: str, tier: int) -> Reporter:
-    def f(m): return float(m.ledger.spend_tier[line][tier])
+    def f(m):
+        return float(m.ledger.spend_tier[line][tier])
+
     return f
 
 
 def _revenue_tier(tier: int) -> Reporter:
-    def f(m): return float(m.ledger.revenue_tier[tier])
+    def f(m):
+        return float(m.ledger.revenue_tier[tier])
+
     return f
 
 
@@ -191,11 +286,14 @@ def _partners_tier(tier: int) -> Reporter:
     def f(m):
         t = m.partners
         return int((t.active & (t.tier == tier)).sum())
+
     return f
 
 
 def _revenue_type(k: int) -> Reporter:
-    def f(m): return float(m.ledger.revenue_type[k])
+    def f(m):
+        return float(m.ledger.revenue_type[k])
+
     return f
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -41,13 +42,33 @@ class RunResult:
 
 
 FLOW_KPIS = (
-    "revenue_total", "revenue_partner", "revenue_direct", "revenue_digital", "gross_profit", "incentive_spend",
-    "margin_lost_to_conflict", "customers_new", "customers_churned", "partners_exited", "partners_onboarded",
-    "conflicts_horizontal", "conflicts_vertical", "conflicts_multichannel",
+    "revenue_total",
+    "revenue_partner",
+    "revenue_direct",
+    "revenue_digital",
+    "gross_profit",
+    "incentive_spend",
+    "margin_lost_to_conflict",
+    "customers_new",
+    "customers_churned",
+    "partners_exited",
+    "partners_onboarded",
+    "conflicts_horizontal",
+    "conflicts_vertical",
+    "conflicts_multichannel",
 )
 LEVEL_KPIS = (
-    "partner_revenue_share", "active_partners", "partner_satisfaction", "partner_nps", "customer_satisfaction",
-    "customer_retention", "market_share", "win_rate", "mdf_utilisation", "compliance_rate", "channel_maturity",
+    "partner_revenue_share",
+    "active_partners",
+    "partner_satisfaction",
+    "partner_nps",
+    "customer_satisfaction",
+    "customer_retention",
+    "market_share",
+    "win_rate",
+    "mdf_utilisation",
+    "compliance_rate",
+    "channel_maturity",
     "partner_mindshare",
 )
 
@@ -121,41 +142,75 @@ def partner_frame(model: ChannelModel) -> pd.DataFrame:
 
 
 def conflict_frame(model: ChannelModel) -> pd.DataFrame:
+    """The conflict log: one row per conflict, with its parties, resolution, winner and costs."""
     from .market import CONFLICT_TYPES
 
-    cols = ["month", "type", "parties", "n_parties", "resolution", "winner", "lost_to_competitor", "value_at_stake",
-            "margin_lost", "cost", "account", "territory", "segment"]
-    if not model.conflict_log:
+    cols = [
+        "month",
+        "type",
+        "parties",
+        "n_parties",
+        "resolution",
+        "winner",
+        "lost_to_competitor",
+        "value_at_stake",
+        "margin_lost",
+        "cost",
+        "account",
+        "territory",
+        "segment",
+    ]
+    logs = model.conflict_log
+    if not logs:
         return pd.DataFrame(columns=cols)
-    frames = []
-    for log in model.conflict_log:
-        names = log["_names"]
-        opp_rows, kinds, partners = log["_rows_opp"], log["_rows_kind"], log["_rows_partner"]
-        labels = np.where(kinds == 0, np.char.add("P", partners.astype(str)), np.where(kinds == 1, "direct", "digital"))
-        order = np.argsort(opp_rows, kind="stable")
-        _, starts = np.unique(opp_rows[order], return_index=True)
-        groups = np.split(labels[order], starts[1:])
-        winner = np.where(
-            log["winner_kind"] == 0,
-            np.char.add("P", log["winner_partner"].astype(str)),
-            np.array([_KIND[int(k)] for k in log["winner_kind"]], dtype=object),
-        )
-        frames.append(pd.DataFrame({
-            "month": log["month"],
-            "type": [CONFLICT_TYPES[int(k)] for k in log["type"]],
-            "parties": ["|".join(g) for g in groups],
-            "n_parties": [len(g) for g in groups],
-            "resolution": [str(names[int(r)]) for r in log["resolution"]],
-            "winner": winner.astype(str),
-            "lost_to_competitor": log["lost_to_competitor"],
-            "value_at_stake": log["value_at_stake"],
-            "margin_lost": log["margin_lost"],
-            "cost": log["cost"],
-            "account": log["account"],
-            "territory": log["territory"],
-            "segment": [SEGMENTS[int(s)] for s in log["segment"]],
-        }))
-    return pd.concat(frames, ignore_index=True)[cols]
+    names = list(logs[0]["_names"])
+
+    def cat(key: str) -> np.ndarray:
+        return np.concatenate([log[key] for log in logs])
+
+    # Pursuer rows: make each month's opportunity index global, then join labels per conflict.
+    offsets = np.cumsum([0] + [int(log["_rows_opp"].max(initial=-1)) + 1 for log in logs[:-1]])
+    opp = np.concatenate([log["_rows_opp"] + off for log, off in zip(logs, offsets, strict=True)])
+    kinds, partners = cat("_rows_kind"), cat("_rows_partner")
+    labels = np.where(kinds == 0, np.char.add("P", partners.astype(str)), np.where(kinds == 1, "direct", "digital"))
+    # Conflicts are stored in (month, opportunity) order, as np.unique orders the global ids.
+    _, group = np.unique(opp, return_inverse=True)
+    parties, n_parties = _join_groups(group, labels)
+    wk, wp = cat("winner_kind"), cat("winner_partner")
+    winner = np.where(wk == 0, np.char.add("P", wp.astype(str)), np.array([_KIND[k] for k in (-1, 0, 1, 2)])[wk + 1])
+    df = pd.DataFrame(
+        {
+            "month": cat("month"),
+            "type": pd.Categorical.from_codes(cat("type"), categories=list(CONFLICT_TYPES)),
+            "parties": parties,
+            "n_parties": n_parties,
+            "resolution": pd.Categorical.from_codes(cat("resolution"), categories=names),
+            "winner": winner,
+            "lost_to_competitor": cat("lost_to_competitor"),
+            "value_at_stake": cat("value_at_stake"),
+            "margin_lost": cat("margin_lost"),
+            "cost": cat("cost"),
+            "account": cat("account"),
+            "territory": cat("territory"),
+            "segment": pd.Categorical.from_codes(cat("segment"), categories=list(SEGMENTS)),
+        }
+    )
+    return df[cols]
+
+
+def _join_groups(group: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``"|".join`` of the labels of each group (groups numbered 0..G-1 in order), vectorised by position."""
+    order = np.argsort(group, kind="stable")
+    g, lab = group[order], labels[order]
+    n_groups = int(g.max()) + 1
+    sizes = np.bincount(g, minlength=n_groups)
+    start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    out = lab[start]
+    for k in range(1, int(sizes.max())):
+        has = sizes > k
+        nxt = np.where(has, np.char.add("|", lab[np.minimum(start + k, lab.size - 1)]), "")
+        out = np.char.add(out, nxt)
+    return out.astype(object), sizes
 
 
 def migration_frame(model: ChannelModel) -> pd.DataFrame:

@@ -102,15 +102,25 @@ class MarketConfig(Section):
     )
     bass_p: float = F(0.03, "per year", "Bass coefficient of innovation (Sultan, Farley & Lehmann 1990)", ge=0, le=1)
     bass_q: float = F(0.38, "per year", "Bass coefficient of imitation (Sultan, Farley & Lehmann 1990)", ge=0, le=5)
-    initial_adoption: float = F(0.10, "share", "share of accounts that have adopted the category before month 0", ge=0, le=1)
-    initial_vendor_share: float = F(0.30, "share", "share of initial adopters who are the vendor's customers", ge=0, le=1)
-    patience_months: int = F(3, "months", "months an in-market account waits for a vendor channel before buying elsewhere", ge=1, le=24)
-    competitor_strength: float = F(1.2, "odds", "attractiveness of the best competing vendor in a contest (0 = none)", ge=0)
+    initial_adoption: float = F(
+        0.10, "share", "share of accounts that have adopted the category before month 0", ge=0, le=1
+    )
+    initial_vendor_share: float = F(
+        0.30, "share", "share of initial adopters who are the vendor's customers", ge=0, le=1
+    )
+    patience_months: int = F(
+        3, "months", "months an in-market account waits for a vendor channel before buying elsewhere", ge=1, le=24
+    )
+    competitor_strength: float = F(
+        1.2, "odds", "attractiveness of the best competing vendor in a contest (0 = none)", ge=0
+    )
     renewal_interval: int = F(12, "months", "contract length; renewals fall due on each anniversary", ge=1, le=60)
     renewal_value_share: float = F(0.6, "share", "renewal value as a share of the first-year deal", ge=0, le=5)
     renewal_base: float = F(0.88, "probability", "renewal probability of an account at satisfaction 0.7", ge=0, le=1)
     renewal_slope: float = F(4.0, "logit per unit", "how strongly satisfaction moves renewal (logit slope)", ge=0)
-    reentry_rate: float = F(0.01, "per month", "monthly hazard that a competitor's or churned account comes back into market", ge=0, le=1)
+    reentry_rate: float = F(
+        0.01, "per month", "monthly hazard that a competitor's or churned account comes back into market", ge=0, le=1
+    )
     cogs_share: float = F(0.35, "share", "cost of goods as a share of list revenue", ge=0, le=1)
     discount_rate_annual: float = F(0.10, "per year", "discount rate for customer lifetime value", ge=0, le=1)
 
@@ -140,36 +150,70 @@ class PartnerTypeConfig(Section):
 def _default_types() -> dict[str, PartnerTypeConfig]:
     return {
         "distributor": PartnerTypeConfig(
-            share=0.04, sellers_median=12, sellers_sigma=0.9, opps_per_seller=2.0, territories=6,
-            segments=["small", "mid"], service_margin=0.05, capability_mean=0.55,
+            share=0.04,
+            sellers_median=12,
+            sellers_sigma=0.9,
+            opps_per_seller=2.0,
+            territories=6,
+            segments=["small", "mid"],
+            service_margin=0.05,
+            capability_mean=0.55,
         ),
         "var": PartnerTypeConfig(
-            share=0.40, sellers_median=1.5, sellers_sigma=1.5, opps_per_seller=1.0, territories=1,
-            segments=["small", "mid"], service_margin=0.15, capability_mean=0.45,
+            share=0.40,
+            sellers_median=1.5,
+            sellers_sigma=1.5,
+            opps_per_seller=1.0,
+            territories=1,
+            segments=["small", "mid"],
+            service_margin=0.15,
+            capability_mean=0.45,
         ),
         "si": PartnerTypeConfig(
-            share=0.14, sellers_median=3.0, sellers_sigma=1.3, opps_per_seller=0.6, territories=3,
-            segments=["mid", "enterprise"], service_margin=0.35, capability_mean=0.6,
+            share=0.14,
+            sellers_median=3.0,
+            sellers_sigma=1.3,
+            opps_per_seller=0.6,
+            territories=3,
+            segments=["mid", "enterprise"],
+            service_margin=0.35,
+            capability_mean=0.6,
         ),
         "msp": PartnerTypeConfig(
-            share=0.20, sellers_median=1.5, sellers_sigma=1.3, opps_per_seller=0.8, territories=1,
-            segments=["small", "mid"], service_margin=0.30, capability_mean=0.5,
+            share=0.20,
+            sellers_median=1.5,
+            sellers_sigma=1.3,
+            opps_per_seller=0.8,
+            territories=1,
+            segments=["small", "mid"],
+            service_margin=0.30,
+            capability_mean=0.5,
         ),
         "referral": PartnerTypeConfig(
-            share=0.22, sellers_median=1.0, sellers_sigma=1.0, opps_per_seller=0.5, territories=1,
-            segments=["small", "mid", "enterprise"], service_margin=0.0, capability_mean=0.35,
+            share=0.22,
+            sellers_median=1.0,
+            sellers_sigma=1.0,
+            opps_per_seller=0.5,
+            territories=1,
+            segments=["small", "mid", "enterprise"],
+            service_margin=0.0,
+            capability_mean=0.35,
         ),
     }
 
 
 class MindshareConfig(Section):
-    initial: float = F(0.35, "share", "mean initial share of a partner's selling effort given to the vendor", ge=0, le=1)
+    initial: float = F(
+        0.35, "share", "mean initial share of a partner's selling effort given to the vendor", ge=0, le=1
+    )
     minimum: float = F(0.05, "share", "lower bound of mindshare", ge=0, le=1)
     maximum: float = F(0.9, "share", "upper bound of mindshare", ge=0, le=1)
     speed: float = F(0.08, "per month", "largest monthly move of mindshare", ge=0, le=1)
     sensitivity: float = F(3.0, "per unit", "response of mindshare to the relative return of the vendor", ge=0)
     outside_return: float = F(0.25, "share of revenue", "return per revenue dollar offered by competing vendors", gt=0)
-    outside_win_rate: float = F(0.35, "probability", "win rate a partner expects when selling for competing vendors", gt=0, le=1)
+    outside_win_rate: float = F(
+        0.35, "probability", "win rate a partner expects when selling for competing vendors", gt=0, le=1
+    )
     satisfaction_weight: float = F(0.5, "per unit", "pull of partner satisfaction (around 0.6) on mindshare", ge=0)
 
     @model_validator(mode="after")
@@ -187,23 +231,47 @@ class SatisfactionConfig(Section):
     support_weight: float = F(0.12, "score", "weight of the support level of the tier", ge=0)
     recognition_weight: float = F(0.08, "score", "weight of recognition received", ge=0)
     communication_weight: float = F(0.08, "score", "weight of communication and relationship programme", ge=0)
-    conflict_loss_penalty: float = F(0.3, "score per unit share", "drop in target per unit share of pursuits lost to other partners in conflicts", ge=0)
-    direct_loss_penalty: float = F(0.8, "score per unit share", "drop per unit share of pursuits lost to the vendor's own sales or digital channel", ge=0)
-    promoter_threshold: float = F(0.75, "score", "satisfaction at or above which a partner is an NPS promoter", ge=0, le=1)
+    conflict_loss_penalty: float = F(
+        0.3,
+        "score per unit share",
+        "drop in target per unit share of pursuits lost to other partners in conflicts",
+        ge=0,
+    )
+    direct_loss_penalty: float = F(
+        0.8,
+        "score per unit share",
+        "drop per unit share of pursuits lost to the vendor's own sales or digital channel",
+        ge=0,
+    )
+    promoter_threshold: float = F(
+        0.75, "score", "satisfaction at or above which a partner is an NPS promoter", ge=0, le=1
+    )
     detractor_threshold: float = F(0.55, "score", "satisfaction below which a partner is an NPS detractor", ge=0, le=1)
 
 
 class LifecycleConfig(Section):
-    exit_hazard: float = F(1 / 300, "per month", "base exit hazard at satisfaction 0.6 (with plan exits: mean relationship of about 8 years)", ge=0, le=1)
-    exit_satisfaction_slope: float = F(6.0, "log per unit", "rise of the exit log-hazard per unit of satisfaction below 0.6", ge=0)
-    customers_follow_exit: float = F(0.3, "probability", "chance a customer leaves with its exiting partner", ge=0, le=1)
+    exit_hazard: float = F(
+        1 / 300,
+        "per month",
+        "base exit hazard at satisfaction 0.6 (with plan exits: mean relationship of about 8 years)",
+        ge=0,
+        le=1,
+    )
+    exit_satisfaction_slope: float = F(
+        6.0, "log per unit", "rise of the exit log-hazard per unit of satisfaction below 0.6", ge=0
+    )
+    customers_follow_exit: float = F(
+        0.3, "probability", "chance a customer leaves with its exiting partner", ge=0, le=1
+    )
     onboarding_months: int = F(6, "months", "ramp-up: capacity rises linearly over these months", ge=0, le=36)
     onboarding_cost: float = F(5_000, "USD", "vendor cost of onboarding one partner (booked as training)", ge=0)
 
 
 class RecruitmentConfig(Section):
     arrival_rate: float = F(15.0, "prospects per month", "prospective partners applying each month", ge=0)
-    prequal_min: float = F(0.30, "score 0-1", "minimum on every evaluation dimension to pass pre-qualification", ge=0, le=1)
+    prequal_min: float = F(
+        0.30, "score 0-1", "minimum on every evaluation dimension to pass pre-qualification", ge=0, le=1
+    )
     weights: dict[str, float] = F(
         {"strategic_fit": 0.25, "sales": 0.2, "marketing": 0.1, "technical": 0.2, "service": 0.15, "financial": 0.1},
         "weight",
@@ -224,7 +292,13 @@ class RecruitmentConfig(Section):
 
 class ImprovementConfig(Section):
     enabled: bool = F(True, "-", "put under-performers on an improvement plan instead of ignoring them")
-    threshold: float = F(0.07, "share", "TTM revenue below this share of the median of active partners of the same type triggers a plan", ge=0, le=1)
+    threshold: float = F(
+        0.07,
+        "share",
+        "TTM revenue below this share of the median of active partners of the same type triggers a plan",
+        ge=0,
+        le=1,
+    )
     months: int = F(6, "months", "length of an improvement plan", ge=1, le=36)
     support_cost: float = F(1_500, "USD per month", "vendor cost of supporting one partner on a plan", ge=0)
     capability_boost: float = F(0.01, "score per month", "capability gained each month on a plan", ge=0, le=1)
@@ -246,7 +320,9 @@ class PartnersConfig(Section):
     mindshare: MindshareConfig = F(MindshareConfig(), "-", "how partners divide effort between vendors")
     satisfaction: SatisfactionConfig = F(SatisfactionConfig(), "-", "how partner satisfaction is formed")
     lifecycle: LifecycleConfig = F(LifecycleConfig(), "-", "onboarding and exit")
-    recruitment: RecruitmentConfig = F(RecruitmentConfig(), "-", "arrival, pre-qualification and evaluation of prospects")
+    recruitment: RecruitmentConfig = F(
+        RecruitmentConfig(), "-", "arrival, pre-qualification and evaluation of prospects"
+    )
     improvement: ImprovementConfig = F(ImprovementConfig(), "-", "improvement plans for under-performers")
     compliance: ComplianceConfig = F(ComplianceConfig(), "-", "claims, non-compliance and audits")
 
@@ -265,34 +341,51 @@ class DirectConfig(Section):
     sellers: float = F(60, "sellers", "vendor's direct sellers", ge=0)
     opps_per_seller: float = F(4.0, "opportunities per month", "opportunities one direct seller works a month", ge=0)
     territory_coverage: float = F(0.5, "share", "share of territories where direct sales is present", ge=0, le=1)
-    segments: list[Literal["small", "mid", "enterprise"]] = F(["mid", "enterprise"], "-", "segments direct sales pursues")
+    segments: list[Literal["small", "mid", "enterprise"]] = F(
+        ["mid", "enterprise"], "-", "segments direct sales pursues"
+    )
     capability: float = F(0.7, "score 0-1", "direct sellers' capability in a contest", ge=0, le=1)
     service: float = F(0.7, "score 0-1", "service level customers get from direct sales", ge=0, le=1)
-    cost_per_seller: float = F(15_000, "USD per month", "loaded cost of a direct seller (for acquisition cost; an operating expense, outside gross profit)", ge=0)
+    cost_per_seller: float = F(
+        15_000,
+        "USD per month",
+        "loaded cost of a direct seller (for acquisition cost; an operating expense, outside gross profit)",
+        ge=0,
+    )
 
 
 class DigitalConfig(Section):
     enabled: bool = F(True, "-", "the vendor sells through its digital channel (web store, marketplace)")
     reach: SegmentMap = F(
-        SegmentMap(small=0.45, mid=0.12, enterprise=0.0), "probability",
+        SegmentMap(small=0.45, mid=0.12, enterprise=0.0),
+        "probability",
         "chance the digital channel reaches an in-market account that does not prefer it",
     )
     capability: float = F(0.5, "score 0-1", "digital channel's strength in a contest", ge=0, le=1)
     service: float = F(0.6, "score 0-1", "service level customers get from the digital channel", ge=0, le=1)
     price_advantage: float = F(0.05, "share", "price advantage of the digital channel in a contest", ge=0, le=1)
-    monthly_cost: float = F(60_000, "USD per month", "cost of running the digital channel (for acquisition cost; an operating expense)", ge=0)
+    monthly_cost: float = F(
+        60_000,
+        "USD per month",
+        "cost of running the digital channel (for acquisition cost; an operating expense)",
+        ge=0,
+    )
 
 
 class DealRegistrationConfig(Section):
     min_deal_size: float = F(10_000, "USD", "smallest deal that can be registered (Cisco OIP: $10k)", ge=0)
-    extra_discount: float = F(0.14, "share", "extra discount on a registered deal (Cisco OIP: up to 14 points)", ge=0, le=1)
+    extra_discount: float = F(
+        0.14, "share", "extra discount on a registered deal (Cisco OIP: up to 14 points)", ge=0, le=1
+    )
     validity_months: int = F(6, "months", "registration lifetime (Cisco OIP: 6 months)", ge=1)
     protects_against_direct: bool = F(True, "-", "the vendor's own sales team honours registrations")
     registration_rate: float = F(0.8, "probability", "chance an eligible partner registers its deal", ge=0, le=1)
 
 
 class RulesOfEngagementConfig(Section):
-    direct_min_deal_size: float = F(100_000, "USD", "deals of at least this size go to direct sales, smaller ones to partners", ge=0)
+    direct_min_deal_size: float = F(
+        100_000, "USD", "deals of at least this size go to direct sales, smaller ones to partners", ge=0
+    )
 
 
 class ConflictConfig(Section):
@@ -309,11 +402,15 @@ class ConflictConfig(Section):
     mediation_cost: float = F(1_200, "USD", "vendor management time to mediate one conflict", ge=0)
     mediation_delay_loss: float = F(0.10, "probability", "chance a mediated deal is lost during the delay", ge=0, le=1)
     management_cost: float = F(150, "USD", "vendor time spent on any detected conflict", ge=0)
-    customer_satisfaction_hit: float = F(0.05, "score", "customer satisfaction lost when channels fight over the account", ge=0, le=1)
+    customer_satisfaction_hit: float = F(
+        0.05, "score", "customer satisfaction lost when channels fight over the account", ge=0, le=1
+    )
     contest_capability: float = F(3.0, "logit per unit", "weight of capability in a contest", ge=0)
     contest_price: float = F(8.0, "logit per unit", "weight of price advantage in a contest", ge=0)
     contest_preference: float = F(1.0, "logit", "bonus of the customer's preferred channel", ge=0)
-    contest_relationship: float = F(1.0, "logit per unit", "weight of the relationship (partner satisfaction) in a contest", ge=0)
+    contest_relationship: float = F(
+        1.0, "logit per unit", "weight of the relationship (partner satisfaction) in a contest", ge=0
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> ConflictConfig:
@@ -326,7 +423,9 @@ class TierConfig(Section):
     name: str = F("registered", "-", "tier name")
     min_ttm_revenue: float = F(0.0, "USD", "trailing-twelve-month revenue needed", ge=0)
     min_certifications: int = F(0, "certifications", "active certifications needed", ge=0)
-    min_customer_satisfaction: float = F(0.0, "score 0-1", "mean satisfaction of the partner's customers needed", ge=0, le=1)
+    min_customer_satisfaction: float = F(
+        0.0, "score 0-1", "mean satisfaction of the partner's customers needed", ge=0, le=1
+    )
     min_compliance: float = F(0.0, "share", "share of compliant claims needed", ge=0, le=1)
     discount: float = F(0.10, "share", "front-end discount off list price", ge=0, le=1)
     rebate_rate: float = F(0.00, "share", "back-end rebate on the partner's revenue", ge=0, le=1)
@@ -340,17 +439,61 @@ class TierConfig(Section):
 
 def _default_tiers() -> list[TierConfig]:
     return [
-        TierConfig(name="registered", discount=0.10, rebate_rate=0.0, mdf_accrual_rate=0.0, spiff_eligible=False,
-                   deal_registration=True, support_level=0.3, training_budget=100),
-        TierConfig(name="silver", min_ttm_revenue=60_000, min_certifications=1, min_customer_satisfaction=0.55,
-                   min_compliance=0.75, discount=0.14, rebate_rate=0.01, mdf_accrual_rate=0.01, spiff_eligible=True,
-                   deal_registration=True, leads_per_month=0.5, support_level=0.45, training_budget=300),
-        TierConfig(name="gold", min_ttm_revenue=300_000, min_certifications=2, min_customer_satisfaction=0.6,
-                   min_compliance=0.85, discount=0.18, rebate_rate=0.02, mdf_accrual_rate=0.02, spiff_eligible=True,
-                   deal_registration=True, leads_per_month=1.0, support_level=0.6, training_budget=600),
-        TierConfig(name="platinum", min_ttm_revenue=600_000, min_certifications=3, min_customer_satisfaction=0.65,
-                   min_compliance=0.9, discount=0.22, rebate_rate=0.03, mdf_accrual_rate=0.03, spiff_eligible=True,
-                   deal_registration=True, leads_per_month=2.0, support_level=0.8, training_budget=1_000),
+        TierConfig(
+            name="registered",
+            discount=0.10,
+            rebate_rate=0.0,
+            mdf_accrual_rate=0.0,
+            spiff_eligible=False,
+            deal_registration=True,
+            support_level=0.3,
+            training_budget=100,
+        ),
+        TierConfig(
+            name="silver",
+            min_ttm_revenue=60_000,
+            min_certifications=1,
+            min_customer_satisfaction=0.55,
+            min_compliance=0.75,
+            discount=0.14,
+            rebate_rate=0.01,
+            mdf_accrual_rate=0.01,
+            spiff_eligible=True,
+            deal_registration=True,
+            leads_per_month=0.5,
+            support_level=0.45,
+            training_budget=300,
+        ),
+        TierConfig(
+            name="gold",
+            min_ttm_revenue=300_000,
+            min_certifications=2,
+            min_customer_satisfaction=0.6,
+            min_compliance=0.85,
+            discount=0.18,
+            rebate_rate=0.02,
+            mdf_accrual_rate=0.02,
+            spiff_eligible=True,
+            deal_registration=True,
+            leads_per_month=1.0,
+            support_level=0.6,
+            training_budget=600,
+        ),
+        TierConfig(
+            name="platinum",
+            min_ttm_revenue=600_000,
+            min_certifications=3,
+            min_customer_satisfaction=0.65,
+            min_compliance=0.9,
+            discount=0.22,
+            rebate_rate=0.03,
+            mdf_accrual_rate=0.03,
+            spiff_eligible=True,
+            deal_registration=True,
+            leads_per_month=2.0,
+            support_level=0.8,
+            training_budget=1_000,
+        ),
     ]
 
 
@@ -382,7 +525,9 @@ class RebateConfig(Section):
 
 class MDFConfig(Section):
     scale: float = F(1.0, "multiplier", "multiplier on every tier's MDF accrual rate", ge=0)
-    claim_rate: float = F(0.008, "per month", "base share of the available fund a partner claims each month", ge=0, le=1)
+    claim_rate: float = F(
+        0.008, "per month", "base share of the available fund a partner claims each month", ge=0, le=1
+    )
     claim_marketing_slope: float = F(0.03, "per unit", "extra claim rate per unit of marketing capability", ge=0, le=1)
     expiry_months: int = F(12, "months", "accrued funds not claimed within this many months expire", ge=1, le=60)
     leads_per_1000: float = F(1.0, "leads per $1000", "leads generated by $1000 of MDF at small spend", ge=0)
@@ -414,12 +559,16 @@ class RecognitionConfig(Section):
 
 class RelationshipConfig(Section):
     communication: float = F(0.5, "score 0-1", "intensity of communication (QBRs, portal, newsletters)", ge=0, le=1)
-    cost_per_partner: float = F(50.0, "USD per month", "cost of the relationship programme per active partner at intensity 1", ge=0)
+    cost_per_partner: float = F(
+        50.0, "USD per month", "cost of the relationship programme per active partner at intensity 1", ge=0
+    )
     joint_selling: float = F(0.0, "logit", "contest bonus when the vendor sells jointly with gold tier and above", ge=0)
 
 
 class IncentivesConfig(Section):
-    budget: float | None = F(None, "USD per year", "incentive budget (all levers, discounts included); none = unlimited", ge=0)
+    budget: float | None = F(
+        None, "USD per year", "incentive budget (all levers, discounts included); none = unlimited", ge=0
+    )
     rebate: RebateConfig = F(RebateConfig(), "-", "back-end rebate lever")
     mdf: MDFConfig = F(MDFConfig(), "-", "market development funds lever")
     spiff: SpiffConfig = F(SpiffConfig(), "-", "sales bonus (SPIFF) lever")

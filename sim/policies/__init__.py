@@ -6,7 +6,7 @@ A :class:`Policies` bundle is what the model consults; pass your own to
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .conflict import (
     FALLBACKS,
@@ -47,7 +47,6 @@ class Policies:
     tiering: TieringPolicy | None = None
     protections: list[Protection] | None = None
     fallback: Fallback | None = None
-    extra: dict = field(default_factory=dict)
 
     def resolved(self, scenario) -> Policies:
         return Policies(
@@ -55,13 +54,33 @@ class Policies:
             tiering=self.tiering if self.tiering is not None else ThresholdTiering(scenario),
             protections=self.protections if self.protections is not None else default_protections(scenario),
             fallback=self.fallback if self.fallback is not None else default_fallback(scenario),
-            extra=dict(self.extra),
         )
 
 
 __all__ = [
-    "FALLBACKS", "PROTECTIONS", "DealBatch", "DealRegistration", "DiscountLever", "Fallback", "ImprovementLever",
-    "Lever", "LeverEvent", "MDFLever", "Mediation", "Policies", "PriceContest", "Protection", "RebateLever",
-    "RecognitionLever", "RelationshipLever", "RulesOfEngagement", "Settlement", "SpiffLever", "TerritoryExclusivity",
-    "ThresholdTiering", "TieringPolicy", "TrainingLever", "default_levers",
+    "FALLBACKS",
+    "PROTECTIONS",
+    "DealBatch",
+    "DealRegistration",
+    "DiscountLever",
+    "Fallback",
+    "ImprovementLever",
+    "Lever",
+    "LeverEvent",
+    "MDFLever",
+    "Mediation",
+    "Policies",
+    "PriceContest",
+    "Protection",
+    "RebateLever",
+    "RecognitionLever",
+    "RelationshipLever",
+    "RulesOfEngagement",
+    "Settlement",
+    "SpiffLever",
+    "TerritoryExclusivity",
+    "ThresholdTiering",
+    "TieringPolicy",
+    "TrainingLever",
+    "default_levers",
 ]

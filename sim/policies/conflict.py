@@ -141,7 +141,9 @@ class Fallback:
     def __init__(self, scenario):
         self.scenario = scenario
 
-    def settle(self, model: ChannelModel, batch: PursuitBatch, open_opps: np.ndarray, rng: np.random.Generator) -> Settlement:
+    def settle(
+        self, model: ChannelModel, batch: PursuitBatch, open_opps: np.ndarray, rng: np.random.Generator
+    ) -> Settlement:
         raise NotImplementedError
 
     def __repr__(self) -> str:
