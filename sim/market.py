@@ -50,7 +50,9 @@ class PursuitBatch:
     gumbel: np.ndarray  # row -> standard Gumbel noise
     u_register: np.ndarray
     u_order: np.ndarray
+    u_prevent: np.ndarray  # one per opportunity
     live: np.ndarray  # row still pursuing
+    prevented: np.ndarray  # row never started: a known rule excluded it
     registered_row: np.ndarray  # opportunity -> row of the registrant, -1 if none
 
     def opp_has(self, kind: int) -> np.ndarray:
@@ -186,7 +188,9 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
         gumbel=rng.gumbel(size=rows),
         u_register=rng.random(rows),
         u_order=rng.random(rows),
+        u_prevent=rng.random(n),
         live=np.ones(rows, dtype=bool),
+        prevented=np.zeros(rows, dtype=bool),
         registered_row=np.full(n, -1),
     )
 
@@ -219,6 +223,19 @@ def resolve(model: ChannelModel, batch: PursuitBatch, rng: np.random.Generator) 
     # the vendor, not a conflict: direct sales keeps the account.
     internal = (n_partner == 0) & has_direct & has_digital
     batch.live &= ~(internal[batch.opp] & (batch.kind == DIGITAL_CH))
+    # Rules known in advance prevent some conflicts: on an opportunity where the rule
+    # is visible in time (probability ``conflict.prevention``), the pursuits it
+    # excludes never start.
+    if cc.prevention > 0:
+        visible = (batch.u_prevent < cc.prevention)[batch.opp]
+        for protection in model.policies.protections:
+            out = protection.withdraw(model, batch) & batch.live
+            batch.prevented |= out & visible
+            batch.live &= ~batch.prevented
+        batch.registered_row[:] = -1
+        n_partner = batch.live_count(PARTNER_CH)
+        has_direct = batch.opp_has(DIRECT_CH)
+        has_digital = batch.opp_has(DIGITAL_CH)
 
     ctype = np.full(n, -1, dtype=np.int8)
     ctype[(n_partner >= 2)] = HORIZONTAL

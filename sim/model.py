@@ -436,13 +436,11 @@ class ChannelModel(mesa.Model):
         t = self.partners
         rel = self.expected_return() * t.win_ema / (ms.outside_return * ms.outside_win_rate) - 1.0
         self._relative_return = rel
-        pull = np.tanh(ms.sensitivity * rel + ms.satisfaction_weight * (t.satisfaction - 0.6))
-        delta = ms.speed * pull
-        new = np.where(
-            delta > 0,
-            t.mindshare + delta * (ms.maximum - t.mindshare),
-            t.mindshare + delta * (t.mindshare - ms.minimum),
-        )
+        # Mindshare moves part of the way toward a target set by the vendor's relative
+        # return and the partner's satisfaction, within [minimum, maximum].
+        pull = ms.sensitivity * rel + ms.satisfaction_weight * (t.satisfaction - 0.6)
+        target = ms.minimum + (ms.maximum - ms.minimum) / (1.0 + np.exp(-pull))
+        new = t.mindshare + ms.speed * (target - t.mindshare)
         t.mindshare = np.where(t.selling, np.clip(new, ms.minimum, ms.maximum), t.mindshare)
 
     # 4. demand ----------------------------------------------------------------
@@ -553,7 +551,7 @@ class ChannelModel(mesa.Model):
         led.conflict_management += float(out.conflict_cost.sum())
         # Partner pursuit statistics (for win rate and conflict satisfaction).
         t = self.partners
-        prow = batch.kind == PARTNER_CH
+        prow = (batch.kind == PARTNER_CH) & ~batch.prevented
         self._pursuits = np.bincount(batch.partner[prow], minlength=t.n).astype(float)
         self._wins = np.bincount(pid[ch == PARTNER_CH], minlength=t.n).astype(float)
         conf_rows = out.initial_rows

@@ -208,9 +208,9 @@ class MindshareConfig(Section):
     )
     minimum: float = F(0.05, "share", "lower bound of mindshare", ge=0, le=1)
     maximum: float = F(0.9, "share", "upper bound of mindshare", ge=0, le=1)
-    speed: float = F(0.08, "per month", "largest monthly move of mindshare", ge=0, le=1)
-    sensitivity: float = F(3.0, "per unit", "response of mindshare to the relative return of the vendor", ge=0)
-    outside_return: float = F(0.25, "share of revenue", "return per revenue dollar offered by competing vendors", gt=0)
+    speed: float = F(0.08, "per month", "share of the gap to the target mindshare closed each month", ge=0, le=1)
+    sensitivity: float = F(3.0, "logit per unit", "response of target mindshare to the vendor's relative return", ge=0)
+    outside_return: float = F(0.35, "share of revenue", "return per revenue dollar offered by competing vendors", gt=0)
     outside_win_rate: float = F(
         0.35, "probability", "win rate a partner expects when selling for competing vendors", gt=0, le=1
     )
@@ -384,13 +384,20 @@ class DealRegistrationConfig(Section):
 
 class RulesOfEngagementConfig(Section):
     direct_min_deal_size: float = F(
-        100_000, "USD", "deals of at least this size go to direct sales, smaller ones to partners", ge=0
+        75_000, "USD", "deals of at least this size go to direct sales, smaller ones to partners", ge=0
     )
 
 
 class ConflictConfig(Section):
     protections: list[Literal["rules_of_engagement", "territory_exclusivity", "deal_registration"]] = F(
         ["rules_of_engagement", "deal_registration"], "-", "protection rules applied in order before any contest"
+    )
+    prevention: float = F(
+        0.6,
+        "probability",
+        "chance that a pursuit a protection rule excludes never starts (the rule is known in advance)",
+        ge=0,
+        le=1,
     )
     fallback: Literal["price_contest", "mediation"] = F(
         "price_contest", "-", "how conflicts left after the protections are settled"
