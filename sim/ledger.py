@@ -32,6 +32,7 @@ class Ledger:
     revenue_tier: np.ndarray = field(default_factory=lambda: np.zeros(0))
     revenue_type: np.ndarray = field(default_factory=lambda: np.zeros(5))
     revenue_new: float = 0.0
+    revenue_new_channel: np.ndarray = field(default_factory=lambda: np.zeros(3))
     cogs: float = 0.0
     spend: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SPEND_LINES, 0.0))
     spend_tier: dict[str, np.ndarray] = field(default_factory=dict)

@@ -156,7 +156,7 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
     k = p_opp.size
     if k:
         disc = model.tier_table["discount"][t.tier[p_partner]] * sc.incentives.discount_scale
-        joint = np.where(t.tier[p_partner] >= 2, sc.relationship.joint_selling, 0.0)
+        joint = np.where(model.tier_table["joint_selling"][t.tier[p_partner]], sc.relationship.joint_selling, 0.0)
         util[:k] = (
             cc.contest_capability * model.contest_capability[p_partner]
             + cc.contest_price * DISCOUNT_PASS_THROUGH * disc
@@ -242,7 +242,7 @@ def resolve(model: ChannelModel, batch: PursuitBatch, rng: np.random.Generator) 
     ctype[(n_partner >= 1) & has_digital] = MULTICHANNEL
     ctype[(n_partner >= 1) & has_direct] = VERTICAL
     in_conflict = ctype >= 0
-    initial_rows = np.flatnonzero(in_conflict[batch.opp])
+    initial_rows = np.flatnonzero(in_conflict[batch.opp] & batch.live)
 
     names = tuple(p.name for p in model.policies.protections) + (model.policies.fallback.name,)
     resolution = np.full(n, -1, dtype=np.int8)

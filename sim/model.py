@@ -57,6 +57,7 @@ _TIER_FIELDS = (
     "spiff_eligible",
     "deal_registration",
     "leads_per_month",
+    "joint_selling",
     "support_level",
     "training_budget",
 )
@@ -106,6 +107,7 @@ class ChannelModel(mesa.Model):
         self._setup_tables()
         self.budget = Budget(scenario.incentives.budget)
         self.kpi_state: dict[str, float] = {"mdf_utilisation_est": 0.5}
+        self.payout_ratio: dict[str, float] = {}
         self.conflict_log: list[dict[str, np.ndarray]] = []
         self.migrations: list[tuple[int, int, int, int]] = []
         self.panel: list[dict[str, np.ndarray]] = []
@@ -300,19 +302,19 @@ class ChannelModel(mesa.Model):
         return np.where(t.selling, t.sellers * t.opps_per_seller * t.mindshare * ramp, 0.0)
 
     def partner_customer_satisfaction(self) -> np.ndarray:
-        """Mean satisfaction of each partner's current customers (0.7 for a partner with none)."""
+        """Mean satisfaction of each partner's current customers (0 for a partner with none)."""
         cu = self.customers
         m = (cu.state == CUSTOMER) & (cu.partner >= 0)
         n = self.partners.n
         cnt = np.bincount(cu.partner[m], minlength=n)
         tot = np.bincount(cu.partner[m], weights=cu.satisfaction[m], minlength=n)
-        return np.where(cnt > 0, tot / np.maximum(cnt, 1), 0.7)
+        return np.where(cnt > 0, tot / np.maximum(cnt, 1), 0.0)
 
     def expected_return(self) -> np.ndarray:
         """Return per revenue dollar a partner expects from the vendor (own margin plus every lever)."""
         r = self.partners.service_margin.copy()
         for lever in self.policies.levers:
-            r += lever.expected_rate(self)
+            r += lever.expected_rate(self) * self.payout_ratio.get(lever.name, 1.0)
         return r
 
     def _spend(self, lever_name: str, requested: np.ndarray, partner_ids: np.ndarray) -> np.ndarray:
@@ -336,12 +338,18 @@ class ChannelModel(mesa.Model):
                 claimed, true_share = self._audited_claims(req)
                 paid = self._spend(lever.name, claimed, partner_ids)
                 true = paid * true_share
+                fill = float(paid.sum() / claimed.sum()) if claimed.sum() > 0 else 1.0
                 lever.apply(self, event, true)
                 paid_by[lever.name] = true
             else:
                 paid = self._spend(lever.name, req, partner_ids)
+                fill = float(paid.sum() / req.sum()) if req.sum() > 0 else 1.0
                 lever.apply(self, event, paid)
                 paid_by[lever.name] = paid
+            # Partners learn what share of the programme's promises the budget honours.
+            self.payout_ratio[lever.name] = 0.7 * self.payout_ratio.get(lever.name, 1.0) + 0.3 * fill
+        if "mdf" in paid_by:
+            self.ledger.mdf_claimed += float(paid_by["mdf"].sum())
         return paid_by
 
     def _audited_claims(self, requested: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -581,6 +589,7 @@ class ChannelModel(mesa.Model):
         led.revenue += np.bincount(ch, weights=value, minlength=3)
         if new:
             led.revenue_new += float(value.sum())
+            led.revenue_new_channel += np.bincount(ch, weights=value, minlength=3)
         led.cogs += float(value.sum()) * self.config.market.cogs_share
         pm = ch == PARTNER_CH
         if not pm.any():
@@ -643,7 +652,6 @@ class ChannelModel(mesa.Model):
         t.mdf_fund[:, col] = accrual
         led.mdf_accrued = float(accrual.sum())
         led.mdf_expired = expired
-        led.mdf_claimed = led.spend.get("mdf", 0.0)
         self.mdf_window[m % 12] = (led.mdf_claimed, expired)
         claimed, exp_ = self.mdf_window.sum(axis=0)
         if claimed + exp_ > 0:
@@ -673,14 +681,16 @@ class ChannelModel(mesa.Model):
         t.loss_vendor_ema = 0.8 * t.loss_vendor_ema + 0.2 * self._lost_vendor / denom
         # Satisfaction (part 4).
         ss = sc.satisfaction
-        support = self.tier_table["support_level"][t.tier] + np.where(t.lifecycle == IMPROVEMENT, 0.2, 0.0)
+        plan_support = 0.2 * self.payout_ratio.get("improvement", 1.0)
+        support = self.tier_table["support_level"][t.tier] + np.where(t.lifecycle == IMPROVEMENT, plan_support, 0.0)
+        communication = self.config.relationship.communication * self.payout_ratio.get("relationship", 1.0)
         profit = np.clip(self._relative_return + 1.0, 0.0, 2.0) / 2.0
         target = (
             ss.base
             + ss.profit_weight * profit
             + ss.support_weight * support
             + ss.recognition_weight * t.recognition
-            + ss.communication_weight * self.config.relationship.communication
+            + ss.communication_weight * communication
             - ss.conflict_loss_penalty * t.loss_partner_ema
             - ss.direct_loss_penalty * t.loss_vendor_ema
         )

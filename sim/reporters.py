@@ -202,11 +202,9 @@ def _cac(channel: int) -> Reporter:
         led = m.ledger
         n_new = led.new_customers[channel]
         if channel == PARTNER_CH:
-            cost = (
-                led.spend["discount"] * _ratio(led.revenue_new, led.revenue_total, 0.0)
-                + led.spend["spiff"]
-                + led.spend["mdf"]
-            )
+            # Discounts on new partner deals (renewals excluded), SPIFFs and MDF.
+            new_share = _ratio(led.revenue_new_channel[PARTNER_CH], led.revenue[PARTNER_CH], 0.0)
+            cost = led.spend["discount"] * new_share + led.spend["spiff"] + led.spend["mdf"]
         elif channel == DIRECT_CH:
             cost = m.config.direct.sellers * m.config.direct.cost_per_seller
         else:

@@ -86,7 +86,10 @@ class DiscountLever(Lever):
         return _tier_values(model, "discount") * self.scenario.incentives.discount_scale
 
     def expected_rate(self, model):
-        return self.rate(model)
+        # The partner passes part of its discount to the customer as price; it keeps the rest.
+        from ..market import DISCOUNT_PASS_THROUGH
+
+        return self.rate(model) * (1.0 - DISCOUNT_PASS_THROUGH)
 
     def request(self, model, event):
         d = event.deals
@@ -261,7 +264,7 @@ class ImprovementLever(Lever):
         t = model.partners
         boost = cfg.capability_boost * share
         for c in ("sales", "marketing", "service"):
-            t.cap[:, CAP[c]] = np.clip(t.cap[:, CAP[c]] + boost, 0.0, 1.0)
+            t.cap[:, CAP[c]] = np.clip(t.cap[:, CAP[c]] + boost, 0.02, 0.98)
 
 
 def default_levers(scenario) -> list[Lever]:
