@@ -172,7 +172,11 @@ def conflict_frame(model: ChannelModel) -> pd.DataFrame:
     offsets = np.cumsum([0] + [int(log["_rows_opp"].max(initial=-1)) + 1 for log in logs[:-1]])
     opp = np.concatenate([log["_rows_opp"] + off for log, off in zip(logs, offsets, strict=True)])
     kinds, partners = cat("_rows_kind"), cat("_rows_partner")
-    labels = np.where(kinds == 0, np.char.add("P", partners.astype(str)), np.where(kinds == 1, "direct", "digital"))
+    names_of = {1: "direct", 2: "digital"}
+    labels = np.array(
+        [f"P{p}" if k == 0 else names_of[k] for k, p in zip(kinds.tolist(), partners.tolist(), strict=True)],
+        dtype=object,
+    )
     # Conflicts are stored in (month, opportunity) order, as np.unique orders the global ids.
     _, group = np.unique(opp, return_inverse=True)
     parties, n_parties = _join_groups(group, labels)
@@ -199,18 +203,14 @@ def conflict_frame(model: ChannelModel) -> pd.DataFrame:
 
 
 def _join_groups(group: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``"|".join`` of the labels of each group (groups numbered 0..G-1 in order), vectorised by position."""
+    """``"|".join`` of the labels of each group (groups numbered 0..G-1), and the group sizes."""
     order = np.argsort(group, kind="stable")
-    g, lab = group[order], labels[order]
-    n_groups = int(g.max()) + 1
-    sizes = np.bincount(g, minlength=n_groups)
-    start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    out = lab[start]
-    for k in range(1, int(sizes.max())):
-        has = sizes > k
-        nxt = np.where(has, np.char.add("|", lab[np.minimum(start + k, lab.size - 1)]), "")
-        out = np.char.add(out, nxt)
-    return out.astype(object), sizes
+    lab = labels[order].tolist()
+    sizes = np.bincount(group)
+    ends = np.cumsum(sizes).tolist()
+    starts = [0, *ends[:-1]]
+    joined = ["|".join(lab[a:b]) for a, b in zip(starts, ends, strict=True)]
+    return np.array(joined, dtype=object), sizes
 
 
 def migration_frame(model: ChannelModel) -> pd.DataFrame:
