@@ -3,8 +3,8 @@
 Every field has a default, a unit and a one-line description (see
 ``docs/SCENARIOS.md``, generated from this schema by ``channelsim schema``).
 Unknown keys are rejected.  The model receives a :class:`Scenario` object,
-never a path or a raw dict; reading files lives in :mod:`sim.io`, outside the
-kernel.
+never a path or a raw dict; reading files lives in :mod:`experiments.io`, outside
+the kernel.
 
 Rates are per month unless the name says otherwise; money is in US dollars.
 """
@@ -619,7 +619,7 @@ class Scenario(Section):
         """Every field, defaults included, as plain Python values."""
         return self.model_dump(mode="json")
 
-    def with_overrides(self, overrides: dict[str, Any]) -> Scenario:
+    def with_overrides(self, overrides: dict[str, Any], *, source: str = "overrides") -> Scenario:
         """A new scenario with dotted (``a.b.c``) or dunder (``a__b__c``) paths replaced.
 
         Raises :class:`sim.errors.ScenarioError` naming the path when it does not exist
@@ -627,4 +627,4 @@ class Scenario(Section):
         """
         from .overrides import apply_overrides
 
-        return apply_overrides(self, overrides)
+        return apply_overrides(self, overrides, source=source)

@@ -1,0 +1,462 @@
+"""The ``channelsim`` command line: run, validate, compare, schema.
+
+Nothing imports this module; it sits on top of :mod:`sim` and :mod:`experiments`.
+Other commands are added by modules that expose ``register(app)`` (see
+:data:`PLUGINS`).
+
+Bad input of any kind prints a message naming the file, the field, the value
+and what is allowed to stderr, exits with code 2 and writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import pandas as pd
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+import sim
+from experiments.io import (
+    atomic_write_text,
+    dump_scenario,
+    fsync_dir,
+    load_scenario,
+    resolve_scenario_path,
+    write_parquet_atomic,
+)
+from sim.errors import ScenarioError
+from sim.overrides import apply_overrides
+
+from . import report as report_mod
+from .stats import LEVEL, diff_ci, mean_ci, replication_headlines
+
+app = typer.Typer(
+    name="channelsim",
+    help="Agent-based what-ifs for channel partner programmes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: Modules written elsewhere that add commands: each exposes ``register(app: typer.Typer) -> None``.
+PLUGINS = ("channelsim.sweep_cli", "channelsim.optimise_cli", "channelsim.app_cli")
+
+EXIT_BAD_INPUT = 2
+SET_HELP = r"Override a field: a.b.c=VALUE, VALUE parsed as YAML (2, true, \[a, b]). Repeatable."
+RUN_FILES = ("kpis.parquet", "partners.parquet", "conflicts.parquet", "migrations.parquet", "summary.json",
+             "scenario.resolved.yaml", "report.html")
+
+
+class InputError(Exception):
+    """Bad input that is not a scenario (an output folder, a run folder to compare)."""
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(message.rstrip("\n") + "\n")
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn errors a user can act on into a message on stderr and exit code 2."""
+    try:
+        yield
+    except (ScenarioError, InputError) as err:
+        _fail(f"error: {err}")
+
+
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """``["a.b=1", "c=[x, y]"]`` -> ``{"a.b": 1, "c": ["x", "y"]}``; values are parsed as YAML.
+
+    Raises:
+        ScenarioError: for an item without ``=``, an empty path or a value that is not YAML.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        path, sep, raw = item.partition("=")
+        path = path.strip()
+        if not sep or not path:
+            raise ScenarioError("--set", [(path or item, item, "path=value, e.g. incentives.rebate.scale=2")])
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            allowed = f"a YAML scalar or list, e.g. 2, true, [a, b] ({problem})"
+            raise ScenarioError("--set", [(path, raw, allowed)]) from None
+        if value is None:
+            raise ScenarioError("--set", [(path, raw, "a value after '=' (a YAML scalar or list)")])
+        out[path] = value
+    return out
+
+
+def build_scenario(scenario: str, sets: list[str], months: int | None = None) -> tuple[sim.Scenario, Path]:
+    """Load ``scenario`` (file or name) and apply ``--set`` and ``--months``; also return its file.
+
+    Raises:
+        ScenarioError: for any problem in the file or the overrides.
+    """
+    path = resolve_scenario_path(scenario)
+    sc = load_scenario(path)
+    overrides = parse_sets(sets)
+    if overrides:
+        sc = apply_overrides(sc, overrides, source=f"--set (on {path})")
+    if months is not None:
+        sc = apply_overrides(sc, {"time.months": months}, source="--months")
+    return sc, path
+
+
+def _check_out(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder; allowed: a new or empty folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise InputError(f"--out {out}: folder exists and is not empty; allowed: a new or empty folder, "
+                         "or --force to replace it")
+
+
+def _check_counts(*, seed: int, replications: int) -> None:
+    problems = []
+    if seed < 0:
+        problems.append(("--seed", seed, "a non-negative integer"))
+    if replications < 1:
+        problems.append(("--replications", replications, "an integer >= 1"))
+    if problems:
+        raise ScenarioError("command line", problems)
+
+
+@contextlib.contextmanager
+def staged_dir(out: Path, force: bool = False) -> Iterator[Path]:
+    """A temporary sibling of ``out`` that is renamed to ``out`` only when the block completes.
+
+    On any error the temporary folder is removed and ``out`` is left as it was.
+    With ``force`` an existing ``out`` is replaced.
+    """
+    _check_out(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    mask = os.umask(0o022)
+    os.umask(mask)
+    os.chmod(tmp, 0o777 & ~mask)  # mkdtemp creates 0700
+    try:
+        yield tmp
+        old = None
+        if out.exists():
+            if any(out.iterdir()):
+                old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+                os.replace(out, old / "run")
+            else:
+                out.rmdir()
+        os.replace(tmp, out)
+        fsync_dir(out.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and callable(value.item):
+        return _json_safe(value.item())
+    return value
+
+
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate per-replication frames (each already has ``replication`` first)."""
+    non_empty = [f for f in frames if len(f)]
+    return pd.concat(non_empty or frames[:1], ignore_index=True)
+
+
+def _with_replication(df: pd.DataFrame, r: int) -> pd.DataFrame:
+    df = df.copy()
+    df.insert(0, "replication", r)
+    df["replication"] = df["replication"].astype("int64")
+    return df
+
+
+def _console(stderr: bool = False) -> Console:
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+        console = Console(stderr=stderr, highlight=False, soft_wrap=False, width=max(console.width, 120))
+    return console
+
+
+# ---------------------------------------------------------------------------
+# run
+
+
+def run_replications(scenario: sim.Scenario, seed: int, replications: int) -> dict[str, pd.DataFrame]:
+    """Run ``scenario`` ``replications`` times; replication r uses ``sim.seed_sequence(seed, r)``.
+
+    Returns:
+        ``kpis``, ``partners``, ``conflicts``, ``migrations``: frames with a ``replication`` column first.
+    """
+    parts: dict[str, list[pd.DataFrame]] = {"kpis": [], "partners": [], "conflicts": [], "migrations": []}
+    for r in range(replications):
+        res = sim.run(scenario, sim.seed_sequence(seed, r))
+        parts["kpis"].append(_with_replication(res.kpis, r))
+        parts["partners"].append(_with_replication(res.partners, r))
+        parts["conflicts"].append(_with_replication(res.conflicts, r))
+        parts["migrations"].append(_with_replication(res.migrations, r))
+    return {k: _stack(v) for k, v in parts.items()}
+
+
+def run_summary(
+    headlines: pd.DataFrame, scenario: sim.Scenario, *, seed: int, source: Path, overrides: list[str]
+) -> dict[str, Any]:
+    """The content of ``summary.json``: what was run and each headline KPI's mean and 95 % CI."""
+    n = len(headlines)
+    method = (f"{LEVEL:.0%} t-interval over {n} replications (Student t, {n - 1} df)" if n > 1
+              else "none: one replication, ci_low = ci_high = mean")
+    return _json_safe({
+        "scenario": scenario.name,
+        "description": scenario.description,
+        "source": str(source),
+        "overrides": overrides,
+        "seed": seed,
+        "replications": n,
+        "seeds": f"sim.seed_sequence({seed}, r) for r in 0..{n - 1}",
+        "months": scenario.time.months,
+        "warmup_months": scenario.time.warmup_months,
+        "package_version": sim.__version__,
+        "ci_level": LEVEL,
+        "ci_method": method,
+        "kpis": {k: mean_ci(headlines[k]).as_dict() for k in headlines.columns},
+    })
+
+
+def _summary_table(summary: dict[str, Any]) -> Table:
+    t = Table(title=f"{summary['scenario']}: {summary['replications']} replication(s), {summary['months']} months, "
+                    f"seed {summary['seed']}", caption=f"CI: {summary['ci_method']}")
+    t.add_column("KPI")
+    t.add_column("mean", justify="right")
+    t.add_column("95 % CI", justify="right")
+    for k, v in summary["kpis"].items():
+        t.add_row(k, report_mod.fmt(v["mean"]), f"{report_mod.fmt(v['ci_low'])} .. {report_mod.fmt(v['ci_high'])}")
+    return t
+
+
+@app.command("run")
+def run_cmd(
+    scenario: Annotated[str, typer.Argument(help="Scenario file, or a name in scenarios/ (baseline, mediation, ...).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the results to (new or empty).")],
+    seed: Annotated[int, typer.Option("--seed", help="Seed; replication r uses sim.seed_sequence(seed, r).")] = 0,
+    replications: Annotated[int, typer.Option("--replications", "-r", help="Number of replications.")] = 1,
+    months: Annotated[int | None, typer.Option("--months", help="Reported months (replaces time.months).")] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace DIR if it exists and is not empty.")] = False,
+) -> None:
+    """Run a scenario with replications and write KPIs, panels, a summary with CIs and an HTML report."""
+    sets = sets or []
+    with _user_errors():
+        _check_counts(seed=seed, replications=replications)
+        _check_out(out, force)
+        sc, source = build_scenario(scenario, sets, months)
+    err = _console(stderr=True)
+    err.print(f"running {sc.name}: {replications} replication(s) of {sc.time.months} months "
+              f"(+{sc.time.warmup_months} warm-up), seed {seed}")
+    with _user_errors():  # the model may still reject a combination of values
+        frames = run_replications(sc, seed, replications)
+    headlines = replication_headlines(frames["kpis"])
+    summary = run_summary(headlines, sc, seed=seed, source=source, overrides=sets)
+    extra = {"seed": seed, "replications": replications, "seeds": summary["seeds"], "source": str(source),
+             "overrides": sets, "package_version": sim.__version__}
+    with _user_errors(), staged_dir(out, force) as tmp:
+        for name in ("kpis", "partners", "conflicts", "migrations"):
+            write_parquet_atomic(frames[name], tmp / f"{name}.parquet")
+        atomic_write_text(tmp / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
+        dump_scenario(sc, tmp / "scenario.resolved.yaml", extra)
+        atomic_write_text(tmp / "report.html", report_mod.run_report(frames["kpis"], frames["partners"], summary))
+    _console().print(_summary_table(summary))
+    err.print(f"wrote {out}/ ({', '.join(RUN_FILES)})")
+
+
+# ---------------------------------------------------------------------------
+# validate
+
+
+@app.command("validate")
+def validate_cmd(
+    scenario: Annotated[str, typer.Argument(help="Scenario file, or a name in scenarios/.")],
+    sets: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+) -> None:
+    """Load and check a scenario file (and its extends chain); print its name and OK."""
+    with _user_errors():
+        sc, path = build_scenario(scenario, sets or [])
+    typer.echo(f"{sc.name} ({path}): OK")
+
+
+# ---------------------------------------------------------------------------
+# compare
+
+
+def read_run(folder: Path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """``kpis.parquet`` of a run folder and its ``summary.json`` (None when absent).
+
+    Raises:
+        InputError: when the folder or its ``kpis.parquet`` is missing or unreadable.
+    """
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder; allowed: a folder written by 'channelsim run'")
+    kp = folder / "kpis.parquet"
+    if not kp.is_file():
+        raise InputError(f"{folder}: no kpis.parquet; allowed: a folder written by 'channelsim run'")
+    try:
+        kpis = pd.read_parquet(kp)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is bad input
+        raise InputError(f"{kp}: unreadable Parquet ({err}); allowed: a kpis.parquet written by 'channelsim run'") \
+            from None
+    missing = {"month"} - set(kpis.columns)
+    if missing:
+        raise InputError(f"{kp}: column(s) {sorted(missing)} missing; "
+                         "allowed: a kpis.parquet written by 'channelsim run'")
+    summary = None
+    sp = folder / "summary.json"
+    if sp.is_file():
+        try:
+            summary = json.loads(sp.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            summary = None
+    return kpis, summary
+
+
+def compare_runs(
+    kpis_a: pd.DataFrame, kpis_b: pd.DataFrame, summary_a: dict[str, Any] | None, summary_b: dict[str, Any] | None
+) -> tuple[pd.DataFrame, bool, str]:
+    """Per headline KPI: A mean, B mean, B - A and its 95 % CI.
+
+    The comparison is paired (common random numbers) when both runs used the same
+    seed and the same replications; otherwise a Welch t-interval.
+
+    Returns:
+        The table (indexed by KPI), whether it is paired, and a description of the method.
+    """
+    ha, hb = replication_headlines(kpis_a), replication_headlines(kpis_b)
+    seed_a = (summary_a or {}).get("seed")
+    seed_b = (summary_b or {}).get("seed")
+    same_reps = list(ha.index) == list(hb.index)
+    paired = seed_a is not None and seed_a == seed_b and same_reps and len(ha) >= 2
+    if paired:
+        method = f"paired t-interval over {len(ha)} replications (same seed {seed_a}, common random numbers)"
+    elif len(ha) < 2 or len(hb) < 2:
+        method = "no interval: a run has one replication (CI = difference)"
+    else:
+        why = "seeds differ" if seed_a != seed_b else "replications differ" if not same_reps else "seed unknown"
+        method = f"Welch t-interval ({why}; {len(ha)} vs {len(hb)} replications)"
+    rows = {}
+    for k in [c for c in ha.columns if c in hb.columns]:
+        iv = diff_ci(ha[k], hb[k], paired=paired)
+        rows[k] = {"a_mean": mean_ci(ha[k]).mean, "b_mean": mean_ci(hb[k]).mean, "diff": iv.mean,
+                   "ci_low": iv.low, "ci_high": iv.high}
+    return pd.DataFrame.from_dict(rows, orient="index"), paired, method
+
+
+@app.command("compare")
+def compare_cmd(
+    dir_a: Annotated[Path, typer.Argument(help="Run folder A (written by 'channelsim run').")],
+    dir_b: Annotated[Path, typer.Argument(help="Run folder B.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write a comparison report.html here.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists and is not empty.")] = False,
+) -> None:
+    """Print per headline KPI: A mean, B mean, B - A and its 95 % CI over replications."""
+    with _user_errors():
+        if out is not None:
+            _check_out(out, force)
+        kpis_a, sa = read_run(dir_a)
+        kpis_b, sb = read_run(dir_b)
+    table, paired, method = compare_runs(kpis_a, kpis_b, sa, sb)
+    name_a = (sa or {}).get("scenario", dir_a.name)
+    name_b = (sb or {}).get("scenario", dir_b.name)
+    t = Table(title=f"B - A: {name_b} ({dir_b}) vs {name_a} ({dir_a})", caption=f"95 % CI: {method}")
+    for col, just in (("KPI", "left"), ("A mean", "right"), ("B mean", "right"), ("B - A", "right"),
+                      ("95 % CI", "right")):
+        t.add_column(col, justify=just)
+    fmt = report_mod.fmt
+    for k, r in table.iterrows():
+        ci = f"{fmt(r['ci_low'])} .. {fmt(r['ci_high'])}"
+        t.add_row(str(k), fmt(r["a_mean"]), fmt(r["b_mean"]), fmt(r["diff"]), ci)
+    _console().print(t)
+    if out is not None:
+        info = {"A": f"{name_a} ({dir_a})", "B": f"{name_b} ({dir_b})", "interval": method,
+                "channelsim version": sim.__version__}
+        payload = {"a": str(dir_a), "b": str(dir_b), "paired": paired, "ci_method": method, "ci_level": LEVEL,
+                   "kpis": {str(k): dict(r) for k, r in table.iterrows()}}
+        with _user_errors(), staged_dir(out, force) as tmp:
+            atomic_write_text(tmp / "compare.json", json.dumps(_json_safe(payload), indent=2, allow_nan=False) + "\n")
+            atomic_write_text(tmp / "report.html", report_mod.compare_report(table, info, kpis_a, kpis_b))
+        _console(stderr=True).print(f"wrote {out}/ (compare.json, report.html)")
+
+
+# ---------------------------------------------------------------------------
+# schema
+
+
+@app.command("schema")
+def schema_cmd(
+    out: Annotated[Path | None, typer.Option("--out", help="Write the Markdown here (e.g. docs/SCENARIOS.md).")] = None,
+) -> None:
+    """Print (or write) a Markdown table of every scenario field: path, default, unit, allowed, description."""
+    from .schema import markdown
+
+    text = markdown()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        atomic_write_text(out, text)
+        _console(stderr=True).print(f"wrote {out}")
+
+
+# ---------------------------------------------------------------------------
+# Plugins and entry point
+
+
+def register_plugins(target: typer.Typer, modules: tuple[str, ...] = PLUGINS) -> list[str]:
+    """Call ``register(target)`` of each module in ``modules`` that exists; return those registered.
+
+    A module that does not exist is skipped; any other import error is raised.
+    """
+    done = []
+    for name in modules:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:
+                continue
+            raise
+        mod.register(target)
+        done.append(name)
+    return done
+
+
+register_plugins(app)
+
+
+def main() -> None:
+    """Entry point of the ``channelsim`` console script."""
+    app()
+
+
+__all__ = ["app", "build_scenario", "compare_runs", "main", "parse_sets", "read_run", "register_plugins",
+           "run_replications", "run_summary", "staged_dir"]

@@ -1,0 +1,438 @@
+"""Scenario files and atomic writes: the file I/O that :mod:`sim` leaves out.
+
+A scenario file is YAML whose keys are the fields of :class:`sim.Scenario`.
+A file may name another with ``extends:``; the base is read first and the
+extending file's values are deep-merged over it (mappings are merged key by
+key, lists and scalars are replaced).  Chains are allowed, cycles are errors.
+
+Every problem, whether broken YAML, a missing ``extends`` target, an unknown
+key, a wrong type or an out-of-range value, raises
+:class:`sim.errors.ScenarioError`, whose message names the file, the field
+(dotted path), the value and what is allowed.
+
+The atomic write helpers (:func:`atomic_write_bytes`, :func:`atomic_write_text`,
+:func:`write_parquet_atomic`) write to a temporary file in the target's folder,
+fsync it and ``os.replace`` it into place, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import os
+import tempfile
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from sim import Scenario
+from sim.errors import ScenarioError, from_validation_error
+
+#: The repository's scenario folder, where bare names (``baseline``) are looked up.
+SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+#: Top-level key written by :func:`dump_scenario` for run metadata; ignored on load.
+RUN_KEY = "run"
+
+_SUFFIXES = (".yaml", ".yml")
+
+
+# ---------------------------------------------------------------------------
+# Loading
+
+
+PathLike = str | os.PathLike[str]
+
+
+def load_scenario(path_or_name: PathLike, *, scenarios_dir: PathLike | None = None) -> Scenario:
+    """Read a scenario file (following ``extends:``) and validate it.
+
+    Args:
+        path_or_name: a path to a YAML file, or a bare scenario name looked up in
+            the ``scenarios/`` folder (``baseline`` -> ``scenarios/baseline.yaml``;
+            ``validation/bass`` also works).
+        scenarios_dir: where bare names are looked up (the repository's
+            ``scenarios/`` folder by default).
+
+    Returns:
+        The validated, frozen scenario.  When the file sets no ``name``, the
+        file's stem is used.
+
+    Raises:
+        ScenarioError: naming the file, the field, the value and what is allowed,
+            for any problem in the file or in the files it extends.
+    """
+    sdir = Path(scenarios_dir) if scenarios_dir is not None else SCENARIOS_DIR
+    path = resolve_scenario_path(path_or_name, scenarios_dir=sdir)
+    data, origin = _load_chain(path, sdir, stack=())
+    if "name" not in data:
+        data["name"] = path.stem
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        raise _validation_error(path, err, origin) from None
+
+
+def resolve_scenario_path(path_or_name: PathLike, *, scenarios_dir: PathLike | None = None) -> Path:
+    """The file a path or bare scenario name refers to.
+
+    Raises:
+        ScenarioError: when no file is found; the message lists where it was looked for
+            and the scenario names available.
+    """
+    sdir = Path(scenarios_dir) if scenarios_dir is not None else SCENARIOS_DIR
+    raw = os.fspath(path_or_name)
+    candidates = _candidates(Path(raw), Path.cwd())
+    if not Path(raw).is_absolute():
+        candidates += _candidates(Path(raw), sdir)
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+    looked = ", ".join(str(c) for c in _dedupe(candidates))
+    names = ", ".join(available_scenarios(sdir)) or "(none)"
+    raise ScenarioError(raw, [(
+        "(file)", raw,
+        f"an existing scenario file or a scenario name; looked for {looked}; scenario names: {names}",
+    )])
+
+
+def available_scenarios(scenarios_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """Names of the scenario files under ``scenarios_dir`` (``validation/bass`` for sub-folders)."""
+    sdir = Path(scenarios_dir) if scenarios_dir is not None else SCENARIOS_DIR
+    if not sdir.is_dir():
+        return []
+    out = []
+    for p in sorted(sdir.rglob("*")):
+        if p.suffix in _SUFFIXES and p.is_file():
+            out.append(p.relative_to(sdir).with_suffix("").as_posix())
+    return out
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """The top-level mapping of one YAML file (no ``extends`` processing).
+
+    Raises:
+        ScenarioError: for an unreadable file, broken YAML (with line and column)
+            or a top level that is not a mapping.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ScenarioError(str(path), [("(file)", str(path), f"a readable file ({err.strerror or err})")]) from None
+    except UnicodeDecodeError as err:
+        raise ScenarioError(str(path), [("(file)", str(path), f"UTF-8 text ({err.reason})")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ScenarioError(str(path), [_yaml_problem(err, text)]) from None
+    if not isinstance(data, dict):
+        shown = "<empty file>" if data is None else data
+        raise ScenarioError(str(path), [("(top level)", shown, "a mapping of scenario fields (key: value lines)")])
+    bad = [k for k in data if not isinstance(k, str)]
+    if bad:
+        raise ScenarioError(str(path), [(str(k), k, "keys must be field names (text)") for k in bad])
+    return data
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` merged over ``base``: mappings merged recursively, lists and scalars replaced.
+
+    Neither argument is modified.
+    """
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _candidates(raw: Path, folder: Path) -> list[Path]:
+    base = raw if raw.is_absolute() else folder / raw
+    out = [base]
+    if base.suffix not in _SUFFIXES:
+        out += [base.with_name(base.name + s) for s in _SUFFIXES]
+    return out
+
+
+def _dedupe(paths: list[Path]) -> list[Path]:
+    seen: list[Path] = []
+    for p in paths:
+        if p not in seen:
+            seen.append(p)
+    return seen
+
+
+def _yaml_problem(err: yaml.YAMLError, text: str) -> tuple[str, Any, str]:
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    context = getattr(err, "context", None)
+    if mark is None:
+        return ("(yaml)", "<unparsable>", f"valid YAML ({problem})")
+    line, col = mark.line + 1, mark.column + 1
+    lines = text.splitlines()
+    shown = lines[mark.line].strip() if 0 <= mark.line < len(lines) else "<end of file>"
+    what = f"{context}, {problem}" if context else problem
+    allowed = f"valid YAML; parser error at line {line}, column {col}: {what}"
+    return (f"(yaml, line {line}, column {col})", shown, allowed)
+
+
+def _load_chain(path: Path, sdir: Path, stack: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The merged data of ``path`` and its ``extends`` chain, with the file that set each dotted key."""
+    if path in stack:
+        chain = " -> ".join(p.name for p in (*stack, path))
+        raise ScenarioError(str(stack[-1]), [("extends", path.name, f"no cycles in the extends chain ({chain})")])
+    data = read_yaml_mapping(path)
+    data.pop(RUN_KEY, None)
+    target = data.pop("extends", None)
+    if target is None:
+        base: dict[str, Any] = {}
+        origin: dict[str, Path] = {}
+    else:
+        base_path = _resolve_extends(path, target, sdir)
+        base, origin = _load_chain(base_path, sdir, (*stack, path))
+    for key in _dotted_keys(data):
+        origin[key] = path
+    return deep_merge(base, data), origin
+
+
+def _resolve_extends(path: Path, target: Any, sdir: Path) -> Path:
+    if not isinstance(target, str) or not target.strip():
+        raise ScenarioError(str(path), [("extends", target, "the name or relative path of another scenario file")])
+    candidates = _candidates(Path(target), path.parent)
+    if not Path(target).is_absolute():
+        candidates += _candidates(Path(target), sdir)
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+    looked = ", ".join(str(c) for c in _dedupe(candidates))
+    raise ScenarioError(str(path), [(
+        "extends", target,
+        f"an existing scenario file; '{target}' was looked for as {looked}; "
+        f"scenario names: {', '.join(available_scenarios(sdir)) or '(none)'}",
+    )])
+
+
+def _dotted_keys(data: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        yield path
+        if isinstance(value, Mapping):
+            yield from _dotted_keys(value, path + ".")
+
+
+def _validation_error(path: Path, err: ValidationError, origin: dict[str, Path]) -> ScenarioError:
+    """A ScenarioError naming the file that set each bad value, with allowed keys for unknown ones."""
+    base = from_validation_error(str(path), err)
+    problems: list[tuple[str, Any, str]] = []
+    sources: list[Path] = []
+    for (field, value, allowed), e in zip(base.problems, err.errors(include_url=False), strict=True):
+        loc = [p for p in e.get("loc", ()) if not str(p).startswith("function-")]
+        if e.get("type") == "extra_forbidden":
+            keys = _fields_at(loc[:-1])
+            if keys:
+                allowed = f"unknown key; allowed here: {', '.join(keys)}"
+        sources.append(_origin_of(field, origin) or path)
+        problems.append((field, value, allowed))
+    uniq = _dedupe(sources)
+    if len(uniq) > 1:
+        problems = [(f, v, f"{a} (set in {src})") for (f, v, a), src in zip(problems, sources, strict=True)]
+    source = str(uniq[0]) if len(uniq) == 1 else str(path)
+    if source != str(path):
+        source = f"{source} (extended by {path})"
+    return ScenarioError(source, problems)
+
+
+def _origin_of(field: str, origin: dict[str, Path]) -> Path | None:
+    parts = field.split(".")
+    for n in range(len(parts), 0, -1):
+        key = ".".join(parts[:n])
+        if key in origin:
+            return origin[key]
+    return None
+
+
+def _fields_at(loc: list[Any]) -> list[str]:
+    """Field names of the scenario section at ``loc`` (empty when it is not a section)."""
+    model: Any = Scenario
+    for part in loc:
+        model = _unwrap(model)
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            info = model.model_fields.get(str(part))
+            if info is None:
+                return []
+            model = info.annotation
+        else:
+            origin = typing.get_origin(model)
+            args = typing.get_args(model)
+            if origin in (dict, list) and args:
+                model = args[-1]
+            else:
+                return []
+    model = _unwrap(model)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    """``X | None`` -> ``X``."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+# ---------------------------------------------------------------------------
+# Writing
+
+
+def scenario_yaml(scenario: Scenario, extra: Mapping[str, Any] | None = None) -> str:
+    """The resolved scenario (every field, defaults included) as YAML text.
+
+    ``extra`` (seed, package version, ...) goes under the top-level ``run:`` key,
+    which :func:`load_scenario` ignores, so the file can be run again as it is.
+    """
+    data = scenario.to_dict()
+    data.pop("extends", None)
+    if extra:
+        data[RUN_KEY] = _plain(dict(extra))
+    header = "# Resolved scenario: every field, defaults included. Written by channelsim.\n"
+    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def dump_scenario(scenario: Scenario, path: str | os.PathLike[str], extra: Mapping[str, Any] | None = None) -> Path:
+    """Write the resolved scenario YAML plus ``extra`` (under ``run:``) atomically.
+
+    Args:
+        scenario: the scenario to write.
+        path: the target file.
+        extra: run metadata such as seed, replications and package version.
+
+    Returns:
+        The path written.
+    """
+    return atomic_write_text(path, scenario_yaml(scenario, extra))
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars and other oddities as plain YAML-safe values."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _temp_beside(path: Path) -> Iterator[Path]:
+    """A temporary file path in ``path``'s folder, removed unless it was moved into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; give the file ordinary permissions
+    try:
+        yield tmp_path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Flush a folder's entries to disk (best effort; a no-op where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: temporary file in the same folder, fsync, ``os.replace``.
+
+    Args:
+        path: the target file (its folder is created if needed).
+        data: the bytes to write.
+
+    Returns:
+        The path written.
+    """
+    target = Path(path)
+    with _temp_beside(target) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    fsync_dir(target.parent)
+    return target
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`).
+
+    Args:
+        path: the target file.
+        text: the text to write.
+        encoding: the text encoding.
+
+    Returns:
+        The path written.
+    """
+    return atomic_write_bytes(path, text.encode(encoding))
+
+
+def write_parquet_atomic(df: Any, path: str | os.PathLike[str]) -> Path:
+    """Write a pandas DataFrame to Parquet atomically (without its index).
+
+    Args:
+        df: the DataFrame.
+        path: the target ``.parquet`` file.
+
+    Returns:
+        The path written.
+    """
+    target = Path(path)
+    with _temp_beside(target) as tmp:
+        df.to_parquet(tmp, index=False)
+        _fsync_file(tmp)
+        os.replace(tmp, target)
+    fsync_dir(target.parent)
+    return target
+
+
+__all__ = [
+    "RUN_KEY", "SCENARIOS_DIR", "atomic_write_bytes", "atomic_write_text", "available_scenarios", "deep_merge",
+    "dump_scenario", "fsync_dir", "load_scenario", "read_yaml_mapping", "resolve_scenario_path", "scenario_yaml",
+    "write_parquet_atomic",
+]

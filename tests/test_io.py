@@ -1,0 +1,286 @@
+"""experiments.io: scenario files with extends, error messages, resolved dumps, atomic writes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+import sim
+from experiments import io as eio
+from experiments.io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    deep_merge,
+    dump_scenario,
+    load_scenario,
+    write_parquet_atomic,
+)
+from sim.errors import ScenarioError
+
+REPO = Path(__file__).resolve().parent.parent
+SCENARIO_FILES = sorted((REPO / "scenarios").rglob("*.yaml"))
+TINY = {"market.n_accounts": 2000, "partners.n_initial": 40, "time.warmup_months": 2}
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    p = folder / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def error_of(path, **kw) -> ScenarioError:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path, **kw)
+    return info.value
+
+
+# ------------------------------------------------------------------ loading
+def test_baseline_by_name_is_the_default_scenario():
+    sc = load_scenario("baseline")
+    assert sc.name == "baseline"
+    assert sc.model_dump(exclude={"description"}) == sim.Scenario().model_dump(exclude={"description"})
+
+
+def test_name_path_and_suffixless_path_give_the_same_scenario():
+    by_name = load_scenario("rebate_boost")
+    assert load_scenario(REPO / "scenarios" / "rebate_boost.yaml") == by_name
+    assert load_scenario(str(REPO / "scenarios" / "rebate_boost")) == by_name
+    assert load_scenario("validation/bass").name == "bass_validation"
+
+
+def test_name_defaults_to_the_file_stem(tmp_path):
+    p = write(tmp_path, "my_whatif.yaml", "time: {months: 4}\n")
+    sc = load_scenario(p)
+    assert sc.name == "my_whatif" and sc.time.months == 4
+
+
+def test_extends_chain_merges_mappings_and_child_wins(tmp_path):
+    write(tmp_path, "c.yaml", "market: {n_accounts: 3000, n_territories: 7}\ntime: {months: 5}\n")
+    write(tmp_path, "sub/b.yaml", "extends: ../c\nmarket: {n_accounts: 4000}\ndirect: {sellers: 3}\n")
+    a = write(tmp_path, "a.yaml", "extends: sub/b.yaml\nname: a\nmarket: {bass_p: 0.05}\n")
+    sc = load_scenario(a)
+    assert sc.market.n_accounts == 4000  # b over c
+    assert sc.market.n_territories == 7  # from c, kept by the merge
+    assert sc.market.bass_p == 0.05  # a
+    assert sc.direct.sellers == 3 and sc.time.months == 5
+    assert sc.market.bass_q == sim.Scenario().market.bass_q  # defaults fill the rest
+
+
+def test_extends_a_bare_scenario_name(tmp_path):
+    sdir = tmp_path / "scen"
+    write(sdir, "base.yaml", "time: {months: 9}\n")
+    child = write(tmp_path / "elsewhere", "child.yaml", "extends: base\n")
+    assert load_scenario(child, scenarios_dir=sdir).time.months == 9
+    assert load_scenario("base", scenarios_dir=sdir).time.months == 9
+
+
+def test_lists_are_replaced_not_merged(tmp_path):
+    write(tmp_path, "base.yaml", "conflict: {protections: [rules_of_engagement, deal_registration]}\n")
+    tiers = ("tiering:\n  tiers:\n    - {name: basic}\n    - {name: top, min_ttm_revenue: 100000, discount: 0.2}\n")
+    child = write(tmp_path, "child.yaml", "extends: base\nconflict: {protections: [territory_exclusivity]}\n" + tiers)
+    sc = load_scenario(child)
+    assert sc.conflict.protections == ["territory_exclusivity"]
+    assert sc.tier_names == ["basic", "top"]
+
+
+def test_deep_merge_does_not_modify_its_arguments():
+    base = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
+    over = {"a": {"c": [3]}, "e": {"f": 1}}
+    merged = deep_merge(base, over)
+    assert merged == {"a": {"b": 1, "c": [3]}, "d": 1, "e": {"f": 1}}
+    assert base == {"a": {"b": 1, "c": [1, 2]}, "d": 1} and over == {"a": {"c": [3]}, "e": {"f": 1}}
+
+
+def test_extends_cycle_is_detected(tmp_path):
+    write(tmp_path, "a.yaml", "extends: b\n")
+    write(tmp_path, "b.yaml", "extends: a.yaml\n")
+    err = error_of(tmp_path / "a.yaml")
+    assert "cycle" in str(err) and "a.yaml -> b.yaml -> a.yaml" in str(err)
+    assert err.problems[0][0] == "extends"
+
+
+def test_self_extension_is_a_cycle(tmp_path):
+    p = write(tmp_path, "self.yaml", "extends: self\n")
+    assert "cycle" in str(error_of(p))
+
+
+def test_missing_extends_target_names_target_and_where_it_was_looked_for(tmp_path):
+    p = write(tmp_path, "child.yaml", "extends: no_such_base\n")
+    err = error_of(p, scenarios_dir=tmp_path / "scen")
+    msg = str(err)
+    assert str(p) in msg and "'extends'" in msg and "no_such_base" in msg
+    assert str(tmp_path / "no_such_base.yaml") in msg and str(tmp_path / "scen" / "no_such_base.yaml") in msg
+
+
+def test_missing_file_and_unknown_name():
+    err = error_of("definitely_not_a_scenario")
+    assert "definitely_not_a_scenario" in str(err) and "baseline" in str(err)  # lists the names available
+
+
+def test_broken_yaml_names_line_and_column(tmp_path):
+    p = write(tmp_path, "broken.yaml", "time:\n  months: 3\nmarket: {n_accounts: 5000\n")
+    msg = str(error_of(p))
+    assert str(p) in msg and "line" in msg and "column" in msg and "valid YAML" in msg
+
+
+def test_tab_indentation_is_broken_yaml(tmp_path):
+    p = write(tmp_path, "tabs.yaml", "time:\n\tmonths: 3\n")
+    msg = str(error_of(p))
+    assert "line 2" in msg and "column 1" in msg
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just a string\n", "", "# only a comment\n"])
+def test_top_level_must_be_a_mapping(tmp_path, text):
+    p = write(tmp_path, "list.yaml", text)
+    err = error_of(p)
+    assert err.problems[0][0] == "(top level)" and "mapping" in str(err)
+
+
+def test_unknown_key_names_field_and_allowed_keys(tmp_path):
+    p = write(tmp_path, "typo.yaml", "partners:\n  recruitment:\n    prequal_minimum: 0.5\n")
+    err = error_of(p)
+    field, value, allowed = err.problems[0]
+    assert field == "partners.recruitment.prequal_minimum" and value == 0.5
+    assert "unknown key" in allowed and "prequal_min" in allowed and "accept_score" in allowed
+    assert str(p) in str(err)
+
+
+def test_unknown_top_level_key(tmp_path):
+    p = write(tmp_path, "typo.yaml", "markets: {n_accounts: 3}\n")
+    field, _, allowed = error_of(p).problems[0]
+    assert field == "markets" and "market" in allowed and "partners" in allowed
+
+
+def test_wrong_type_names_field_value_and_expected_type(tmp_path):
+    p = write(tmp_path, "type.yaml", "time: {months: many}\n")
+    field, value, allowed = error_of(p).problems[0]
+    assert (field, value) == ("time.months", "many") and "integer" in allowed
+
+
+def test_out_of_range_value_names_the_bound(tmp_path):
+    p = write(tmp_path, "range.yaml", "partners: {compliance: {audit_rate: 1.5}}\n")
+    err = error_of(p)
+    field, value, allowed = err.problems[0]
+    assert (field, value) == ("partners.compliance.audit_rate", 1.5) and "less than or equal to 1" in allowed
+    assert "partners.compliance.audit_rate" in str(err) and "1.5" in str(err)
+
+
+def test_bad_tier_value_in_a_replaced_list(tmp_path):
+    p = write(tmp_path, "tiers.yaml", "extends: baseline\ntiering: {tiers: [{name: a, discount: 2}]}\n")
+    field, value, _ = error_of(p).problems[0]
+    assert field == "tiering.tiers.0.discount" and value == 2
+
+
+def test_error_in_a_base_file_names_the_base_file(tmp_path):
+    base = write(tmp_path, "base.yaml", "market: {n_accounts: 5}\n")
+    child = write(tmp_path, "child.yaml", "extends: base\n")
+    err = error_of(child)
+    assert str(base) in err.source and str(child) in err.source
+    assert err.problems[0][:2] == ("market.n_accounts", 5)
+
+
+def test_errors_from_two_files_say_where_each_was_set(tmp_path):
+    base = write(tmp_path, "base.yaml", "market: {n_accounts: 5}\n")
+    child = write(tmp_path, "child.yaml", "extends: base\ntime: {months: 0}\n")
+    err = error_of(child)
+    by_field = {f: a for f, _, a in err.problems}
+    assert str(base) in by_field["market.n_accounts"] and str(child) in by_field["time.months"]
+
+
+def test_extends_must_be_a_name(tmp_path):
+    p = write(tmp_path, "x.yaml", "extends: [a, b]\n")
+    assert error_of(p).problems[0][0] == "extends"
+
+
+# ------------------------------------------------------------------ shipped scenarios
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.relative_to(REPO / "scenarios").as_posix())
+def test_every_shipped_scenario_validates(path):
+    sc = load_scenario(path)
+    assert isinstance(sc, sim.Scenario) and sc.name
+
+
+WHATIFS = [p for p in SCENARIO_FILES if p.parent.name == "scenarios" and p.stem not in ("baseline", "large")]
+
+
+@pytest.mark.parametrize("path", WHATIFS, ids=lambda p: p.stem)
+def test_every_whatif_extends_baseline_with_a_description_and_changes_something(path):
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert raw["extends"] == "baseline"
+    assert raw["name"] == path.stem
+    assert "part" in raw["description"].lower()  # which part of the guide it comes from
+    assert set(raw) - {"extends", "name", "description"}, "a what-if must override something"
+    sc = load_scenario(path)
+    base = load_scenario("baseline")
+    assert sc.model_dump(exclude={"name", "description"}) != base.model_dump(exclude={"name", "description"})
+
+
+def test_one_whatif_per_part_of_the_guide():
+    names = {p.stem for p in WHATIFS}
+    required = {"strict_prequalification", "rebate_boost", "mdf_shift", "training_investment", "improvement_plans",
+                "relationship_programme", "deal_registration_off", "direct_expansion", "mediation",
+                "audit_intensity", "tier_restructure", "digital_shift"}
+    assert required <= names
+    parts = set()
+    for p in WHATIFS:
+        desc = yaml.safe_load(p.read_text())["description"]
+        parts |= {k for k in range(1, 9) if f"part {k}" in desc}
+    assert parts == set(range(1, 9))
+
+
+@pytest.mark.parametrize("path", WHATIFS + [REPO / "scenarios" / "validation" / "bass.yaml"], ids=lambda p: p.stem)
+def test_every_whatif_runs(path):
+    sc = load_scenario(path).with_overrides(TINY)
+    res = sim.run(sc, 1, months=2)
+    assert len(res.kpis) == 2 and res.kpis["revenue_total"].notna().all()
+
+
+# ------------------------------------------------------------------ dump
+def test_dump_scenario_writes_every_field_and_reloads(tmp_path):
+    sc = load_scenario("tier_restructure").with_overrides({"incentives.rebate.scale": 1.7})
+    out = dump_scenario(sc, tmp_path / "resolved.yaml", {"seed": 3, "package_version": sim.__version__})
+    data = yaml.safe_load(out.read_text())
+    assert data["run"] == {"seed": 3, "package_version": sim.__version__}
+    assert data["incentives"]["budget"] is None  # defaults included
+    assert data["tiering"]["tiers"][2]["name"] == "elite"
+    assert set(data) - {"run"} == set(sim.Scenario.model_fields)
+    assert load_scenario(out) == sc  # the resolved file runs again as it is
+
+
+# ------------------------------------------------------------------ atomic writes
+def no_temp_files(folder: Path) -> bool:
+    return not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_atomic_writers(tmp_path):
+    atomic_write_bytes(tmp_path / "a.bin", b"\x00\x01")
+    atomic_write_text(tmp_path / "sub" / "b.txt", "héllo")
+    df = pd.DataFrame({"x": [1, 2], "y": ["a", "b"]})
+    write_parquet_atomic(df, tmp_path / "c.parquet")
+    assert (tmp_path / "a.bin").read_bytes() == b"\x00\x01"
+    assert (tmp_path / "sub" / "b.txt").read_text(encoding="utf-8") == "héllo"
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "c.parquet"), df, check_dtype=False)
+    assert no_temp_files(tmp_path)
+    mode = (tmp_path / "a.bin").stat().st_mode & 0o777
+    assert mode & 0o044  # readable by others as with open(), not mkstemp's 0600 (umask permitting)
+
+
+def test_failed_replace_keeps_the_old_file_and_no_temp(tmp_path, monkeypatch):
+    target = tmp_path / "t.txt"
+    target.write_text("old")
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(eio.os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_text(target, "new")
+    with pytest.raises(OSError, match="disk full"):
+        write_parquet_atomic(pd.DataFrame({"x": [1]}), tmp_path / "t.parquet")
+    assert target.read_text() == "old"
+    assert not (tmp_path / "t.parquet").exists()
+    assert sorted(os.listdir(tmp_path)) == ["t.txt"]
