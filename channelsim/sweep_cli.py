@@ -1,0 +1,155 @@
+"""``channelsim sweep``, ``channelsim results`` and ``channelsim report``: the experiments commands.
+
+``channelsim.cli`` calls :func:`register` to add them to its typer app.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def _quiet_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    log = logging.getLogger("channelsim")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def sweep(
+    experiment: Annotated[Path, typer.Argument(help="experiment file (YAML)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder; an existing one is resumed")],
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-w", min=0, help="local worker processes (default: one per core; 0 = in-process)")] = None,
+    dask: Annotated[str | None, typer.Option("--dask", help="tcp://HOST:PORT of a Dask scheduler, or local:N")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="also re-run runs stored as failed")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="log lines instead of a progress bar")] = False,
+) -> None:
+    """Run an experiment: every (design point, replication) not yet stored in OUT."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from experiments.backends import BackendError, make_backend
+    from experiments.design import ExperimentError, load_experiment
+    from experiments.runner import BarProgress, LogProgress, run_experiment
+    from experiments.store import StoreError
+    from sim import ScenarioError
+
+    if workers is not None and dask is not None:
+        _fail("--workers and --dask cannot be combined: --workers runs local processes, --dask a Dask cluster")
+    try:
+        exp = load_experiment(experiment)
+        backend = make_backend(workers=workers, dask=dask)
+    except (ExperimentError, ScenarioError) as err:
+        _fail(str(err))
+        return
+    except ValueError as err:  # a malformed --dask address
+        _fail(f"--dask: {err}")
+        return
+    if quiet:
+        _quiet_logging()
+    progress = LogProgress() if quiet else BarProgress()
+    try:
+        summary = run_experiment(exp, out, backend, retry_failed=retry_failed, progress=progress)
+    except (ExperimentError, ScenarioError, StoreError) as err:
+        _fail(str(err))
+        return
+    except KeyboardInterrupt:
+        _fail(f"interrupted: the runs finished so far are stored in {out}; run the same command to resume",
+              EXIT_INTERRUPTED)
+        return
+    except BackendError as err:
+        _fail(str(err), 1)
+        return
+    except BrokenProcessPool as err:
+        _fail(f"a worker process died ({err}); the runs finished so far are stored in {out}; "
+              "run the same command to resume (with fewer --workers if memory ran out)", 1)
+        return
+    failed_note = (f", {summary.failed} failed (see `channelsim results {out} --status failed`)"
+                   if summary.failed else "")
+    typer.echo(f"{summary.executed} runs executed, {summary.skipped} already stored{failed_note}; "
+               f"{summary.total} runs in {out} ({summary.seconds:.1f} s on {summary.backend})")
+
+
+def results(
+    directory: Annotated[Path, typer.Argument(help="an experiment's output folder")],
+    format: Annotated[str | None, typer.Option(
+        "--format", "-f", help="csv or parquet (default: print a table)")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="file to write (csv: stdout by default; parquet: DIR/results.parquet)")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="only runs with this status: ok or failed")] = None,
+    monthly: Annotated[bool, typer.Option("--monthly", help="the monthly series in long form instead")] = False,
+) -> None:
+    """Print or export the tidy table: design point, replication, factor values, status, outputs."""
+    from experiments.io import atomic_write_text, write_parquet_atomic
+    from experiments.store import StoreError, load_monthly, load_results
+
+    if format not in (None, "csv", "parquet"):
+        _fail(f"--format: value {format!r} -> allowed: csv, parquet")
+    if status not in (None, "ok", "failed"):
+        _fail(f"--status: value {status!r} -> allowed: ok, failed")
+    try:
+        df = load_monthly(directory) if monthly else load_results(directory, status=status)
+    except StoreError as err:
+        _fail(str(err))
+        return
+    if format == "csv":
+        text = df.to_csv(index=False)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            atomic_write_text(output, text)
+            typer.echo(f"wrote {len(df)} rows to {output}", err=True)
+        return
+    if format == "parquet":
+        target = output or directory / ("monthly.parquet" if monthly else "results.parquet")
+        write_parquet_atomic(df, target)
+        typer.echo(f"wrote {len(df)} rows to {target}", err=True)
+        return
+    import pandas as pd
+
+    shown = df.drop(columns=[c for c in ("error", "worker", "seed_key") if c in df.columns])
+    with pd.option_context("display.max_rows", 200, "display.max_columns", 50, "display.width", 200):
+        typer.echo(shown.to_string(index=False) if len(shown) else "(no runs stored yet)")
+    if "status" in df.columns and len(df):
+        counts = df["status"].value_counts().to_dict()
+        typer.echo(f"{len(df)} runs: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), err=True)
+
+
+def report(
+    directory: Annotated[Path, typer.Argument(help="an experiment's output folder")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file (default: DIR/report.html)")] = None,
+) -> None:
+    """Write a self-contained HTML report: means with 95 % CIs, main effects, Sobol/Morris indices."""
+    from experiments.report import write_report
+    from experiments.store import StoreError
+
+    try:
+        path = write_report(directory, output)
+    except StoreError as err:
+        _fail(str(err))
+        return
+    typer.echo(f"wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``sweep``, ``results`` and ``report`` to ``app``."""
+    app.command("sweep")(sweep)
+    app.command("results")(results)
+    app.command("report")(report)
+
+
+__all__ = ["register", "report", "results", "sweep"]

@@ -1,0 +1,331 @@
+"""The runner, backends and store: identical results everywhere, failures kept, resume, atomic files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from channelsim.sweep_cli import register
+from experiments.backends import Dask, InProcess, LocalProcesses
+from experiments.design import load_experiment
+from experiments.runner import Progress, run_experiment
+from experiments.store import StoreError, load_monthly, load_results, run_files
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+TINY = {"market.n_accounts": 3000, "partners.n_initial": 40, "time.months": 4, "time.warmup_months": 2}
+VOLATILE = ["seconds", "worker"]
+
+
+def write_experiment(tmp_path: Path, name: str = "e.yaml", **changes) -> Path:
+    data = {
+        "name": "tiny", "base": "baseline", "overrides": dict(TINY), "seed": 3, "replications": 2,
+        "factors": {"incentives.spiff.amount": [0.0, 1500.0], "conflict.fallback": ["price_contest", "mediation"]},
+        "design": {"kind": "full_factorial"},
+        "outputs": {"summary": ["revenue_total", "gross_profit", "partner_satisfaction"],
+                    "monthly": ["revenue_total", "active_partners"]},
+    }
+    data.update(changes)
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(data, sort_keys=False))
+    return p
+
+
+def stable(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=VOLATILE).sort_values(["point", "replication"]).reset_index(drop=True)
+
+
+class Recorder(Progress):
+    def __init__(self):
+        self.seen: list[tuple[int, int]] = []
+
+    def update(self, record, done, failed):
+        self.seen.append((record["point"], record["replication"]))
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory):
+    """The reference: the tiny experiment run in-process."""
+    tmp = tmp_path_factory.mktemp("seq")
+    exp = load_experiment(write_experiment(tmp))
+    run_experiment(exp, tmp / "out", InProcess())
+    return tmp, load_results(tmp / "out", monthly=True)
+
+
+# ------------------------------------------------------------------ store and tidy table
+def test_in_process_sweep_stores_one_file_per_run(sequential):
+    tmp, df = sequential
+    out = tmp / "out"
+    files = run_files(out)
+    assert [f.name for f in files][:3] == ["dp00000_r000.parquet", "dp00000_r001.parquet", "dp00001_r000.parquet"]
+    assert len(files) == 8 and len(df) == 8
+    assert (df["status"] == "ok").all() and df["error"].isna().all()
+    assert {"point", "replication", "incentives.spiff.amount", "conflict.fallback", "revenue_total"} <= set(df.columns)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["experiment_text"].startswith("name: tiny")
+    assert manifest["package_version"] and manifest["started"] and manifest["finished"]
+    # CRN: replication 0 of points differing only in the SPIFF sees the same market at month 1 of setup
+    assert df["seed_key"].tolist()[:2] == ["3/0", "3/1"]
+
+
+def test_duckdb_and_pandas_read_the_folder(sequential):
+    tmp, df = sequential
+    out = tmp / "out"
+    n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{out}/runs/*.parquet')").fetchall()[0][0]
+    assert n == 8
+    mean = duckdb.sql(f"SELECT avg(revenue_total) FROM read_parquet('{out}/runs/*.parquet')").fetchall()[0][0]
+    assert mean == pytest.approx(df["revenue_total"].mean())
+    assert len(pd.read_parquet(out / "runs")) == 8
+
+
+def test_monthly_series_in_long_form(sequential):
+    tmp, _ = sequential
+    m = load_monthly(tmp / "out")
+    assert len(m) == 8 * 4
+    assert list(m.columns[:4]) == ["point", "replication", "incentives.spiff.amount", "conflict.fallback"]
+    assert set(m["month"]) == {1, 2, 3, 4}
+
+
+def test_tmp_leftover_is_never_read(sequential, tmp_path):
+    tmp, df = sequential
+    out = tmp / "out"
+    junk = out / "runs" / ".dp00000_r000.parquet.abc123.tmp"
+    junk.write_bytes(b"PAR1 half a file")
+    try:
+        assert len(load_results(out)) == 8
+        n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{out}/runs/*.parquet')").fetchall()[0][0]
+        assert n == 8
+        result = CliRunner().invoke(cli_app(), ["results", str(out), "--format", "csv"])
+        assert result.exit_code == 0, result.output
+        assert len(pd.read_csv(pd.io.common.StringIO(result.stdout))) == 8
+    finally:
+        junk.unlink()
+
+
+def test_writes_are_atomic_renames(sequential, tmp_path, monkeypatch):
+    """A write that dies half way leaves only a hidden .tmp file, never a partial run file."""
+    import experiments.io as eio
+
+    tmp, _ = sequential
+    exp = load_experiment(write_experiment(tmp_path))
+    real_replace = os.replace
+
+    def crash(src, dst):
+        if str(dst).endswith("dp00001_r000.parquet"):
+            raise OSError("disk full")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(eio.os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        run_experiment(exp, tmp_path / "out", InProcess())
+    names = sorted(p.name for p in (tmp_path / "out" / "runs").iterdir())
+    assert "dp00001_r000.parquet" not in names
+    assert len(load_results(tmp_path / "out")) == 2  # the runs before the crash
+    monkeypatch.setattr(eio.os, "replace", real_replace)
+    run_experiment(exp, tmp_path / "out", InProcess())
+    assert len(load_results(tmp_path / "out")) == 8
+
+
+def test_other_experiment_in_the_folder_is_refused(sequential, tmp_path):
+    tmp, _ = sequential
+    other = load_experiment(write_experiment(tmp_path, seed=99))
+    with pytest.raises(StoreError, match="different experiment"):
+        run_experiment(other, tmp / "out", InProcess())
+
+
+# ------------------------------------------------------------------ backends
+def test_local_processes_give_identical_results(sequential, tmp_path):
+    _, ref = sequential
+    exp = load_experiment(write_experiment(tmp_path))
+    rec = Recorder()
+    run_experiment(exp, tmp_path / "out", LocalProcesses(2), progress=rec)
+    got = load_results(tmp_path / "out", monthly=True)
+    pd.testing.assert_frame_equal(stable(got), stable(ref), check_exact=True)
+    assert len(set(got["worker"])) == 2  # really ran on two processes
+    assert sorted(rec.seen) == sorted(set(rec.seen))
+
+
+def test_dask_local_cluster_gives_identical_results(sequential, tmp_path):
+    _, ref = sequential
+    exp = load_experiment(write_experiment(tmp_path))
+    run_experiment(exp, tmp_path / "out", Dask("local:2"))
+    got = load_results(tmp_path / "out", monthly=True)
+    pd.testing.assert_frame_equal(stable(got), stable(ref), check_exact=True)
+
+
+def test_independent_streams_differ_from_common(tmp_path):
+    e1 = load_experiment(write_experiment(tmp_path, "a.yaml", replications=1))
+    e2 = load_experiment(write_experiment(tmp_path, "b.yaml", replications=1, streams="independent"))
+    run_experiment(e1, tmp_path / "a", InProcess())
+    run_experiment(e2, tmp_path / "b", InProcess())
+    a, b = load_results(tmp_path / "a"), load_results(tmp_path / "b")
+    assert set(a["seed_key"]) == {"3/0"}  # common random numbers: one stream for replication 0
+    assert list(b["seed_key"]) == ["3/0/0", "3/1/0", "3/2/0", "3/3/0"]
+    assert (a["revenue_total"] != b["revenue_total"]).all()
+
+
+# ------------------------------------------------------------------ failures
+@pytest.mark.parametrize("backend", ["in-process", "local"])
+def test_a_failing_point_is_stored_with_its_traceback(tmp_path, backend):
+    # market.n_accounts = 50 is below the schema's minimum: point 1 cannot even build its scenario.
+    exp = load_experiment(write_experiment(tmp_path, factors={"market.n_accounts": [3000, 50, 4000]}))
+    be = InProcess() if backend == "in-process" else LocalProcesses(2)
+    summary = run_experiment(exp, tmp_path / "out", be)
+    assert summary.complete and summary.failed == 2 and sorted(summary.failures) == [(1, 0), (1, 1)]
+    df = load_results(tmp_path / "out")
+    assert len(df) == 6
+    bad = df[df["point"] == 1]
+    assert (bad["status"] == "failed").all()
+    assert bad["revenue_total"].isna().all()
+    assert all("Traceback" in e and "market.n_accounts" in e for e in bad["error"])
+    good = df[df["point"] != 1]
+    assert (good["status"] == "ok").all() and good["revenue_total"].notna().all()
+
+
+def _explode(task):
+    if task["point"] == 0 and task["replication"] == 1:
+        raise RuntimeError("monkeypatched failure")
+
+
+def test_a_raising_run_does_not_carry_another_runs_outputs(tmp_path):
+    exp = load_experiment(write_experiment(tmp_path))
+    run_experiment(exp, tmp_path / "out", InProcess(), task_hook=_explode)
+    df = load_results(tmp_path / "out")
+    row = df[(df["point"] == 0) & (df["replication"] == 1)].iloc[0]
+    assert row["status"] == "failed" and "monkeypatched failure" in row["error"]
+    assert pd.isna(row["revenue_total"]) and pd.isna(row["gross_profit"])
+    assert (df.drop(index=row.name)["status"] == "ok").all()
+
+
+def test_retry_failed_reruns_only_failures(sequential, tmp_path):
+    _, ref = sequential
+    exp = load_experiment(write_experiment(tmp_path))
+    run_experiment(exp, tmp_path / "out", InProcess(), task_hook=_explode)
+    before = {p.name: p.stat().st_mtime_ns for p in run_files(tmp_path / "out")}
+    again = run_experiment(exp, tmp_path / "out", InProcess())  # plain resume: nothing to do
+    assert again.executed == 0 and again.skipped == 8
+    retry = run_experiment(exp, tmp_path / "out", InProcess(), retry_failed=True)
+    assert retry.executed == 1 and retry.failed == 0
+    after = {p.name: p.stat().st_mtime_ns for p in run_files(tmp_path / "out")}
+    changed = [n for n in after if after[n] != before[n]]
+    assert changed == ["dp00000_r001.parquet"]
+    pd.testing.assert_frame_equal(stable(load_results(tmp_path / "out", monthly=True)), stable(ref))
+
+
+# ------------------------------------------------------------------ command line
+def cli_app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def _root() -> None:  # keep sub-commands even if only one is registered
+        pass
+
+    return app
+
+
+def test_cli_sweep_results_and_errors(sequential, tmp_path):
+    _, ref = sequential
+    runner = CliRunner()
+    p = write_experiment(tmp_path)
+    r = runner.invoke(cli_app(), ["sweep", str(p), "--out", str(tmp_path / "out"), "--workers", "0", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "8 runs executed" in r.output
+    r = runner.invoke(cli_app(), ["results", str(tmp_path / "out")])
+    assert r.exit_code == 0 and "revenue_total" in r.output
+    r = runner.invoke(cli_app(), ["results", str(tmp_path / "out"), "--format", "parquet",
+                                  "--output", str(tmp_path / "t.parquet")])
+    assert r.exit_code == 0, r.output
+    exported = pd.read_parquet(tmp_path / "t.parquet")
+    pd.testing.assert_frame_equal(stable(exported), stable(load_results(tmp_path / "out")))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ndesign: {kind: factorial}\n")
+    r = runner.invoke(cli_app(), ["sweep", str(bad), "--out", str(tmp_path / "o2")])
+    assert r.exit_code == 2
+    assert str(bad) in r.output and "design.kind" in r.output and "full_factorial" in r.output
+    r = runner.invoke(cli_app(), ["sweep", str(p), "--out", str(tmp_path / "o3"), "--dask", "nonsense"])
+    assert r.exit_code == 2 and "local:N" in r.output
+    r = runner.invoke(cli_app(), ["results", str(tmp_path / "nowhere")])
+    assert r.exit_code == 2 and "manifest.json" in r.output
+
+
+# The installed command line (channelsim.cli registers sweep/results/report from channelsim.sweep_cli).
+CHANNELSIM = [PY, "-c", "from channelsim.cli import main; main()"]
+
+
+def test_sigint_then_resume_equals_an_uninterrupted_sweep(tmp_path):
+    """Interrupt a local sweep with SIGINT after a few runs are stored; the same command completes it."""
+    slower = {**TINY, "time.months": 24, "market.n_accounts": 8000, "partners.n_initial": 80}
+    p = write_experiment(tmp_path, overrides=slower, replications=6,
+                         outputs={"summary": ["revenue_total", "gross_profit"]})
+    out = tmp_path / "out"
+    cmd = [*CHANNELSIM, "sweep", str(p), "--out", str(out), "--workers", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(run_files(out)) < 3:
+        time.sleep(0.05)
+    stored = len(run_files(out))
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert 3 <= stored, err
+    assert proc.returncode == 130, err
+    assert "run the same command to resume" in err
+    partial = len(run_files(out))
+    assert partial < 24, "the sweep finished before the interrupt; make the runs slower"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["finished"] is None and manifest["sessions"][-1]["complete"] is False
+
+    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"{24 - partial} runs executed, {partial} already stored" in again.stdout
+    got = load_results(out)
+    assert len(got) == 24 and not got.duplicated(["point", "replication"]).any()
+    assert (got["status"] == "ok").all()
+    assert len(run_files(out)) == 24
+    assert not [f for f in (out / "runs").iterdir() if f.name.endswith(".tmp")]
+
+    ref_exp = load_experiment(p)
+    run_experiment(ref_exp, tmp_path / "ref", InProcess())
+    pd.testing.assert_frame_equal(stable(got), stable(load_results(tmp_path / "ref")), check_exact=True)
+
+
+def test_a_second_sweep_on_the_same_folder_is_refused_while_one_runs(tmp_path):
+    from experiments.runner import build_tasks  # noqa: F401 - the runner's public helpers import cleanly
+    from experiments.store import RunStore
+
+    exp = load_experiment(write_experiment(tmp_path))
+    design = exp.design_table()
+    holder = RunStore(tmp_path / "out", exp, design, [])
+    manifest = holder.open("test")  # holds the folder's lock, as a running sweep does
+    try:
+        with pytest.raises(StoreError, match="another sweep"):
+            run_experiment(exp, tmp_path / "out", InProcess())
+    finally:
+        holder.close(manifest, 0, 0, complete=False)
+    assert run_experiment(exp, tmp_path / "out", InProcess()).executed == 8
+
+
+def test_unreachable_dask_scheduler_is_a_clear_error(tmp_path):
+    import socket
+
+    from experiments.backends import BackendError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exp = load_experiment(write_experiment(tmp_path))
+    with pytest.raises(BackendError, match="cannot connect to the Dask scheduler"):
+        run_experiment(exp, tmp_path / "o", Dask(f"tcp://127.0.0.1:{port}", connect_timeout="2s"))
+    assert run_files(tmp_path / "o") == []
