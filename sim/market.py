@@ -86,8 +86,9 @@ def _expand(cell_of_opp: np.ndarray, cell_ptr: np.ndarray, edge_partner: np.ndar
     if total == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     opp_rep = np.repeat(np.arange(cell_of_opp.size), counts)
-    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    return opp_rep, edge_partner[np.repeat(start, counts) + offsets]
+    # Position of each pair inside its cell's block of edges: start + rank within the opportunity.
+    shift = (start - (np.cumsum(counts) - counts))[opp_rep]
+    return opp_rep, edge_partner[np.arange(total) + shift]
 
 
 def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generator) -> PursuitBatch:
@@ -111,8 +112,9 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
     cap = model.partner_capacity()
     a = np.where(selling & (d_i > 0), np.minimum(1.0, cap / np.maximum(d_i, 1e-12)), 0.0)
     opp_rep, p_rep = _expand(cell, model.cell_ptr, model.cell_edge_partner)
-    pursue = rng.random(opp_rep.size) < a[p_rep]
-    pursue |= (p_rep == sourced[opp_rep]) & selling[p_rep]
+    pursue = rng.random(opp_rep.size, dtype=np.float32) < a[p_rep]
+    has_source = np.flatnonzero(sourced[opp_rep] >= 0)
+    pursue[has_source] |= (p_rep[has_source] == sourced[opp_rep[has_source]]) & selling[p_rep[has_source]]
     p_opp = opp_rep[pursue]
     p_partner = p_rep[pursue]
 

@@ -63,6 +63,29 @@ _TIER_FIELDS = (
 )
 
 
+def _bernoulli_thinned(rng: np.random.Generator, n: int, prob_at, p_max: float) -> np.ndarray:
+    """Indices ``i < n`` drawn independently with probability ``prob_at(i)`` (at most ``p_max``).
+
+    Thinning: candidates arrive at rate ``p_max`` (geometric gaps), each kept with
+    probability ``prob_at(i) / p_max``, so each index is drawn with exactly its own
+    probability while only about ``p_max * n`` candidates are touched.
+    """
+    if p_max <= 0.0 or n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if p_max >= 1.0:
+        pos = np.arange(n)
+    else:
+        expected = n * p_max
+        chunk = int(expected + 6.0 * np.sqrt(expected) + 16)
+        gaps = [rng.geometric(p_max, size=chunk)]
+        while gaps[-1].size and int(sum(g.sum() for g in gaps)) < n:
+            gaps.append(rng.geometric(p_max, size=chunk))
+        pos = np.cumsum(np.concatenate(gaps)) - 1
+        pos = pos[pos < n]
+    keep = rng.random(pos.size) * p_max < prob_at(pos)
+    return pos[keep]
+
+
 class ChannelModel(mesa.Model):
     """Partners, customers, direct and digital channels and their conflicts, month by month.
 
@@ -277,6 +300,7 @@ class ChannelModel(mesa.Model):
         cu.satisfaction[idx] = np.clip(self._service_level(idx) + 0.05 * self.rng.standard_normal(idx.size), 0, 1)
         np.add.at(cu.adopted, cu.territory[adopted], 1)
         self.state_counts = cu.counts()
+        self.customer_satisfaction_mean = float(cu.satisfaction[idx].mean()) if idx.size else float("nan")
 
     # ------------------------------------------------------------------ helpers
     def _refresh_capability(self) -> None:
@@ -285,13 +309,11 @@ class ChannelModel(mesa.Model):
     def _service_level(self, accounts: np.ndarray) -> np.ndarray:
         cu = self.customers
         ch = cu.channel[accounts]
-        p = cu.partner[accounts]
-        svc_p = 0.3 + 0.6 * self.partners.cap[np.maximum(p, 0), CAP["service"]] if self.partners.n else np.zeros(p.size)
-        return np.select(
-            [ch == PARTNER_CH, ch == DIRECT_CH, ch == DIGITAL_CH],
-            [svc_p, self.config.direct.service, self.config.digital.service],
-            default=0.5,
-        )
+        # Service level of each partner, then one gather for the partner channel.
+        by_partner = np.append(0.3 + 0.6 * self.partners.cap[:, CAP["service"]], 0.5)  # last: no partner
+        level = by_partner[cu.partner[accounts]]  # partner -1 picks the last entry
+        channel_level = np.array([0.0, self.config.direct.service, self.config.digital.service, 0.5])
+        return np.where(ch == PARTNER_CH, level, channel_level[np.where(ch < 0, 3, ch)])
 
     def partner_capacity(self) -> np.ndarray:
         """Opportunities each partner can work this month for the vendor."""
@@ -465,12 +487,11 @@ class ChannelModel(mesa.Model):
         table[UNAWARE] = (sc.bass_p + sc.bass_q * f) / 12.0
         table[COMPETITOR] = sc.reentry_rate
         table[CHURNED] = sc.reentry_rate
-        state = cu.state
-        key = state.astype(np.int32) * n_terr + cu.territory
-        enter = self.rng.random(cu.n, dtype=np.float32) < table.ravel()[key]
-        newly = enter & (state == UNAWARE)
+        idx = _bernoulli_thinned(
+            self.rng, cu.n, lambda pos: table[cu.state[pos], cu.territory[pos]], float(table.max())
+        )
+        newly = idx[cu.state[idx] == UNAWARE]
         np.add.at(cu.adopted, cu.territory[newly], 1)
-        idx = np.flatnonzero(enter)
         cu.state[idx] = IN_MARKET
         cu.entered[idx] = m
         cu.sourced[idx] = -1
@@ -805,8 +826,10 @@ class ChannelModel(mesa.Model):
         m = self.month
         cu = self.customers
         self.state_counts = cu.counts()
-        cm = (cu.state == CUSTOMER) & (cu.partner >= 0)
-        t.customers = np.bincount(cu.partner[cm], minlength=t.n)
+        cust = np.flatnonzero(cu.state == CUSTOMER)
+        served = cu.partner[cust]
+        t.customers = np.bincount(served[served >= 0], minlength=t.n)
+        self.customer_satisfaction_mean = float(cu.satisfaction[cust].mean()) if cust.size else float("nan")
         if m >= self.config.time.warmup_months:
             ids = np.flatnonzero(t.lifecycle != EXITED)
             ids = np.union1d(ids, np.flatnonzero(t.left == m))

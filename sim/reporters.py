@@ -164,9 +164,8 @@ def adoption(m):
 
 
 def customer_satisfaction(m):
-    cu = m.customers
-    c = cu.state == CUSTOMER
-    return float(cu.satisfaction[c].mean()) if c.any() else float("nan")
+    """Mean satisfaction of the vendor's current customers (computed once per step by the model)."""
+    return m.customer_satisfaction_mean
 
 
 def customer_retention(m):

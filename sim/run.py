@@ -135,9 +135,9 @@ def partner_frame(model: ChannelModel) -> pd.DataFrame:
     cols = {k: np.concatenate([p[k] for p in model.panel]) for k in model.panel[0]}
     df = pd.DataFrame(cols)
     df["type"] = pd.Categorical.from_codes(df["type"], categories=list(PARTNER_TYPES))
-    df["tier"] = pd.Categorical(tiers[df["tier"].to_numpy()], categories=list(tiers), ordered=True)
+    df["tier"] = pd.Categorical.from_codes(df["tier"], categories=list(tiers), ordered=True)
     life = list(LIFECYCLE_NAMES.values())
-    df["lifecycle"] = pd.Categorical([LIFECYCLE_NAMES[int(v)] for v in df["lifecycle"]], categories=life)
+    df["lifecycle"] = pd.Categorical.from_codes(df["lifecycle"] - min(LIFECYCLE_NAMES), categories=life)
     return df
 
 
@@ -181,7 +181,9 @@ def conflict_frame(model: ChannelModel) -> pd.DataFrame:
     _, group = np.unique(opp, return_inverse=True)
     parties, n_parties = _join_groups(group, labels)
     wk, wp = cat("winner_kind"), cat("winner_partner")
-    winner = np.where(wk == 0, np.char.add("P", wp.astype(str)), np.array([_KIND[k] for k in (-1, 0, 1, 2)])[wk + 1])
+    winner = np.array(
+        [f"P{p}" if k == 0 else _KIND[k] for k, p in zip(wk.tolist(), wp.tolist(), strict=True)], dtype=object
+    )
     df = pd.DataFrame(
         {
             "month": cat("month"),
