@@ -1,0 +1,79 @@
+"""``channelsim optimise`` end to end on a tiny scenario (in-process workers)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from channelsim.optimise_cli import parse_bounds, parse_robust, parse_shares, register
+
+TINY = ["--set", "market.n_accounts=2000", "--set", "partners.n_initial=30", "--set", "time.warmup_months=3",
+        "--months", "6"]
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    a = typer.Typer()
+    register(a)
+
+    @a.command("noop")
+    def noop() -> None:  # a second command keeps `optimise` a sub-command
+        pass
+
+    return a
+
+
+def test_optimise_writes_every_output(app, tmp_path):
+    out = tmp_path / "opt"
+    res = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "5e6", "--cells", "all:discount,gold:rebate",
+                                   "--levels", "0,1,2", "--replications", "2", "--workers", "1",
+                                   "--lever-share", "rebate<=0.5", "--out", str(out), *TINY])
+    assert res.exit_code == 0, res.output
+    for f in ("allocation.csv", "response_curves.parquet", "validation.csv", "rounds.csv", "report.html"):
+        assert (out / f).is_file(), f
+    alloc = pd.read_csv(out / "allocation.csv")
+    assert list(alloc.columns[:5]) == ["tier", "lever", "spend", "share", "marginal_roi"]
+    assert alloc["share"].sum() == pytest.approx(1.0)
+    val = pd.read_csv(out / "validation.csv")
+    assert {"current", "optimised", "equal_split", "proportional_to_tier_revenue"} == set(val["policy"])
+    assert {"net_profit", "ci_low", "ci_high"} <= set(val.columns)
+    curves = pd.read_parquet(out / "response_curves.parquet")
+    assert {"cell", "multiplier", "spend", "value", "value_ci_low", "value_ci_high", "fit", "envelope"} <= set(curves)
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "<script" not in html
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["objective"] == "profit" and "incentives.discount_scale" in summary["overrides"]
+    assert "optimised allocation" in res.output
+
+
+def test_infeasible_constraints_exit_2_and_write_nothing(app, tmp_path):
+    out = tmp_path / "bad"
+    res = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "1000", "--cells", "all:discount",
+                                   "--levels", "0.5,1", "--replications", "2", "--workers", "1",
+                                   "--lever-bound", "discount=1e12:", "--out", str(out), *TINY])
+    assert res.exit_code == 2
+    # the bound conflicts with the range of spend the levels simulated, whatever the budget
+    assert "lever_bounds[discount]" in res.output and "simulated spend range" in res.output
+    assert not out.exists()
+
+
+def test_bad_options_name_the_option(app, tmp_path):
+    r = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "1", "--objective", "margin",
+                                 "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "--objective" in r.output
+    r = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "1", "--cells", "gold:bribes",
+                                 "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "unknown lever" in r.output
+
+
+def test_option_parsers():
+    rb = parse_robust("cvar:0.2:0.7")
+    assert rb.alpha == 0.2 and rb.weight == 0.7
+    assert parse_shares(["mdf<=0.4", "rebate>=0.1"]) == {"mdf": (None, 0.4), "rebate": (0.1, None)}
+    assert parse_bounds(["gold:rebate=:5e4"], "--cell-bound") == {"gold/rebate": (None, 5e4)}
+    with pytest.raises(ValueError, match="cvar"):
+        parse_robust("var:0.1")

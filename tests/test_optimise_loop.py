@@ -1,0 +1,77 @@
+"""Closed loop on a small scenario: the LP's allocation against a brute-force grid in the simulator."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import sim
+from optimise.loop import FINAL_ROUND_KEY, optimise, spread, validate
+from optimise.response import ESTIMATION_KEY, VALIDATION_KEY, cell_spec
+from optimise.simulate import Task, simulate_many
+
+# Full-size market and partner base (relative noise falls with size), a shorter horizon to keep it quick.
+SMALL = {"time.months": 24}
+TINY = {"market.n_accounts": 2_000, "partners.n_initial": 30, "time.months": 6, "time.warmup_months": 3}
+
+
+def test_same_results_in_process_and_in_spawned_workers():
+    sc = sim.Scenario().with_overrides(TINY)
+    tasks = [Task(sc, sim.seed_sequence(5, ESTIMATION_KEY, 0, r)) for r in range(2)]
+    a = simulate_many(tasks, workers=1)
+    b = simulate_many(tasks, workers=2)
+    assert [o.totals for o in a] == [o.totals for o in b]
+
+
+def test_validation_seeds_are_fresh():
+    est = {tuple(sim.seed_sequence(0, ESTIMATION_KEY, k, r).spawn_key) for k in range(3) for r in range(8)}
+    val = {tuple(sim.seed_sequence(0, VALIDATION_KEY, k, r).spawn_key) for k in (*range(3), FINAL_ROUND_KEY)
+           for r in range(8)}
+    assert not est & val
+
+
+def test_spread_respects_bounds_and_total():
+    s = spread([1, 1, 1], 10.0, [0, 0, 0], [2, 20, 20])
+    assert s.sum() == pytest.approx(10.0) and s[0] == pytest.approx(2.0) and s[1] == pytest.approx(4.0)
+
+
+@pytest.mark.slow
+def test_optimised_allocation_is_near_the_best_grid_allocation():
+    sc = sim.Scenario().with_overrides(SMALL)
+    cells = [("all", "discount"), ("all", "rebate")]
+    res = optimise(sc, cells, budget=1e9, rounds=1, radius=None, replications=4, validation_replications=2, seed=3,
+                   workers=2, compare=False, multipliers=(0.0, 1.0, 2.0))
+    assert res.allocation.status == "optimal"
+    assert set(res.validation["policy"]) == {"current", "optimised"}
+    # brute force: every grid combination of the two levers, simulated on the same fresh seeds
+    disc = cell_spec(sc, "all", "discount")
+    reb = cell_spec(sc, "all", "rebate")
+    grid = {f"grid_{a}_{b}": sc.with_overrides({**disc.overrides(a), **reb.overrides(b)})
+            for a, b in itertools.product((0.0, 0.5, 1.0, 2.0), (0.0, 2.0))}
+    policies = {"optimised": res.optimised, **grid}
+    summary, _ = validate(policies, replications=4, seed=3, round_=77, reference="optimised", workers=2)
+    best = summary[summary["policy"] != "optimised"]["net_profit"].max()
+    mine = float(summary.loc[summary["policy"] == "optimised", "net_profit"].iloc[0])
+    print(summary[["policy", "net_profit", "diff_vs_optimised"]].to_string())
+    assert mine >= best - 0.02 * abs(best), summary[["policy", "net_profit"]].to_string()
+    assert np.isfinite(res.rounds["realised_uplift"]).all() and len(res.rounds) == 1
+
+
+def test_trust_region_rounds_are_all_reported():
+    from optimise.lp import Robust
+
+    sc = sim.Scenario().with_overrides(TINY)
+    res = optimise(sc, [("all", "discount"), ("gold", "rebate")], budget=1e9, rounds=3, radius=0.5, tol=0.0,
+                   replications=2, workers=1, multipliers=(0.5, 1.0, 1.5), robust=Robust(alpha=0.5))
+    r = res.rounds
+    assert list(r["round"]) == [0, 1, 2]
+    for prev, nxt in zip(r.itertuples(), list(r.itertuples())[1:], strict=False):
+        if prev.accepted:
+            assert nxt.radius >= prev.radius
+        else:
+            assert nxt.radius == pytest.approx(prev.radius / 2)
+    assert (r["max_move"] <= r["radius"] + 1e-9).all()  # the trust region holds
+    assert res.allocation.cvar is not None and len(res.allocation.scenario_profits) == 2
+    assert {"current", "optimised", "equal_split", "proportional_to_tier_revenue"} == set(res.validation["policy"])

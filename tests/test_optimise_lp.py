@@ -1,0 +1,337 @@
+"""The allocation LP: checked against an independent formulation solved by scipy's linprog."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pulp
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+
+from optimise.lp import AllocationProblem, Curve, Robust, build
+from optimise.solve import InfeasibleAllocation, cvar, evaluate, objective_of, solve, solver
+
+TIERS = ("registered", "silver", "gold", "platinum", "diamond")
+LEVERS = ("rebate", "mdf", "training", "discount", "spiff")
+
+
+def random_curves(rng: np.random.Generator, n_tiers: int, n_levers: int, n_seg: int, *,
+                  k: int = 0) -> tuple[Curve, ...]:
+    curves = []
+    for t in TIERS[:n_tiers]:
+        for lv in LEVERS[:n_levers]:
+            widths = rng.uniform(0.5, 5.0, n_seg)
+            s = np.concatenate([[rng.uniform(0, 2)], widths]).cumsum()
+            slopes = np.sort(rng.uniform(0.0, 3.0, n_seg))[::-1]
+            v0 = rng.uniform(-5, 5)
+            v = np.concatenate([[v0], v0 + np.cumsum(slopes * widths)])
+            rslopes = np.sort(rng.uniform(0.0, 6.0, n_seg))[::-1]
+            rv = np.concatenate([[0.0], np.cumsum(rslopes * widths)])
+            scen = None
+            if k:
+                scen = []
+                for _ in range(k):
+                    sl = np.sort(np.maximum(slopes + rng.normal(0, 0.5, n_seg), 0))[::-1]
+                    scen.append(tuple(np.concatenate([[v0], v0 + np.cumsum(sl * widths)])))
+                scen = tuple(scen)
+            cur = float(rng.uniform(s[0], s[-1]))
+            curves.append(Curve(t, lv, tuple(s), tuple(v), current=cur, revenue=tuple(rv), scenario_values=scen,
+                                partners=float(rng.integers(5, 200))))
+    return tuple(curves)
+
+
+def linprog_profit(p: AllocationProblem, budget: float | None = None) -> float | None:
+    """An independent formulation: hypograph z_c <= each segment's line, variables (s, z)."""
+    B = p.budget if budget is None else budget
+    cs = p.curves
+    n = len(cs)
+    # variables: s_0..s_{n-1}, z_0..z_{n-1}; maximise sum z - sum s  ->  minimise -sum z + sum s
+    c = np.concatenate([np.ones(n), -np.ones(n)])
+    A, b = [], []
+    for i, cv in enumerate(cs):
+        s = np.asarray(cv.spend)
+        v = np.asarray(cv.value)
+        for k in range(len(s) - 1):
+            slope = (v[k + 1] - v[k]) / (s[k + 1] - s[k])
+            row = np.zeros(2 * n)
+            row[n + i] = 1.0
+            row[i] = -slope
+            A.append(row)
+            b.append(v[k] - slope * s[k])
+    row = np.zeros(2 * n)
+    row[:n] = 1
+    A.append(row)
+    b.append(B)
+    for lever, (lo, hi) in p.lever_shares.items():
+        m = np.array([1.0 if cv.lever == lever else 0.0 for cv in cs])
+        if hi is not None:
+            A.append(np.concatenate([m - hi, np.zeros(n)]))
+            b.append(0.0)
+        if lo is not None:
+            A.append(np.concatenate([-(m - lo), np.zeros(n)]))
+            b.append(0.0)
+    for tier, (lo, hi) in p.tier_bounds.items():
+        m = np.array([1.0 if cv.tier == tier else 0.0 for cv in cs])
+        if hi is not None:
+            A.append(np.concatenate([m, np.zeros(n)]))
+            b.append(hi)
+        if lo is not None:
+            A.append(np.concatenate([-m, np.zeros(n)]))
+            b.append(-lo)
+    if p.tier_order == "lever":
+        order = list(p.tier_names or dict.fromkeys(cv.tier for cv in cs))
+        for lv in dict.fromkeys(cv.lever for cv in cs):
+            present = [t for t in order if any(cv.tier == t and cv.lever == lv for cv in cs)]
+            for a, bb in zip(present, present[1:], strict=False):
+                row = np.zeros(2 * n)
+                for i, cv in enumerate(cs):
+                    if cv.lever == lv and cv.tier == a:
+                        row[i] += 1.0 / cv.partners
+                    if cv.lever == lv and cv.tier == bb:
+                        row[i] -= 1.0 / cv.partners
+                A.append(row)
+                b.append(0.0)
+    bounds = [(cv.lo, cv.hi) for cv in cs] + [(None, None)] * n
+    for cell, (lo, hi) in p.cell_bounds.items():
+        i = [cv.cell for cv in cs].index(cell)
+        lo0, hi0 = bounds[i]
+        bounds[i] = (max(lo0, lo) if lo is not None else lo0, min(hi0, hi) if hi is not None else hi0)
+        if bounds[i][0] > bounds[i][1]:
+            return None
+    res = linprog(c, A_ub=np.array(A), b_ub=np.array(b), bounds=bounds, method="highs")
+    if res.status == 2:
+        return None
+    assert res.status == 0, res.message
+    return float(-res.fun + sum(cv.current for cv in cs))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_tiers=st.integers(1, 4),
+    n_levers=st.integers(1, 3),
+    n_seg=st.integers(1, 6),
+    budget_share=st.floats(0.05, 1.2),
+    share=st.one_of(st.none(), st.floats(0.1, 0.9)),
+    order=st.booleans(),
+    tier_cap=st.one_of(st.none(), st.floats(0.0, 1.0)),
+)
+def test_profit_lp_matches_linprog(seed, n_tiers, n_levers, n_seg, budget_share, share, order, tier_cap):
+    rng = np.random.default_rng(seed)
+    curves = random_curves(rng, n_tiers, n_levers, n_seg)
+    B = budget_share * sum(c.hi for c in curves)
+    shares = {"rebate": (None, share)} if share is not None else {}
+    tb = {TIERS[0]: (None, tier_cap * sum(c.hi for c in curves if c.tier == TIERS[0]))} if tier_cap is not None else {}
+    p = AllocationProblem(curves, budget=B, lever_shares=shares, tier_order="lever" if order else None, tier_bounds=tb)
+    ref = linprog_profit(p)
+    if ref is None:
+        with pytest.raises(InfeasibleAllocation):
+            solve(p)
+        return
+    sol = solve(p)
+    assert sol.objective_value == pytest.approx(ref, abs=1e-6 * max(1.0, abs(ref)))
+    assert sol.total_spend <= B * (1 + 1e-9) + 1e-9
+    # the reported spends reproduce the objective
+    assert evaluate(p, sol.spends())["uplift"] == pytest.approx(sol.objective_value, abs=1e-6 * max(1.0, abs(ref)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_tiers=st.integers(1, 3), n_seg=st.integers(1, 5),
+       budget_share=st.floats(0.1, 1.0), min_roi=st.floats(-0.5, 1.5))
+def test_revenue_with_min_roi_matches_linprog(seed, n_tiers, n_seg, budget_share, min_roi):
+    rng = np.random.default_rng(seed)
+    curves = random_curves(rng, n_tiers, 2, n_seg)
+    B = budget_share * sum(c.hi for c in curves)
+    p = AllocationProblem(curves, budget=B, objective="revenue", min_roi=min_roi)
+    cs = p.curves
+    n = len(cs)
+    # independent: variables (s, zv, zr); max sum zr s.t. zv, zr hypographs, sum(zv - v(lo)) >= (1+X) sum s
+    A, b = [], []
+    for i, cv in enumerate(cs):
+        s = np.asarray(cv.spend)
+        for vals, off in ((np.asarray(cv.value), n), (np.asarray(cv.revenue), 2 * n)):
+            for k in range(len(s) - 1):
+                slope = (vals[k + 1] - vals[k]) / (s[k + 1] - s[k])
+                row = np.zeros(3 * n)
+                row[off + i] = 1.0
+                row[i] = -slope
+                A.append(row)
+                b.append(vals[k] - slope * s[k])
+    row = np.zeros(3 * n)
+    row[:n] = 1.0
+    A.append(row)
+    b.append(B)
+    row = np.zeros(3 * n)
+    row[:n] = 1.0 + min_roi
+    row[n:2 * n] = -1.0
+    A.append(row)
+    b.append(-sum(cv.value[0] for cv in cs))
+    c = np.concatenate([np.zeros(2 * n), -np.ones(n)])
+    bounds = [(cv.lo, cv.hi) for cv in cs] + [(None, None)] * (2 * n)
+    res = linprog(c, A_ub=np.array(A), b_ub=np.array(b), bounds=bounds, method="highs")
+    if res.status == 2:
+        with pytest.raises(InfeasibleAllocation) as err:
+            solve(p)
+        assert err.value.conflicts  # min_roi, or the budget against the cells' ranges
+        return
+    sol = solve(p)
+    assert sol.objective_value == pytest.approx(-res.fun, abs=1e-6 * max(1.0, abs(res.fun)))
+    assert sol.roi is None or sol.roi >= min_roi - 1e-6
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_tiers=st.integers(1, 3), n_seg=st.integers(1, 5),
+       budget_share=st.floats(0.1, 1.0), min_share=st.floats(0.0, 0.5))
+def test_roi_charnes_cooper_matches_dinkelbach(seed, n_tiers, n_seg, budget_share, min_share):
+    rng = np.random.default_rng(seed)
+    curves = tuple(Curve(c.tier, c.lever, tuple(np.asarray(c.spend) - c.spend[0]), c.value, c.current) for c in
+                   random_curves(rng, n_tiers, 2, n_seg))
+    hi = sum(c.hi for c in curves)
+    B = budget_share * hi
+    m = min_share * B
+    p = AllocationProblem(curves, budget=B, objective="roi", min_spend=m if m > 0 else None)
+    sol = solve(p)
+    # Dinkelbach with linprog: q* is the root of max_s G(s) - q S(s) over the same feasible set.
+    n = len(curves)
+    q = 0.0
+    for _ in range(100):
+        A, b = [], []
+        for i, cv in enumerate(curves):
+            s = np.asarray(cv.spend)
+            v = np.asarray(cv.value) - cv.value[0]
+            for k in range(len(s) - 1):
+                slope = (v[k + 1] - v[k]) / (s[k + 1] - s[k])
+                row = np.zeros(2 * n)
+                row[n + i] = 1.0
+                row[i] = -slope
+                A.append(row)
+                b.append(v[k] - slope * s[k])
+        A.append(np.concatenate([np.ones(n), np.zeros(n)]))
+        b.append(B)
+        A.append(np.concatenate([-np.ones(n), np.zeros(n)]))
+        b.append(-max(m, 1e-6 * hi))
+        res = linprog(np.concatenate([q * np.ones(n), -np.ones(n)]), A_ub=np.array(A), b_ub=np.array(b),
+                      bounds=[(cv.lo, cv.hi) for cv in curves] + [(None, None)] * n, method="highs")
+        s = res.x[:n]
+        G = res.x[n:].sum()
+        S = s.sum()
+        q_new = G / S
+        if abs(q_new - q) < 1e-10 * max(1, abs(q)):
+            break
+        q = q_new
+    assert sol.objective_value == pytest.approx(q - 1.0, rel=1e-6, abs=1e-7)
+
+
+def test_segments_fill_in_order():
+    rng = np.random.default_rng(7)
+    curves = random_curves(rng, 3, 3, 6)
+    p = AllocationProblem(curves, budget=0.4 * sum(c.hi for c in curves))
+    built = build(p)
+    assert built.prob.solve(solver()).status == pulp.LpSolveStatus.Optimal
+    for c in curves:
+        w = np.diff(c.spend)
+        x = np.array([v.value() for v in built.segments[c.cell]])
+        for k in range(len(x) - 1):
+            if x[k + 1] > 1e-9:
+                assert x[k] == pytest.approx(w[k], abs=1e-9), (c.cell, x, w)
+
+
+def test_marginal_roi_agrees_with_finite_difference_and_dual():
+    rng = np.random.default_rng(3)
+    curves = random_curves(rng, 3, 2, 5)
+    # a budget that binds: half of what the unconstrained optimum would spend
+    free = solve(AllocationProblem(curves, budget=sum(c.hi for c in curves)))
+    B = 0.5 * free.total_spend
+    p = AllocationProblem(curves, budget=B)
+    sol = solve(p, delta=1e-3)
+    f0 = linprog_profit(p)
+    fl = linprog_profit(p, B - 1e-3)
+    fr = linprog_profit(p, B + 1e-3)
+    assert sol.marginal_roi_left == pytest.approx((f0 - fl) / 1e-3, rel=1e-4, abs=1e-6)
+    assert sol.marginal_roi_right == pytest.approx((fr - f0) / 1e-3, rel=1e-4, abs=1e-6)
+    assert sol.marginal_roi_left > 0
+    assert sol.dual_check is True
+    assert min(sol.marginal_roi_left, sol.marginal_roi_right) - 1e-6 <= sol.budget_dual
+    assert sol.budget_dual <= max(sol.marginal_roi_left, sol.marginal_roi_right) + 1e-6
+    assert any(b.group == "budget" for b in sol.binding)
+
+
+def test_dual_sign_on_a_known_problem():
+    # Two linear cells: a returns 2.5 per $ (net 1.5) up to 10, b 1.2 per $ (net 0.2) up to 10; budget 12.
+    a = Curve("gold", "rebate", (0.0, 10.0), (0.0, 25.0))
+    b = Curve("silver", "rebate", (0.0, 10.0), (0.0, 12.0))
+    sol = solve(AllocationProblem((a, b), budget=12.0))
+    assert sol.spends() == pytest.approx({"gold/rebate": 10.0, "silver/rebate": 2.0})
+    assert sol.budget_dual == pytest.approx(0.2)  # d objective / d budget: one more $ goes to silver
+    assert sol.marginal_roi_left == pytest.approx(0.2) and sol.marginal_roi_right == pytest.approx(0.2)
+    # A >= row that binds: force silver to at least 5; relaxing it must help (relax_value > 0, dual < 0).
+    sol2 = solve(AllocationProblem((a, b), budget=12.0, cell_bounds={"silver/rebate": (5.0, None)}))
+    row = next(x for x in sol2.binding if x.group == "cell_bounds[silver/rebate]")
+    assert row.sense == ">=" and row.dual == pytest.approx(-1.3) and row.relax_value == pytest.approx(1.3)
+    # Minimisation sign (PuLP/HiGHS directly): pi is still d objective / d rhs.
+    q = pulp.LpProblem("m", pulp.LpMinimize)
+    x = q.add_variable("x", 0)
+    q.setObjective(3 * x + 0.0)
+    q.addConstraint(x >= 4, "floor")
+    q.solve(solver())
+    assert q.constraints()[0].pi == pytest.approx(3.0)
+
+
+def test_infeasibility_names_the_conflicting_constraints():
+    rng = np.random.default_rng(1)
+    curves = random_curves(rng, 2, 2, 3)
+    total = sum(c.hi for c in curves)
+    p = AllocationProblem(
+        curves, budget=0.2 * total,
+        lever_bounds={"rebate": (0.5 * total, None)},
+        lever_shares={"mdf": (None, 0.9)},
+        tier_bounds={"silver": (None, total)},
+    )
+    with pytest.raises(InfeasibleAllocation) as err:
+        solve(p)
+    assert set(err.value.conflicts) == {"budget", "lever_bounds[rebate]"}
+    msg = str(err.value)
+    assert "budget" in msg and "lever_bounds[rebate]" in msg and "mdf" not in msg.split("(given")[0]
+
+
+def test_cvar_helper_and_lp_against_brute_force():
+    assert cvar(np.array([5.0, 1.0, 3.0, 2.0]), 0.5) == pytest.approx(1.5)
+    assert cvar(np.array([5.0, 1.0, 3.0, 2.0]), 0.375) == pytest.approx((1.0 + 0.5 * 2.0) / 1.5)
+    rng = np.random.default_rng(11)
+    curves = random_curves(rng, 1, 2, 3, k=6)
+    B = 0.6 * sum(c.hi for c in curves)
+    for alpha, weight in ((0.34, 1.0), (0.5, 0.5), (1.0, 1.0)):
+        p = AllocationProblem(curves, budget=B, robust=Robust(alpha=alpha, weight=weight))
+        sol = solve(p)
+        a, b = curves
+        best = -np.inf
+        for s1 in np.linspace(a.lo, a.hi, 161):
+            for s2 in np.linspace(b.lo, b.hi, 161):
+                if s1 + s2 <= B + 1e-12:
+                    best = max(best, objective_of(p, {a.cell: s1, b.cell: s2}))
+        assert sol.objective_value >= best - 1e-7
+        assert sol.objective_value <= best + 0.02 * max(1.0, abs(best))  # the grid is fine enough to come close
+        assert sol.cvar == pytest.approx(cvar(np.array(sol.scenario_profits), alpha))
+
+
+def test_lp_speed_5x5x50():
+    rng = np.random.default_rng(0)
+    curves = random_curves(rng, 5, 5, 50)
+    p = AllocationProblem(curves, budget=0.3 * sum(c.hi for c in curves), lever_shares={"mdf": (None, 0.4)},
+                          tier_order="lever")
+    build(p).prob.solve(solver())  # warm-up (imports)
+    t = time.perf_counter()
+    built = build(p)
+    st_ = built.prob.solve(solver())
+    dt = time.perf_counter() - t
+    assert st_.status == pulp.LpSolveStatus.Optimal
+    assert dt < 0.2, f"build + solve took {dt:.3f} s"
+
+
+def test_non_concave_curve_is_rejected():
+    c = Curve("gold", "rebate", (0.0, 1.0, 2.0), (0.0, 0.1, 2.0))
+    with pytest.raises(ValueError, match="not concave"):
+        solve(AllocationProblem((c,), budget=1.0))
