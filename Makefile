@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup baseline test bench lint clean
+.PHONY: setup chromium baseline test bench lint clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PY)" || { echo "Python 3.12 not found: install it (pyenv install 3.12.1) or pass PY=/path/to/python3.12"; exit 2; }
@@ -20,7 +20,11 @@ setup: $(STAMP)
 baseline: setup
 	$(BIN)/channelsim run scenarios/baseline.yaml --replications 8 --out runs/baseline
 
-test: setup
+# Headless Chromium for the what-if page's browser test (Debian's package; Playwright uses it as is).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
+
+test: setup chromium
 	$(BIN)/python -m pytest
 
 bench: setup

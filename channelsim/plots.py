@@ -217,3 +217,467 @@ __all__ = [
     "compare_forest", "conflicts_by_type", "lorenz", "lorenz_points", "partner_revenue_totals", "partner_sentiment",
     "partners_by_tier", "revenue_by_channel", "tier_columns", "to_png_base64", "top_share",
 ]
+
+
+# ---------------------------------------------------------------------------
+# Generic KPI series, mixes, tiers, conflicts, the optimiser and sensitivity indices.
+
+#: Unit of each KPI as shown on axes; money is USD per month in the monthly frames.
+KPI_UNITS: dict[str, str] = {
+    **{c: "USD per month" for c in (
+        "revenue_total", "revenue_partner", "revenue_direct", "revenue_digital", "gross_profit", "cost_of_goods",
+        "incentive_spend", "margin_lost_to_conflict", "conflict_cost", "customer_lifetime_value")},
+    "partner_satisfaction": "score 0-1", "customer_satisfaction": "score 0-1", "channel_maturity": "score 0-1",
+    "partner_nps": "points",
+    "partner_revenue_share": "share", "market_share": "share", "win_rate": "share", "customer_retention": "share",
+    "mdf_utilisation": "share", "compliance_rate": "share", "partner_mindshare": "share", "adoption": "share",
+    "partner_churn": "share per month", "incentive_roi": "USD per USD",
+    "active_partners": "partners", "partners_exited": "partners per month", "partners_onboarded": "partners per month",
+    "customers_new": "customers per month", "customers_churned": "customers per month",
+    "customers_active": "customers",
+    "conflicts_horizontal": "conflicts per month", "conflicts_vertical": "conflicts per month",
+    "conflicts_multichannel": "conflicts per month",
+}
+
+
+def kpi_unit(column: str) -> str:
+    """The unit of a KPI column (``"value"`` when unknown; ``spend_*`` and ``revenue_*`` are USD per month)."""
+    if column in KPI_UNITS:
+        return KPI_UNITS[column]
+    if column.startswith(("spend_", "revenue_", "cac_")):
+        return "USD per month"
+    if column.startswith(("partners_tier_", "partners_")):
+        return "partners"
+    if column.startswith("conflicts_"):
+        return "conflicts per month"
+    return "value"
+
+
+def _money_scale(unit: str, values: np.ndarray) -> tuple[float, str]:
+    """Scale money to USD thousand or million for readable axes; other units unscaled."""
+    if not unit.startswith("USD") or unit == "USD per USD":
+        return 1.0, unit
+    top = float(np.nanmax(np.abs(values))) if values.size and np.isfinite(values).any() else 0.0
+    if top >= 1e6:
+        return 1e6, unit.replace("USD", "USD million", 1)
+    if top >= 1e3:
+        return 1e3, unit.replace("USD", "USD thousand", 1)
+    return 1.0, unit
+
+
+def _runs(runs: pd.DataFrame | dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    return {"run": runs} if isinstance(runs, pd.DataFrame) else dict(runs)
+
+
+def kpi_series(runs: pd.DataFrame | dict[str, pd.DataFrame], column: str, *, unit: str | None = None,
+               title: str | None = None) -> Figure:
+    """Any monthly KPI over time: the mean over replications with its 95 % t-band, one line per run.
+
+    Args:
+        runs: monthly KPIs of one run, or ``{label: kpis}`` to compare runs (e.g. baseline and a what-if);
+            each frame with ``month``, ``column`` and optionally ``replication``.
+        column: the KPI column.
+        unit: the axis unit (default :func:`kpi_unit`); money is shown in USD thousand or million.
+        title: the title (default: the column and the band note).
+
+    Returns:
+        A Figure whose ``i``-th line is the mean of the ``i``-th run (scaled as the axis label says).
+    """
+    runs = _runs(runs)
+    unit = unit or kpi_unit(column)
+    allv = np.concatenate([k[column].to_numpy(dtype=float) for k in runs.values()]) if runs else np.array([])
+    scale, shown = _money_scale(unit, allv)
+    fig, (ax,) = _figure()
+    for (label, kpis), colour in zip(runs.items(), _COLOURS * 4, strict=False):
+        _band(ax, kpis, column, label, colour, scale=scale)
+    first = next(iter(runs.values()), pd.DataFrame())
+    note = _band_note(first) if len(first) else "no data"
+    ax.set(xlabel="month", ylabel=f"{column.replace('_', ' ')} ({shown})",
+           title=title or f"{column.replace('_', ' ')} ({note})")
+    if len(runs) > 1:
+        ax.legend(frameon=False)
+    return fig
+
+
+def _stacked_bars(ax, table: pd.DataFrame, width: float = 0.9) -> None:
+    bottom = np.zeros(len(table))
+    for i, col in enumerate(table.columns):
+        vals = table[col].to_numpy(dtype=float)
+        ax.bar(table.index, vals, bottom=bottom, width=width, label=str(col), color=_COLOURS[i % len(_COLOURS)])
+        bottom += vals
+
+
+def channel_mix_shares(kpis: pd.DataFrame) -> pd.DataFrame:
+    """Share of vendor revenue by channel per month (mean revenue over replications, then shares).
+
+    Returns:
+        A frame indexed by ``month`` with columns ``partner, direct, digital`` summing to 1.
+    """
+    means = kpis.groupby("month")[list(CHANNEL_COLUMNS.values())].mean()
+    means.columns = list(CHANNEL_COLUMNS)
+    total = means.sum(axis=1).replace(0.0, np.nan)
+    return means.div(total, axis=0).fillna(0.0)
+
+
+def channel_mix(kpis: pd.DataFrame) -> Figure:
+    """Channel mix over time: each channel's share of revenue a month, stacked bars.
+
+    Args:
+        kpis: monthly KPIs (``month``, ``revenue_partner``, ``revenue_direct``, ``revenue_digital``).
+
+    Returns:
+        A Figure with one bar container per channel; bar heights are :func:`channel_mix_shares` (share 0-1).
+    """
+    shares = channel_mix_shares(kpis)
+    fig, (ax,) = _figure()
+    _stacked_bars(ax, shares)
+    ax.set(xlabel="month", ylabel="share of revenue (0-1)", ylim=(0, 1),
+           title=f"Channel mix: share of revenue by channel ({_band_note(kpis)})")
+    ax.legend(frameon=False, loc="lower left", fontsize=8)
+    return fig
+
+
+def tier_shares(kpis: pd.DataFrame) -> pd.DataFrame:
+    """Share of active partners in each tier per month (mean counts over replications, then shares).
+
+    Returns:
+        A frame indexed by ``month``, one column per tier (in tier order), rows summing to 1.
+    """
+    cols = tier_columns(kpis)
+    means = kpis.groupby("month")[cols].mean()
+    means.columns = [c.removeprefix("partners_tier_") for c in cols]
+    total = means.sum(axis=1).replace(0.0, np.nan)
+    return means.div(total, axis=0).fillna(0.0)
+
+
+def tier_distribution(kpis: pd.DataFrame) -> Figure:
+    """Tier distribution over time: share of active partners in each tier, stacked bars.
+
+    Args:
+        kpis: monthly KPIs with ``partners_tier_<tier>`` columns.
+
+    Returns:
+        A Figure with one bar container per tier; bar heights are :func:`tier_shares` (share 0-1).
+    """
+    shares = tier_shares(kpis)
+    fig, (ax,) = _figure()
+    _stacked_bars(ax, shares)
+    ax.set(xlabel="month", ylabel="share of active partners (0-1)", ylim=(0, 1),
+           title=f"Tier distribution ({_band_note(kpis)})")
+    ax.legend(frameon=False, loc="lower left", fontsize=8)
+    return fig
+
+
+def migration_matrix(migrations: pd.DataFrame, tiers: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Tier migrations as a from_tier x to_tier table of counts, per run (mean over replications).
+
+    Args:
+        migrations: ``RunResult.migrations`` or ``migrations.parquet`` (``from_tier``, ``to_tier``,
+            optionally ``replication``).
+        tiers: the tier order (default: categories if categorical, else order of first appearance).
+
+    Returns:
+        A square frame (index: from tier, columns: to tier) of mean migrations per run.
+    """
+    if tiers is None:
+        col = migrations["from_tier"] if len(migrations) else pd.Series(dtype=object)
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            tiers = list(col.cat.categories)
+        else:
+            tiers = list(dict.fromkeys([*migrations["from_tier"], *migrations["to_tier"]]))
+    tiers = list(tiers)
+    n = int(migrations["replication"].nunique()) if "replication" in migrations.columns and len(migrations) else 1
+    counts = pd.crosstab(migrations["from_tier"].astype(str), migrations["to_tier"].astype(str)) \
+        if len(migrations) else pd.DataFrame()
+    out = counts.reindex(index=tiers, columns=tiers, fill_value=0).astype(float) / max(n, 1)
+    out.index.name, out.columns.name = "from_tier", "to_tier"
+    return out
+
+
+def tier_migration(migrations: pd.DataFrame, tiers: list[str] | tuple[str, ...] | None = None) -> Figure:
+    """The tier-migration matrix: how many partners moved from each tier (rows) to each tier (columns).
+
+    Args:
+        migrations: ``RunResult.migrations`` or ``migrations.parquet``.
+        tiers: the tier order (e.g. ``scenario.tier_names``).
+
+    Returns:
+        A Figure with one image whose array is :func:`migration_matrix` (partners per run), cells annotated.
+    """
+    m = migration_matrix(migrations, tiers)
+    n = int(migrations["replication"].nunique()) if "replication" in migrations.columns and len(migrations) else 1
+    fig = Figure(figsize=(5.4, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    im = ax.imshow(m.to_numpy(), cmap="Blues")
+    fig.colorbar(im, ax=ax, label="partners per run")
+    ax.set_xticks(range(len(m.columns)), m.columns, rotation=30, ha="right")
+    ax.set_yticks(range(len(m.index)), m.index)
+    top = float(m.to_numpy().max()) if m.size else 0.0
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            v = m.iat[i, j]
+            ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=8,
+                    color="white" if top and v > 0.6 * top else "black")
+    runs = f"mean of {n} replications" if n > 1 else "one replication"
+    ax.set(xlabel="to tier", ylabel="from tier", title=f"Tier migrations (partners per run, {runs})")
+    return fig
+
+
+def conflict_table(conflicts: pd.DataFrame, value: str | None = None) -> pd.DataFrame:
+    """Conflicts by type (rows) and resolution (columns), per run (mean over replications).
+
+    Args:
+        conflicts: the conflict log (``type``, ``resolution``, optionally ``replication``).
+        value: a column to sum (e.g. ``margin_lost``) instead of counting conflicts.
+
+    Returns:
+        A frame indexed by conflict type with one column per resolution.
+    """
+    n = int(conflicts["replication"].nunique()) if "replication" in conflicts.columns and len(conflicts) else 1
+    if not len(conflicts):
+        return pd.DataFrame()
+    types = list(conflicts["type"].cat.categories) if isinstance(conflicts["type"].dtype, pd.CategoricalDtype) \
+        else list(dict.fromkeys(conflicts["type"]))
+    res = conflicts["resolution"]
+    resolutions = [r for r in (res.cat.categories if isinstance(res.dtype, pd.CategoricalDtype)
+                               else dict.fromkeys(res))]
+    if value is None:
+        t = pd.crosstab(conflicts["type"].astype(str), res.astype(str))
+    else:
+        t = pd.crosstab(conflicts["type"].astype(str), res.astype(str), values=conflicts[value], aggfunc="sum")
+    t = t.reindex(index=[str(x) for x in types], columns=[str(x) for x in resolutions]).fillna(0.0).astype(float)
+    t.index.name, t.columns.name = "type", "resolution"
+    return t / max(n, 1)
+
+
+def conflicts_by_resolution(conflicts: pd.DataFrame) -> Figure:
+    """Conflicts by type and by resolution: per type, stacked by how they were settled (per run).
+
+    Args:
+        conflicts: the conflict log (``RunResult.conflicts`` or ``conflicts.parquet``).
+
+    Returns:
+        A Figure with one bar container per resolution; bar heights are the columns of :func:`conflict_table`.
+    """
+    t = conflict_table(conflicts)
+    fig, (ax,) = _figure(7.0, 3.8)
+    ax.xaxis.set_major_locator(AutoLocator())
+    if t.empty:
+        ax.text(0.5, 0.5, "no conflicts", ha="center", va="center", transform=ax.transAxes)
+        return fig
+    x = np.arange(len(t.index))
+    bottom = np.zeros(len(t.index))
+    for i, col in enumerate(t.columns):
+        vals = t[col].to_numpy()
+        ax.bar(x, vals, bottom=bottom, label=col, color=_COLOURS[i % len(_COLOURS)], width=0.6)
+        bottom += vals
+    ax.set_xticks(x, list(t.index))
+    n = int(conflicts["replication"].nunique()) if "replication" in conflicts.columns else 1
+    ax.set(xlabel="conflict type", ylabel="conflicts per run",
+           title=f"Conflicts by type and resolution ({f'mean of {n} replications' if n > 1 else 'one replication'})")
+    ax.legend(frameon=False, title="resolution", fontsize=8)
+    return fig
+
+
+def ci_bars(table: pd.DataFrame, *, ylabel: str, title: str = "") -> Figure:
+    """Means with 95 % CIs side by side (policies, scenarios, what-if vs baseline).
+
+    Args:
+        table: one row per bar, indexed by label, with columns ``mean``, ``ci_low`` and ``ci_high``.
+        ylabel: axis label with the unit.
+        title: the title.
+
+    Returns:
+        A Figure with one bar container whose heights are ``table["mean"]``.
+    """
+    fig, (ax,) = _figure(max(4.0, 1.1 * len(table) + 2.0), 3.6)
+    ax.xaxis.set_major_locator(AutoLocator())
+    x = np.arange(len(table))
+    mean = table["mean"].to_numpy(dtype=float)
+    err = np.vstack([mean - table["ci_low"].to_numpy(dtype=float), table["ci_high"].to_numpy(dtype=float) - mean])
+    ax.bar(x, mean, yerr=np.nan_to_num(np.abs(err)), capsize=4, color=[_COLOURS[i % len(_COLOURS)]
+                                                                        for i in range(len(table))], width=0.6)
+    ax.set_xticks(x, [str(i) for i in table.index], rotation=20 if len(table) > 3 else 0,
+                  ha="right" if len(table) > 3 else "center")
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set(ylabel=ylabel, title=title or f"{ylabel} (mean, 95 % CI)")
+    return fig
+
+
+def response_curves(points: pd.DataFrame, allocation: pd.DataFrame | None = None) -> Figure:
+    """Estimated response curves of the budget optimiser, one panel per cell, with 95 % CIs.
+
+    Args:
+        points: ``ResponseData.points`` or ``response_curves.parquet`` (``cell``, ``spend``, ``value``,
+            ``value_ci_low``, ``value_ci_high``, optionally ``fit``), money in USD per year.
+        allocation: ``Allocation.to_frame()`` or ``allocation.csv`` (``tier``, ``lever``, ``spend``,
+            ``current``): marks the current (grey) and optimised (green) spend of each cell.
+
+    Returns:
+        A Figure with one Axes per cell; the first line of each is the estimate (USD thousand per year).
+    """
+    cells = list(dict.fromkeys(points["cell"]))
+    ncol = min(4, max(1, len(cells)))
+    nrow = int(np.ceil(len(cells) / ncol)) if cells else 1
+    fig = Figure(figsize=(3.4 * ncol, 2.9 * nrow), layout="constrained")
+    axes = list(fig.subplots(nrow, ncol, squeeze=False).flat)
+    for ax in axes[len(cells):]:
+        ax.axis("off")
+    alloc = {}
+    if allocation is not None and len(allocation):
+        for _, r in allocation.iterrows():
+            alloc[f"{r['tier']}/{r['lever']}"] = (float(r["spend"]), float(r.get("current", np.nan)))
+    for ax, cell in zip(axes, cells, strict=False):
+        p = points[points["cell"] == cell].sort_values("spend")
+        s = p["spend"].to_numpy(dtype=float) / 1e3
+        v = p["value"].to_numpy(dtype=float) / 1e3
+        err = np.vstack([v - p["value_ci_low"].to_numpy(dtype=float) / 1e3,
+                         p["value_ci_high"].to_numpy(dtype=float) / 1e3 - v])
+        ax.errorbar(s, v, yerr=np.nan_to_num(np.abs(err)), fmt="o-", ms=3, lw=1, color=_COLOURS[0], capsize=2,
+                    label="estimate (95 % CI)")
+        if "fit" in p.columns:
+            ax.plot(s, p["fit"].to_numpy(dtype=float) / 1e3, "--", color=_COLOURS[1], lw=1, label="concave fit")
+        if cell in alloc:
+            spend, current = alloc[cell]
+            if np.isfinite(current):
+                ax.axvline(current / 1e3, color="grey", lw=1, label="current")
+            ax.axvline(spend / 1e3, color=_COLOURS[2], lw=1.5, label="optimised")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_title(cell, fontsize=9)
+        ax.set_xlabel("spend (USD thousand per year)", fontsize=8)
+        ax.set_ylabel("gain before own cost\n(USD thousand per year)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    if cells:
+        axes[0].legend(fontsize=6, frameon=False)
+    fig.suptitle("Response curves: incremental gross profit before the cell's own cost (95 % CI)", fontsize=10)
+    return fig
+
+
+def allocation_spend(allocation: pd.DataFrame) -> Figure:
+    """The budget allocation: current and optimised spend of each tier x lever cell, side by side.
+
+    Args:
+        allocation: ``Allocation.to_frame()`` or ``allocation.csv`` (``tier``, ``lever``, ``spend``,
+            optionally ``current``), USD per year.
+
+    Returns:
+        A Figure whose first bar container is the optimised spend and second (if any) the current spend,
+        both in USD thousand per year.
+    """
+    labels = [f"{t}/{lv}" for t, lv in zip(allocation["tier"], allocation["lever"], strict=True)]
+    fig, (ax,) = _figure(7.0, 0.35 * max(len(labels), 4) + 1.2)
+    ax.xaxis.set_major_locator(AutoLocator())
+    y = np.arange(len(labels))[::-1]
+    h = 0.4 if "current" in allocation.columns else 0.7
+    ax.barh(y + (h / 2 if h < 0.7 else 0), allocation["spend"].to_numpy(dtype=float) / 1e3, height=h,
+            color=_COLOURS[2], label="optimised")
+    if "current" in allocation.columns:
+        ax.barh(y - h / 2, allocation["current"].to_numpy(dtype=float) / 1e3, height=h, color="#aaaaaa",
+                label="current")
+    ax.set_yticks(y, labels)
+    total = float(allocation["spend"].sum())
+    ax.set(xlabel="spend (USD thousand per year)",
+           title=f"Budget allocation by tier and lever (optimised total USD {total / 1e3:,.0f} thousand per year)")
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def sobol_chart(indices: pd.DataFrame) -> Figure:
+    """Sobol indices (first-order S1 and total ST with 95 % confidence half-widths), one panel per output.
+
+    Args:
+        indices: :func:`experiments.analysis.sobol_indices` (``output``, ``factor``, ``S1``, ``S1_conf``,
+            ``ST``, ``ST_conf``).
+
+    Returns:
+        A Figure with one Axes per output; its first bar container is S1, the second ST (factor order as given).
+    """
+    outputs = list(dict.fromkeys(indices["output"]))
+    factors = list(dict.fromkeys(indices["factor"]))
+    fig = Figure(figsize=(2.4 + 3.0 * len(outputs), 1.0 + 0.45 * len(factors)), layout="constrained")
+    axes = list(fig.subplots(1, max(1, len(outputs)), squeeze=False, sharey=True)[0])
+    y = np.arange(len(factors))[::-1]
+    for j, (ax, out) in enumerate(zip(axes, outputs, strict=False)):
+        g = indices[indices["output"] == out].set_index("factor").reindex(factors)
+        for k, (col, colour) in enumerate((("S1", _COLOURS[0]), ("ST", _COLOURS[1]))):
+            ax.barh(y + (0.2 if k == 0 else -0.2), g[col].to_numpy(dtype=float), height=0.4, color=colour,
+                    xerr=g[f"{col}_conf"].to_numpy(dtype=float), capsize=2, label=col)
+        ax.axvline(0, color="grey", lw=0.6)
+        ax.set_title(out, fontsize=9)
+        ax.set_xlabel("index (share of output variance)", fontsize=8)
+        if j == 0:
+            ax.set_yticks(y, factors, fontsize=8)
+            ax.legend(frameon=False, fontsize=8)
+    fig.suptitle("Sobol sensitivity indices (95 % CI)", fontsize=10)
+    return fig
+
+
+def morris_chart(indices: pd.DataFrame) -> Figure:
+    """Morris screening: mu* (mean absolute elementary effect, with its 95 % CI) against sigma, per output.
+
+    Args:
+        indices: :func:`experiments.analysis.morris_indices` (``output``, ``factor``, ``mu_star``,
+            ``mu_star_conf``, ``sigma``); effects are per unit of the normalised factor range.
+
+    Returns:
+        A Figure with one Axes per output; its first line holds the points (x = mu*, y = sigma).
+    """
+    outputs = list(dict.fromkeys(indices["output"]))
+    fig = Figure(figsize=(0.6 + 3.8 * max(1, len(outputs)), 3.6), layout="constrained")
+    axes = list(fig.subplots(1, max(1, len(outputs)), squeeze=False)[0])
+    for ax, out in zip(axes, outputs, strict=False):
+        g = indices[indices["output"] == out]
+        ax.errorbar(g["mu_star"].to_numpy(dtype=float), g["sigma"].to_numpy(dtype=float),
+                    xerr=g["mu_star_conf"].to_numpy(dtype=float), fmt="o", color=_COLOURS[0], capsize=2)
+        for _, r in g.iterrows():
+            ax.annotate(str(r["factor"]), (r["mu_star"], r["sigma"]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+        unit = kpi_unit(out)
+        ax.set(xlabel=f"mu* ({unit} per unit range)", ylabel=f"sigma ({unit} per unit range)", title=out)
+    fig.suptitle("Morris elementary effects (95 % CI of mu*)", fontsize=10)
+    return fig
+
+
+def main_effects_chart(effects: pd.DataFrame, output: str) -> Figure:
+    """Main effects of each factor on one output: mean with its 95 % CI at each level, one panel per factor.
+
+    Args:
+        effects: :func:`experiments.analysis.main_effects` (``factor``, ``level``, ``output``, ``mean``,
+            ``ci_low``, ``ci_high``).
+        output: the output (a headline KPI) to show.
+
+    Returns:
+        A Figure with one Axes per factor; its first line is the means in level order (levels as positions
+        when they are not numbers).
+    """
+    e = effects[effects["output"] == output]
+    factors = list(dict.fromkeys(e["factor"]))
+    fig = Figure(figsize=(0.6 + 3.2 * max(1, len(factors)), 3.2), layout="constrained")
+    axes = list(fig.subplots(1, max(1, len(factors)), squeeze=False, sharey=True)[0])
+    unit = kpi_unit(output).replace(" per month", "")  # headline flows are totals over the run
+    vals = e["mean"].to_numpy(dtype=float)
+    scale, shown = _money_scale(unit, vals)
+    for j, (ax, f) in enumerate(zip(axes, factors, strict=False)):
+        g = e[e["factor"] == f]
+        numeric = pd.api.types.is_numeric_dtype(g["level"])
+        x = g["level"].to_numpy(dtype=float) if numeric else np.arange(len(g))
+        m = g["mean"].to_numpy(dtype=float) / scale
+        err = np.vstack([m - g["ci_low"].to_numpy(dtype=float) / scale, g["ci_high"].to_numpy(dtype=float) / scale - m])
+        ax.errorbar(x, m, yerr=np.nan_to_num(np.abs(err)), fmt="o-", color=_COLOURS[0], capsize=3)
+        if numeric:
+            ax.xaxis.set_major_locator(AutoLocator())
+        else:
+            ax.set_xticks(x, [str(v)[:24] for v in g["level"]], rotation=30, ha="right", fontsize=7)
+        ax.set_xlabel(f"{f} (level)", fontsize=8)
+        if j == 0:
+            ax.set_ylabel(f"{output.replace('_', ' ')} ({shown})")
+    fig.suptitle(f"Main effects on {output.replace('_', ' ')} (mean over the other factors, 95 % CI)", fontsize=10)
+    return fig
+
+
+__all__ += [
+    "KPI_UNITS", "allocation_spend", "channel_mix", "channel_mix_shares", "ci_bars", "conflict_table",
+    "conflicts_by_resolution", "kpi_series", "kpi_unit", "main_effects_chart", "migration_matrix", "morris_chart",
+    "response_curves",
+    "sobol_chart", "tier_distribution", "tier_migration", "tier_shares",
+]
