@@ -45,13 +45,6 @@ ROOT = HERE.parent
 DEFAULT_OUT = HERE / "results.json"
 
 # scenarios/large.yaml: "extends: baseline" plus these fields.
-LARGE_OVERRIDES: dict[str, Any] = {
-    "partners.n_initial": 5000,
-    "partners.recruitment.arrival_rate": 80,
-    "market.n_accounts": 1_000_000,
-    "market.n_territories": 200,
-    "direct.sellers": 400,
-}
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 TARGETS = {  # issue 2, "Speed and memory": one core of this machine
     "baseline": {"seconds": 0.5},
@@ -61,34 +54,16 @@ TARGETS = {  # issue 2, "Speed and memory": one core of this machine
 
 # ------------------------------------------------------------------ workloads (run in the child)
 def build_scenario(name: str, overrides: dict[str, Any] | None = None):
-    """The named scenario (``baseline`` or ``large``) plus ``overrides``; returns (scenario, source).
+    """The named scenario (``scenarios/<name>.yaml``: ``baseline`` or ``large``) plus ``overrides``.
 
-    Reads ``scenarios/<name>.yaml`` with ``experiments.io.load_scenario`` when that loader exists;
-    otherwise builds the same scenario from ``sim.Scenario()`` (plus ``LARGE_OVERRIDES`` for large).
-    Either way the large scenario is checked against ``LARGE_OVERRIDES``.
+    Returns (scenario, source).
     """
-    import sim
+    from experiments.io import load_scenario
 
     if name not in ("baseline", "large"):
         raise ValueError(f"unknown scenario {name!r}: expected 'baseline' or 'large'")
-    try:
-        from experiments.io import load_scenario
-    except ImportError:
-        load_scenario = None
-    if load_scenario is not None:
-        scenario = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
-        source = f"experiments.io.load_scenario('scenarios/{name}.yaml')"
-    elif name == "large":
-        scenario, source = sim.Scenario().with_overrides(LARGE_OVERRIDES), "sim.Scenario() + LARGE_OVERRIDES"
-    else:
-        scenario, source = sim.Scenario(), "sim.Scenario()"
-    if name == "large":
-        for path, value in LARGE_OVERRIDES.items():
-            got = scenario
-            for part in path.split("."):
-                got = getattr(got, part)
-            if got != value:
-                raise RuntimeError(f"scenarios/large.yaml: {path} = {got!r}, the benchmark expects {value!r}")
+    scenario = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
+    source = f"experiments.io.load_scenario('scenarios/{name}.yaml')"
     if overrides:
         scenario = scenario.with_overrides(overrides)
     return scenario, source

@@ -163,6 +163,7 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
             cc.contest_capability * model.contest_capability[p_partner]
             + cc.contest_price * DISCOUNT_PASS_THROUGH * disc
             + cc.contest_relationship * (t.satisfaction[p_partner] - 0.5)
+            + cc.contest_mindshare * (t.mindshare[p_partner] - sc.partners.mindshare.initial)
             + cc.contest_preference * (pref[p_opp] == PARTNER_CH)
             + joint
         )
@@ -271,7 +272,8 @@ def resolve(model: ChannelModel, batch: PursuitBatch, rng: np.random.Generator) 
 
     # Contest against the best competing vendor.
     strength = model.config.market.competitor_strength
-    u = np.where(pursued, batch.utility[np.maximum(winner, 0)], 0.0)
+    u = batch.utility[winner] if batch.utility.size else np.zeros(n)
+    u = np.where(pursued, u, 0.0)
     reg_win = pursued & (batch.registered_row == winner) & (winner >= 0)
     u = u + np.where(reg_win, cc.contest_price * DISCOUNT_PASS_THROUGH * cc.deal_registration.extra_discount, 0.0)
     if strength > 0:

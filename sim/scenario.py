@@ -421,6 +421,12 @@ class ConflictConfig(Section):
     contest_capability: float = F(3.0, "logit per unit", "weight of capability in a contest", ge=0)
     contest_price: float = F(8.0, "logit per unit", "weight of price advantage in a contest", ge=0)
     contest_preference: float = F(1.0, "logit", "bonus of the customer's preferred channel", ge=0)
+    contest_mindshare: float = F(
+        2.0,
+        "logit per unit",
+        "weight of a partner's mindshare (its selling effort for the vendor, around the initial mean) in a contest",
+        ge=0,
+    )
     contest_relationship: float = F(
         1.0, "logit per unit", "weight of the relationship (partner satisfaction) in a contest", ge=0
     )
