@@ -119,10 +119,13 @@ class Budget:
         else:
             avail = self.available
             paid = requested if total <= avail else requested * (avail / total)
-            # Guard against rounding carrying spend past the allowance.
-            while paid.sum() > avail and avail > 0:
-                paid = paid * (1.0 - 1e-12)
-            if avail <= 0:
+            # Rounding can carry the scaled sum a few ulps past the allowance: scale down a
+            # few more times, and pay nothing if even that fails (e.g. subnormal amounts).
+            for _ in range(4):
+                if paid.sum() <= avail:
+                    break
+                paid = paid * (avail / paid.sum()) * (1.0 - 1e-9)
+            if avail <= 0 or paid.sum() > avail:
                 paid = np.zeros_like(requested)
         self.spent += float(paid.sum())
         return paid

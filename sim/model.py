@@ -45,6 +45,7 @@ from .policies.levers import DealBatch
 from .rng import make_rng
 from .scenario import CAPABILITIES, PARTNER_TYPES, SEGMENTS, Scenario
 
+STREAMS = ("setup", "demand", "recruit", "partners", "market", "customers")
 _AUDITED = ("mdf", "rebate")  # levers paid on partners' claims, which audits check
 _TIER_FIELDS = (
     "min_ttm_revenue",
@@ -61,6 +62,14 @@ _TIER_FIELDS = (
     "support_level",
     "training_budget",
 )
+
+
+def _gather(values: np.ndarray, rows: np.ndarray, missing: int = -1) -> np.ndarray:
+    """``values[rows]`` where ``rows >= 0``, ``missing`` elsewhere (safe when ``values`` is empty)."""
+    out = np.full(rows.shape, missing, dtype=np.int64)
+    ok = rows >= 0
+    out[ok] = values[rows[ok]]
+    return out
 
 
 def _bernoulli_thinned(rng: np.random.Generator, n: int, prob_at, p_max: float) -> np.ndarray:
@@ -123,6 +132,10 @@ class ChannelModel(mesa.Model):
         self.seed = rng if isinstance(rng, int | np.integer) else None
         gen = make_rng(int(rng)) if isinstance(rng, int | np.integer) else make_rng(rng)
         super().__init__(rng=gen)
+        # Independent substreams of the run's generator, one per process, so that a what-if
+        # changes the draws of the processes it affects and leaves the others in step
+        # (common random numbers across scenarios with the same seed).
+        self.streams = dict(zip(STREAMS, self.rng.spawn(len(STREAMS)), strict=True))
         self.config = scenario
         self.policies = (policies or Policies()).resolved(scenario)
         self.month = 0
@@ -161,7 +174,7 @@ class ChannelModel(mesa.Model):
         n_terr = sc.market.n_territories
         k = int(round(sc.direct.territory_coverage * n_terr))
         self.direct_territories = np.zeros(n_terr, dtype=bool)
-        self.direct_territories[self.rng.permutation(n_terr)[:k]] = True
+        self.direct_territories[self.streams["setup"].permutation(n_terr)[:k]] = True
         self.exclusive_holder = np.full(n_terr, -1)
         # The best competing vendor's channel in a contest: an average capability (0.55),
         # a typical 15 % discount passed through as price, preferred half the time.
@@ -181,24 +194,24 @@ class ChannelModel(mesa.Model):
             ),
         }
 
-    def _draw_partners(self, k: int) -> dict[str, np.ndarray]:
+    def _draw_partners(self, k: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Draw ``k`` partner profiles (type, territory, capabilities, capacity) from the scenario."""
         sc = self.config.partners
         names = [n for n in PARTNER_TYPES if n in sc.types]
         shares = np.array([sc.types[n].share for n in names])
-        ti = self.rng.choice(len(names), size=k, p=shares / shares.sum())
+        ti = rng.choice(len(names), size=k, p=shares / shares.sum())
         ptype = np.array([PARTNER_TYPES.index(names[i]) for i in ti], dtype=np.int8)
         cfg = [sc.types[names[i]] for i in range(len(names))]
         cap_mean = np.array([c.capability_mean for c in cfg])[ti]
         cap = np.clip(
-            cap_mean[:, None] + sc.capability_spread * self.rng.standard_normal((k, len(CAPABILITIES))), 0.02, 0.98
+            cap_mean[:, None] + sc.capability_spread * rng.standard_normal((k, len(CAPABILITIES))), 0.02, 0.98
         )
         med = np.array([c.sellers_median for c in cfg])[ti]
         sig = np.array([c.sellers_sigma for c in cfg])[ti]
-        sellers = med * np.exp(sig * self.rng.standard_normal(k))
+        sellers = med * np.exp(sig * rng.standard_normal(k))
         return {
             "ptype": ptype,
-            "home": self.rng.integers(0, self.config.market.n_territories, size=k),
+            "home": rng.integers(0, self.config.market.n_territories, size=k),
             "n_terr": np.minimum(np.array([c.territories for c in cfg])[ti], self.config.market.n_territories),
             "segmask": self.type_table["segmask"][ptype],
             "cap": cap,
@@ -207,7 +220,9 @@ class ChannelModel(mesa.Model):
             "service_margin": np.array([c.service_margin for c in cfg])[ti],
         }
 
-    def _admit(self, profile: dict[str, np.ndarray], lifecycle: int, joined: np.ndarray) -> np.ndarray:
+    def _admit(
+        self, profile: dict[str, np.ndarray], lifecycle: int, joined: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
         """Add partners to the table and the model, with coverage edges; return their ids."""
         sc = self.config.partners
         t = self.partners
@@ -220,11 +235,11 @@ class ChannelModel(mesa.Model):
         t.joined[ids] = joined
         t.left[ids] = -1
         ms = sc.mindshare
-        t.mindshare[ids] = np.clip(ms.initial + 0.1 * self.rng.standard_normal(k), ms.minimum, ms.maximum)
-        t.satisfaction[ids] = np.clip(sc.satisfaction.initial + 0.1 * self.rng.standard_normal(k), 0, 1)
+        t.mindshare[ids] = np.clip(ms.initial + 0.1 * rng.standard_normal(k), ms.minimum, ms.maximum)
+        t.satisfaction[ids] = np.clip(sc.satisfaction.initial + 0.1 * rng.standard_normal(k), 0, 1)
         t.win_ema[ids] = sc.mindshare.outside_win_rate
         cc = sc.compliance
-        t.compliance[ids] = np.clip(cc.propensity_mean + cc.propensity_spread * self.rng.standard_normal(k), 0, 1)
+        t.compliance[ids] = np.clip(cc.propensity_mean + cc.propensity_spread * rng.standard_normal(k), 0, 1)
         for i in ids:
             PartnerAgent(self, int(i))
         # Coverage: home territory and the next ones, in the type's segments.
@@ -255,16 +270,16 @@ class ChannelModel(mesa.Model):
             self.cell_edge_partner = np.zeros(0, dtype=np.int64)
             self.cell_ptr = np.zeros(self.n_cells + 1, dtype=np.int64)
         if k:
-            profile = self._draw_partners(k)
+            profile = self._draw_partners(k, self.streams["setup"])
             # Established partners: tenure spread over the past ten years.
-            joined = -self.rng.integers(12, 120, size=k)
-            ids = self._admit(profile, ACTIVE, joined)
+            joined = -self.streams["setup"].integers(12, 120, size=k)
+            ids = self._admit(profile, ACTIVE, joined, self.streams["setup"])
             # Established partners hold certifications in line with their technical capability,
             # each with some validity left.
             tr = self.config.incentives.training
             t = self.partners
-            held = self.rng.binomial(tr.max_certifications, t.cap[ids, CAP["technical"]] * 0.6)
-            left = self.rng.integers(1, tr.certification_months + 1, size=(k, tr.max_certifications))
+            held = self.streams["setup"].binomial(tr.max_certifications, t.cap[ids, CAP["technical"]] * 0.6)
+            left = self.streams["setup"].integers(1, tr.certification_months + 1, size=(k, tr.max_certifications))
             slots = np.arange(tr.max_certifications)[None, :] < held[:, None]
             t.cert_expiry[ids] = np.where(slots, left, -1)
         self.mean_deal_value = 1.0
@@ -273,16 +288,16 @@ class ChannelModel(mesa.Model):
 
     def _init_customers(self) -> None:
         sc = self.config.market
-        cu = Customers(self.config, self.rng)
+        cu = Customers(self.config, self.streams["setup"])
         self.customers = cu
         self.mean_deal_value = float(cu.value.mean())
         n = cu.n
-        adopted = self.rng.random(n) < sc.initial_adoption
-        vendor = adopted & (self.rng.random(n) < sc.initial_vendor_share)
+        adopted = self.streams["setup"].random(n) < sc.initial_adoption
+        vendor = adopted & (self.streams["setup"].random(n) < sc.initial_vendor_share)
         cu.state[adopted] = COMPETITOR
         idx = np.flatnonzero(vendor)
         cu.state[idx] = CUSTOMER
-        cu.since[idx] = -self.rng.integers(0, sc.renewal_interval, size=idx.size)
+        cu.since[idx] = -self.streams["setup"].integers(0, sc.renewal_interval, size=idx.size)
         # Existing vendor customers sit with their preferred channel where it reaches them.
         pref = cu.preference[idx]
         ch = pref.copy()
@@ -295,9 +310,11 @@ class ChannelModel(mesa.Model):
         cu.channel[idx] = ch
         pick = np.flatnonzero(to_partner)
         if pick.size:
-            offs = (self.rng.random(pick.size) * counts[pick]).astype(np.int64)
+            offs = (self.streams["setup"].random(pick.size) * counts[pick]).astype(np.int64)
             cu.partner[idx[pick]] = self.cell_edge_partner[self.cell_ptr[cell[pick]] + offs]
-        cu.satisfaction[idx] = np.clip(self._service_level(idx) + 0.05 * self.rng.standard_normal(idx.size), 0, 1)
+        cu.satisfaction[idx] = np.clip(
+            self._service_level(idx) + 0.05 * self.streams["setup"].standard_normal(idx.size), 0, 1
+        )
         np.add.at(cu.adopted, cu.territory[adopted], 1)
         self.state_counts = cu.counts()
         self.customer_satisfaction_mean = float(cu.satisfaction[idx].mean()) if idx.size else float("nan")
@@ -384,8 +401,8 @@ class ChannelModel(mesa.Model):
         t = self.partners
         claim = requested > 0
         n_claim = int(claim.sum())
-        bad = claim & (self.rng.random(t.n) > t.compliance)
-        caught = bad & (self.rng.random(t.n) < cc.audit_rate)
+        bad = claim & (self.streams["partners"].random(t.n) > t.compliance)
+        caught = bad & (self.streams["partners"].random(t.n) < cc.audit_rate)
         claimed = np.where(bad & ~caught, requested * (1.0 + cc.inflation), requested)
         led = self.ledger
         led.claims += n_claim
@@ -414,7 +431,7 @@ class ChannelModel(mesa.Model):
 
         self._recruit()
         self._update_mindshare()
-        event = LeverEvent("month", m, self.rng)
+        event = LeverEvent("month", m, self.streams["partners"])
         self._run_levers("month", event, np.arange(t.n))
         self._demand(event.extra.get("mdf_leads"))
         outcome = self._market_round()
@@ -432,11 +449,11 @@ class ChannelModel(mesa.Model):
     def _recruit(self) -> None:
         rc = self.config.partners.recruitment
         led = self.ledger
-        k = int(self.rng.poisson(rc.arrival_rate))
+        k = int(self.streams["recruit"].poisson(rc.arrival_rate))
         led.prospects = k
         if k == 0 or self.partners.active.sum() >= rc.max_partners:
             return
-        prof = self._draw_partners(k)
+        prof = self._draw_partners(k, self.streams["recruit"])
         cap = prof["cap"]
         passed = (cap >= rc.prequal_min).all(axis=1)
         w = np.array([rc.weights.get(c, 0.0) for c in CAPABILITIES])
@@ -447,7 +464,7 @@ class ChannelModel(mesa.Model):
         chosen = {key: v[accept] for key, v in prof.items()}
         n = int(accept.sum())
         lifecycle = ONBOARDING if self.config.partners.lifecycle.onboarding_months > 0 else ACTIVE
-        self._admit(chosen, lifecycle, np.full(n, self.month))
+        self._admit(chosen, lifecycle, np.full(n, self.month), self.streams["recruit"])
         led.recruited = n
         if lifecycle == ACTIVE:
             led.onboarded += n
@@ -488,19 +505,21 @@ class ChannelModel(mesa.Model):
         table[COMPETITOR] = sc.reentry_rate
         table[CHURNED] = sc.reentry_rate
         idx = _bernoulli_thinned(
-            self.rng, cu.n, lambda pos: table[cu.state[pos], cu.territory[pos]], float(table.max())
+            self.streams["demand"], cu.n, lambda pos: table[cu.state[pos], cu.territory[pos]], float(table.max())
         )
         newly = idx[cu.state[idx] == UNAWARE]
         np.add.at(cu.adopted, cu.territory[newly], 1)
         cu.state[idx] = IN_MARKET
         cu.entered[idx] = m
         cu.sourced[idx] = -1
-        # Leads: from partners' MDF (demand generation) and shared by the vendor by tier.
+        # Leads: partners' own prospecting (in proportion to the effort they give the vendor),
+        # their MDF campaigns, and leads the vendor shares by tier.
         t = self.partners
-        leads = np.zeros(t.n, dtype=np.int64)
+        effort = self.partner_capacity() * self.config.partners.sourcing_rate
+        leads = self.streams["partners"].poisson(effort).astype(np.int64)
         if mdf_leads is not None:
             leads += np.asarray(mdf_leads[: t.n], dtype=np.int64)
-        vendor = self.rng.poisson(np.where(t.active, self.tier_table["leads_per_month"][t.tier], 0.0))
+        vendor = self.streams["partners"].poisson(np.where(t.active, self.tier_table["leads_per_month"][t.tier], 0.0))
         self._place_leads(leads, from_market=False)
         self._place_leads(vendor, from_market=True)
 
@@ -519,9 +538,9 @@ class ChannelModel(mesa.Model):
         t = self.partners
         who = np.repeat(np.arange(t.n), leads)
         terr = (
-            t.home[who] + (self.rng.random(total) * t.n_terr[who]).astype(np.int64)
+            t.home[who] + (self.streams["partners"].random(total) * t.n_terr[who]).astype(np.int64)
         ) % self.config.market.n_territories
-        pos = cu.terr_ptr[terr] + (self.rng.random(total) * cu.terr_size[terr]).astype(np.int64)
+        pos = cu.terr_ptr[terr] + (self.streams["partners"].random(total) * cu.terr_size[terr]).astype(np.int64)
         acc = cu.terr_order[np.minimum(pos, cu.n - 1)]
         seg_ok = (t.segmask[who] & (1 << cu.segment[acc].astype(np.uint8))) > 0
         st = cu.state[acc]
@@ -546,8 +565,8 @@ class ChannelModel(mesa.Model):
         m = self.month
         opps = np.flatnonzero(cu.state == IN_MARKET)
         led.opportunities = int(opps.size)
-        batch = build_pursuit(self, opps, self.rng)
-        out = resolve(self, batch, self.rng)
+        batch = build_pursuit(self, opps, self.streams["market"])
+        out = resolve(self, batch, self.streams["market"])
         won = out.winner_row >= 0
         led.pursued = int(out.pursued.sum())
         led.won = int(won.sum())
@@ -562,7 +581,7 @@ class ChannelModel(mesa.Model):
         conflicted = out.conflict_type[won] >= 0
         cu.satisfaction[acc] = np.clip(
             self._service_level(acc)
-            + 0.05 * self.rng.standard_normal(acc.size)
+            + 0.05 * self.streams["customers"].standard_normal(acc.size)
             - self.config.conflict.customer_satisfaction_hit * conflicted,
             0,
             1,
@@ -585,7 +604,7 @@ class ChannelModel(mesa.Model):
         self._wins = np.bincount(pid[ch == PARTNER_CH], minlength=t.n).astype(float)
         conf_rows = out.initial_rows
         conf_rows = conf_rows[batch.kind[conf_rows] == PARTNER_CH]
-        winner_kind = np.where(out.winner_row >= 0, batch.kind[np.maximum(out.winner_row, 0)], -1)
+        winner_kind = _gather(batch.kind, out.winner_row)
         winner_row_of = out.winner_row[batch.opp[conf_rows]]
         loser = conf_rows[winner_row_of != conf_rows]
         wk = winner_kind[batch.opp[loser]]
@@ -622,7 +641,7 @@ class ChannelModel(mesa.Model):
         led.revenue_type += np.bincount(t.ptype[p], weights=v, minlength=5)
         reg = registered[pm] if registered is not None else np.zeros(p.size, dtype=bool)
         deals = DealBatch(partner=p, value=v, registered=reg, new_customer=np.full(p.size, new))
-        self._run_levers("deals", LeverEvent("deals", self.month, self.rng, deals=deals), p)
+        self._run_levers("deals", LeverEvent("deals", self.month, self.streams["partners"], deals=deals), p)
 
     # 7. renewals and customer satisfaction -------------------------------------
     def _renewals(self) -> None:
@@ -646,7 +665,7 @@ class ChannelModel(mesa.Model):
             else (50.0 if sc.renewal_base >= 1 else -50.0)
         )
         p = 1.0 / (1.0 + np.exp(-(base + sc.renewal_slope * (cu.satisfaction[due] - 0.7))))
-        renew = self.rng.random(due.size) < p
+        renew = self.streams["customers"].random(due.size) < p
         keep = due[renew]
         drop = due[~renew]
         led.renewals_done = int(keep.size)
@@ -677,7 +696,7 @@ class ChannelModel(mesa.Model):
         claimed, exp_ = self.mdf_window.sum(axis=0)
         if claimed + exp_ > 0:
             self.kpi_state["mdf_utilisation_est"] = claimed / (claimed + exp_)
-        self._run_levers("month_end", LeverEvent("month_end", m, self.rng), np.arange(t.n))
+        self._run_levers("month_end", LeverEvent("month_end", m, self.streams["partners"]), np.arange(t.n))
 
     # 9. partners ------------------------------------------------------------------
     def _partners_update(self, outcome) -> None:
@@ -723,7 +742,7 @@ class ChannelModel(mesa.Model):
         # Exits: hazard rises as satisfaction falls (parts 4, 7).
         lc = sc.lifecycle
         hazard = np.minimum(1.0, lc.exit_hazard * np.exp(lc.exit_satisfaction_slope * (0.6 - t.satisfaction)))
-        leave = t.selling & (self.rng.random(t.n) < hazard)
+        leave = t.selling & (self.streams["partners"].random(t.n) < hazard)
         # Onboarding ends after the ramp.
         tenure = m - t.joined
         done = (t.lifecycle == ONBOARDING) & ~leave & (tenure + 1 >= lc.onboarding_months)
@@ -763,7 +782,7 @@ class ChannelModel(mesa.Model):
         cu = self.customers
         cust = np.flatnonzero((cu.state == CUSTOMER) & (cu.partner >= 0))
         gone = cust[leave[cu.partner[cust]]]
-        follow = self.rng.random(gone.size) < self.config.partners.lifecycle.customers_follow_exit
+        follow = self.streams["customers"].random(gone.size) < self.config.partners.lifecycle.customers_follow_exit
         cu.state[gone[follow]] = CHURNED
         cu.channel[gone[follow]] = -1
         cu.channel[gone[~follow]] = DIRECT_CH
@@ -794,7 +813,7 @@ class ChannelModel(mesa.Model):
         led.migrations_up += int((new > t.tier).sum())
         led.migrations_down += int((new < t.tier).sum())
         t.tier = new
-        self._run_levers("review", LeverEvent("review", m, self.rng), np.arange(t.n))
+        self._run_levers("review", LeverEvent("review", m, self.streams["partners"]), np.arange(t.n))
         imp = self.config.partners.improvement
         if imp.enabled:
             tenure = m - t.joined
@@ -859,8 +878,8 @@ class ChannelModel(mesa.Model):
                 opp = b.opp[rows]
                 opps = np.unique(opp)
                 wr = outcome.winner_row[opps]
-                winner_kind = np.where(wr >= 0, b.kind[np.maximum(wr, 0)], -1)
-                winner_partner = np.where(wr >= 0, b.partner[np.maximum(wr, 0)], -1)
+                winner_kind = _gather(b.kind, wr)
+                winner_partner = _gather(b.partner, wr)
                 self.conflict_log.append(
                     {
                         "month": np.full(opps.size, m - self.config.time.warmup_months + 1, dtype=np.int32),

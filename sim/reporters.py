@@ -26,7 +26,10 @@ RESOLUTIONS = ("rules_of_engagement", "territory_exclusivity", "deal_registratio
 
 
 def _ratio(a: float, b: float, empty: float = float("nan")) -> float:
-    return float(a / b) if b else empty
+    if not b:
+        return empty
+    with np.errstate(over="ignore"):  # a subnormal denominator (a near-zero budget) gives inf, not a warning
+        return float(np.float64(a) / np.float64(b))
 
 
 def _counts(model: ChannelModel) -> np.ndarray:

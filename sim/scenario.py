@@ -323,6 +323,12 @@ class PartnersConfig(Section):
     n_initial: int = F(500, "partners", "partners in the programme at month 0", ge=0, le=1_000_000)
     types: dict[str, PartnerTypeConfig] = F(_default_types(), "-", "partner types and their typical profile")
     capability_spread: float = F(0.15, "score", "spread of each capability around the type mean", ge=0, le=0.5)
+    sourcing_rate: float = F(
+        0.15,
+        "leads per opportunity of capacity",
+        "leads a partner finds each month per opportunity it can work for the vendor (partner-originated demand)",
+        ge=0,
+    )
     mindshare: MindshareConfig = F(MindshareConfig(), "-", "how partners divide effort between vendors")
     satisfaction: SatisfactionConfig = F(SatisfactionConfig(), "-", "how partner satisfaction is formed")
     lifecycle: LifecycleConfig = F(LifecycleConfig(), "-", "onboarding and exit")

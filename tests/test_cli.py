@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import types
 from pathlib import Path
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 import sim
 from channelsim import cli
+from channelsim.report import fmt as report_fmt
 from channelsim.schema import markdown, scenario_fields
 from experiments.io import load_scenario
 
@@ -111,12 +113,33 @@ def test_resolved_scenario_has_every_field_seed_and_version(base_run):
     assert data["incentives"]["budget"] is None  # defaults included
 
 
+RUN_FIGURES = ("Revenue by channel", "Gross profit", "Partner satisfaction and NPS", "Active partners",
+               "Channel mix", "Tiers over time", "Tier migrations", "Conflicts by type",
+               "Conflicts by type and resolution", "Partner revenue concentration (Lorenz curve)")
+
+
+def assert_self_contained(html: str) -> None:
+    assert html.startswith("<!DOCTYPE html>") and "<script" not in html
+    assert "http://" not in html and "https://" not in html
+    srcs = re.findall(r"""src\s*=\s*["']([^"']*)""", html)
+    hrefs = re.findall(r"""href\s*=\s*["']([^"']*)""", html)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs) and not hrefs
+    assert html.count("<figcaption>") == len(srcs)  # every figure says what it shows
+
+
 def test_report_is_self_contained(base_run):
     html = (base_run / "report.html").read_text()
-    assert html.count('src="data:image/png;base64,') == 5
-    assert "http://" not in html and "https://" not in html
-    for text in ("Revenue by channel", "Lorenz", "Conflicts by type", "Active partners by tier", "revenue_total"):
-        assert text in html
+    assert_self_contained(html)
+    assert html.count('src="data:image/png;base64,') == len(RUN_FIGURES)
+    for title in RUN_FIGURES:
+        assert f"<h2>{title}</h2>" in html
+    summary = json.loads((base_run / "summary.json").read_text())
+    for text in ("baseline", "replications", "<dd>7</dd>", "sim.seed_sequence(7, r)", sim.__version__,
+                 "report written", "t-interval over 2 replications"):
+        assert text in html, text
+    for kpi, v in summary["kpis"].items():  # every headline KPI with its mean and 95 % CI
+        row = f"<td>{report_fmt(v['mean'])}</td><td>{report_fmt(v['ci_low'])}</td><td>{report_fmt(v['ci_high'])}</td>"
+        assert f"<tr><td>{kpi} (" in html and row in html, kpi
 
 
 def test_run_prints_a_summary_table(tmp_path):
@@ -325,9 +348,19 @@ def test_compare_welch_when_seeds_differ_and_writes_a_report(base_run, tmp_path)
     assert res.exit_code == 0, res.stderr
     assert "Welch t-interval" in res.stdout
     html = (tmp_path / "cmp" / "report.html").read_text()
-    assert 'src="data:image/png;base64,' in html and "Welch" in html
+    assert_self_contained(html)
+    assert "Welch" in html and "seed 11" in html and "3 replication(s)" in html
     data = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert data["paired"] is False and "revenue_total" in data["kpis"]
+    for v in data["kpis"].values():  # every headline difference with its 95 % CI
+        assert "".join(f"<td>{report_fmt(v[k])}</td>" for k in ("a_mean", "b_mean", "diff", "ci_low", "ci_high")) \
+            in html
+    # the forest plot, five KPI series with both runs, and per run the six views that are not series
+    assert html.count('src="data:image/png;base64,') == 1 + 5 + 2 * 6
+    for run in ("A", "B"):
+        for title in ("Channel mix", "Tier migrations", "Conflicts by type and resolution",
+                      "Partner revenue concentration"):
+            assert f"<h2>{run}: {title}" in html
 
 
 @pytest.mark.parametrize("which", ["missing_dir", "no_kpis"])

@@ -1,7 +1,13 @@
-"""Analysis and the HTML report on tiny stored experiments."""
+"""Analysis and the sweep report on small stored experiments.
+
+The scenario is small but long enough (12 reported months after 6 warm-up months) for
+the factors to move the outputs: the front-end discount drives gross profit and
+incentive spend, the SPIFF amount barely does.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,25 +15,44 @@ import pandas as pd
 import pytest
 import yaml
 
+from channelsim.report import fmt
+from channelsim.sweep_cli import write_report
 from experiments.analysis import main_effects, mean_ci, morris_indices, point_means, sobol_indices
 from experiments.backends import InProcess
 from experiments.design import load_experiment
-from experiments.report import write_report
 from experiments.runner import run_experiment
 from experiments.store import load_results
 
-TINY = {"market.n_accounts": 3000, "partners.n_initial": 40, "time.months": 4, "time.warmup_months": 2}
-LEVERS = {"incentives.spiff.amount": {"low": 0.0, "high": 2000.0}, "incentives.rebate.scale": {"low": 0.0, "high": 2.0}}
+SMALL = {"market.n_accounts": 3000, "partners.n_initial": 40, "time.months": 12, "time.warmup_months": 6}
+STRONG, WEAK = "incentives.discount_scale", "incentives.spiff.amount"
+LEVERS = {STRONG: {"low": 0.6, "high": 1.4}, WEAK: {"low": 0.0, "high": 2000.0}}
+OUTPUTS = ["gross_profit", "incentive_spend"]
+IMG = 'src="data:image/png;base64,'
 
 
 def sweep(tmp_path: Path, **changes) -> Path:
-    data = {"name": "a", "base": "baseline", "overrides": TINY, "seed": 1, "replications": 1, "factors": LEVERS,
-            "outputs": {"summary": ["gross_profit", "incentive_spend"]}}
+    data = {"name": "a", "description": "discount and SPIFF levers", "base": "baseline", "overrides": SMALL,
+            "seed": 1, "replications": 1, "factors": LEVERS, "outputs": {"summary": OUTPUTS}}
     data.update(changes)
     p = tmp_path / "e.yaml"
     p.write_text(yaml.safe_dump(data))
     run_experiment(load_experiment(p), tmp_path / "out", InProcess())
     return tmp_path / "out"
+
+
+@pytest.fixture(scope="module")
+def sobol_sweep(tmp_path_factory) -> Path:
+    """A Saltelli design, n = 32 base samples: 32 * (2 + 2) = 128 runs."""
+    return sweep(tmp_path_factory.mktemp("sobol"), design={"kind": "saltelli", "n": 32})
+
+
+def assert_self_contained(text: str) -> None:
+    assert text.startswith("<!DOCTYPE html>") and "<script" not in text
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", text)  # nothing fetched from elsewhere
+    assert "http://" not in text and "https://" not in text
+    srcs = re.findall(r"""src\s*=\s*["']([^"']*)""", text)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert text.count("<figcaption>") == text.count(IMG)  # every figure has its caption
 
 
 def test_mean_ci_matches_student_t():
@@ -37,37 +62,72 @@ def test_mean_ci_matches_student_t():
     assert np.isnan(mean_ci(np.array([1.0]))[3])
 
 
-def test_point_means_and_main_effects(tmp_path):
+def test_point_means_main_effects_and_report(tmp_path):
     out = sweep(tmp_path, replications=3, design={"kind": "full_factorial", "n_levels": 2})
     df = load_results(out)
-    pm = point_means(df, list(LEVERS), ["gross_profit"])
-    assert len(pm) == 4 and (pm["n"] == 3).all()
-    assert ((pm["ci_low"] <= pm["mean"]) & (pm["mean"] <= pm["ci_high"])).all()
+    pm = point_means(df, list(LEVERS), OUTPUTS)
+    assert len(pm) == 4 * 2 and (pm["n"] == 3).all()
+    assert ((pm["ci_low"] < pm["mean"]) & (pm["mean"] < pm["ci_high"])).all()  # replications differ
     me = main_effects(df, list(LEVERS), ["incentive_spend"])
     assert set(me["factor"]) == set(LEVERS) and (me["n"] == 6).all()
-    spiff = me[me["factor"] == "incentives.spiff.amount"].sort_values("level")
-    assert spiff["mean"].iloc[1] >= spiff["mean"].iloc[0]  # more SPIFF, no less spend
+    disc = me[me["factor"] == STRONG].sort_values("level")
+    assert disc["mean"].iloc[1] > disc["mean"].iloc[0]  # a deeper discount, more incentive spend
+    spiff = me[me["factor"] == WEAK].sort_values("level")  # its effect is within the replication noise
+    assert abs(np.diff(disc["mean"]))[0] > abs(np.diff(spiff["mean"]))[0]  # the discount matters more
+
+    text = write_report(out).read_text()
+    assert_self_contained(text)
+    for s in ("a</h1>", "discount and SPIFF levers", "full_factorial", "4 design points x 3 replications",
+              STRONG, WEAK, "range 0.6 .. 1.4", "channelsim version", "started / finished", "Main effects"):
+        assert s in text, s
+    # one CI-bar chart per output (4 points) and one main-effects chart per output
+    assert text.count(IMG) == 2 * len(OUTPUTS)
+    ok = df[df["status"] == "ok"]
+    for o in OUTPUTS:  # the pooled headline means and each point's mean with its CI
+        assert f"<td>{fmt(ok[o].mean())}</td>" in text
+        for _, r in pm[pm["output"] == o].iterrows():
+            assert all(f"<td>{fmt(r[c])}</td>" in text for c in ("mean", "ci_low", "ci_high"))
 
 
-def test_sobol_indices_and_report(tmp_path):
-    out = sweep(tmp_path, design={"kind": "saltelli", "n": 8})
-    ix = sobol_indices(out)
-    assert len(ix) == 2 * 2 and {"S1", "ST", "S1_conf", "ST_conf"} <= set(ix.columns)
-    path = write_report(out)
-    text = path.read_text()
-    assert "Sobol indices" in text and "data:image/png;base64," in text and "Main effects" in text
-    assert "<script" not in text  # self-contained, static
+def test_sobol_indices_rank_the_factor_that_matters(sobol_sweep):
+    ix = sobol_indices(sobol_sweep)
+    assert len(ix) == 2 * len(OUTPUTS) and {"S1", "ST", "S1_conf", "ST_conf"} <= set(ix.columns)
+    cols = ["S1", "ST", "S1_conf", "ST_conf"]
+    assert np.isfinite(ix[cols].to_numpy()).all() and (ix[["S1_conf", "ST_conf"]] > 0).all().all()
+    # estimates are noisy at n = 32, but each interval must reach into [0, 1]
+    for c in ("S1", "ST"):
+        assert ((ix[c] - ix[f"{c}_conf"] <= 1.0) & (ix[c] + ix[f"{c}_conf"] >= 0.0)).all(), ix
+    me = main_effects(load_results(sobol_sweep), list(LEVERS), OUTPUTS, max_levels=4)
+    for out in OUTPUTS:
+        g = ix[ix["output"] == out].set_index("factor")
+        spans = me[me["output"] == out].groupby("factor")["mean"].agg(lambda s: s.max() - s.min())
+        assert g["ST"].idxmax() == spans.idxmax() == STRONG, (g, spans)
+        assert g.loc[STRONG, "ST"] > 0.5 and g.loc[WEAK, "ST"] < 0.1
+
+
+def test_sweep_report_of_a_sobol_study(sobol_sweep, tmp_path):
+    text = write_report(sobol_sweep, tmp_path / "r.html").read_text()
+    assert_self_contained(text)
+    assert "Sobol sensitivity indices" in text and "saltelli, n = 32" in text and "128 of 128 stored" in text
+    assert text.count(IMG) == len(OUTPUTS) + 1  # a main-effects chart per output and the Sobol chart
+    ix = sobol_indices(sobol_sweep)
+    assert all(f"<td>{fmt(v)}</td>" in text for v in ix["ST"])
 
 
 def test_morris_indices(tmp_path):
     out = sweep(tmp_path, design={"kind": "morris", "n": 4, "levels": 4})
-    ix = morris_indices(out, ["incentive_spend"])
-    assert sorted(ix["factor"]) == sorted(LEVERS)
-    assert (ix["mu_star"] >= 0).all()
+    ix = morris_indices(out, ["incentive_spend"]).set_index("factor")
+    assert sorted(ix.index) == sorted(LEVERS)
+    assert (ix["mu_star"] >= 0).all() and ix.loc[STRONG, "mu_star"] > ix.loc[WEAK, "mu_star"]
+    text = write_report(out).read_text()
+    assert_self_contained(text)
+    assert "Morris elementary effects" in text
+    # (2 + 1) * 4 = 12 design points: per output a CI-bar chart of the points and a main-effects chart, + Morris
+    assert "12 design points" in text and text.count(IMG) == 2 * len(OUTPUTS) + 1
 
 
 def test_report_lists_failed_runs(tmp_path):
     out = sweep(tmp_path, factors={"market.n_accounts": [3000, 50]})
     text = write_report(out, tmp_path / "r.html").read_text()
-    assert "Failed runs" in text and "retry-failed" in text
+    assert "Failed runs" in text and "retry-failed" in text and "1 ok, 1 failed" in text
     assert isinstance(load_results(out), pd.DataFrame)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
 import typer
 from typer.testing import CliRunner
 
+import sim
 from channelsim.optimise_cli import parse_bounds, parse_robust, parse_shares, register
+from channelsim.report import fmt
 
 TINY = ["--set", "market.n_accounts=2000", "--set", "partners.n_initial=30", "--set", "time.warmup_months=3",
         "--months", "6"]
@@ -43,10 +46,27 @@ def test_optimise_writes_every_output(app, tmp_path):
     assert {"net_profit", "ci_low", "ci_high"} <= set(val.columns)
     curves = pd.read_parquet(out / "response_curves.parquet")
     assert {"cell", "multiplier", "spend", "value", "value_ci_low", "value_ci_high", "fit", "envelope"} <= set(curves)
-    html = (out / "report.html").read_text()
-    assert "data:image/png;base64," in html and "<script" not in html
     summary = json.loads((out / "summary.json").read_text())
     assert summary["objective"] == "profit" and "incentives.discount_scale" in summary["overrides"]
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<script" not in html
+    assert "http://" not in html and "https://" not in html
+    srcs = re.findall(r"""src\s*=\s*["']([^"']*)""", html)
+    assert not re.findall(r"""href\s*=""", html)
+    # the validation, the allocation and the response curves, each with its caption
+    assert len(srcs) == 3 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert html.count("<figcaption>") == 3
+    # what was run
+    for text in ("baseline", "all:discount, gold:rebate", "0, 1, 2", "channelsim version", summary["date"],
+                 sim.__version__):
+        assert text in html, text
+    # the headline numbers of summary.json, and every cell of allocation.csv
+    for key in ("budget", "total_spend", "expected_uplift"):
+        assert f"<dd>{fmt(summary[key])}</dd>" in html, key
+    for _, r in alloc.iterrows():
+        assert f"<td>{r['tier']}</td><td>{r['lever']}</td><td>{fmt(r['spend'])}</td><td>{fmt(r['share'])}</td>" in html
+    for _, r in val.iterrows():  # each policy's net profit with its 95 % CI
+        assert f"<td>{r['policy']}</td><td>{fmt(r['net_profit'])}</td><td>{fmt(r['ci_low'])}</td>" in html
     assert "optimised allocation" in res.output
 
 
