@@ -288,7 +288,9 @@ def run_cmd(
             write_parquet_atomic(frames[name], tmp / f"{name}.parquet")
         atomic_write_text(tmp / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
         dump_scenario(sc, tmp / "scenario.resolved.yaml", extra)
-        atomic_write_text(tmp / "report.html", report_mod.run_report(frames["kpis"], frames["partners"], summary))
+        atomic_write_text(tmp / "report.html", report_mod.run_report(
+            frames["kpis"], frames["partners"], summary, conflicts=frames["conflicts"],
+            migrations=frames["migrations"], tiers=sc.tier_names))
     _console().print(_summary_table(summary))
     err.print(f"wrote {out}/ ({', '.join(RUN_FILES)})")
 
@@ -340,6 +342,31 @@ def read_run(folder: Path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
         except (OSError, ValueError):
             summary = None
     return kpis, summary
+
+
+def read_run_frames(folder: Path) -> dict[str, pd.DataFrame]:
+    """The partner panel, conflict log and tier migrations of a run folder: those present and readable."""
+    out = {}
+    for name in ("partners", "conflicts", "migrations"):
+        path = folder / f"{name}.parquet"
+        if path.is_file():
+            with contextlib.suppress(Exception):  # an unreadable optional file leaves its plot out
+                out[name] = pd.read_parquet(path)
+    return out
+
+
+def _run_text(name: str, folder: Path, summary: dict[str, Any] | None) -> str:
+    """What a compared run was: scenario, folder, description, replications, seed and months."""
+    s = summary or {}
+    parts = [f"{name} ({folder})"]
+    if s.get("description"):
+        parts.append(str(s["description"]))
+    if s:
+        parts.append(f"{s.get('replications')} replication(s), seed {s.get('seed')}, {s.get('months')} months "
+                     f"after {s.get('warmup_months')} warm-up, channelsim {s.get('package_version')}")
+        if s.get("overrides"):
+            parts.append("--set " + ", ".join(s["overrides"]))
+    return "; ".join(parts)
 
 
 def compare_runs(
@@ -399,13 +426,14 @@ def compare_cmd(
         t.add_row(str(k), fmt(r["a_mean"]), fmt(r["b_mean"]), fmt(r["diff"]), ci)
     _console().print(t)
     if out is not None:
-        info = {"A": f"{name_a} ({dir_a})", "B": f"{name_b} ({dir_b})", "interval": method,
+        info = {"A": _run_text(name_a, dir_a, sa), "B": _run_text(name_b, dir_b, sb), "interval": method,
                 "channelsim version": sim.__version__}
         payload = {"a": str(dir_a), "b": str(dir_b), "paired": paired, "ci_method": method, "ci_level": LEVEL,
                    "kpis": {str(k): dict(r) for k, r in table.iterrows()}}
         with _user_errors(), staged_dir(out, force) as tmp:
             atomic_write_text(tmp / "compare.json", json.dumps(_json_safe(payload), indent=2, allow_nan=False) + "\n")
-            atomic_write_text(tmp / "report.html", report_mod.compare_report(table, info, kpis_a, kpis_b))
+            atomic_write_text(tmp / "report.html", report_mod.compare_report(
+                table, info, {"kpis": kpis_a, **read_run_frames(dir_a)}, {"kpis": kpis_b, **read_run_frames(dir_b)}))
         _console(stderr=True).print(f"wrote {out}/ (compare.json, report.html)")
 
 
@@ -458,5 +486,6 @@ def main() -> None:
     app()
 
 
-__all__ = ["app", "build_scenario", "compare_runs", "main", "parse_sets", "read_run", "register_plugins",
+__all__ = ["app", "build_scenario", "compare_runs", "main", "parse_sets", "read_run", "read_run_frames",
+           "register_plugins",
            "run_replications", "run_summary", "staged_dir"]

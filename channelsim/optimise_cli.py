@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -81,7 +82,7 @@ def parse_bounds(items: list[str], what: str) -> dict[str, tuple[float | None, f
 
 
 def _write_outputs(folder: Path, res, info: dict[str, Any]) -> None:
-    from optimise.report import render
+    from .report import optimise_report
 
     res.allocation_frame().to_csv(folder / "allocation.csv", index=False)
     res.response.points.to_parquet(folder / "response_curves.parquet", index=False)
@@ -109,7 +110,7 @@ def _write_outputs(folder: Path, res, info: dict[str, Any]) -> None:
         "overrides": res.overrides, "notes": list(res.notes) + list(a.notes), "seconds": res.seconds,
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    (folder / "report.html").write_text(render(res, info))
+    (folder / "report.html").write_text(optimise_report(res, info))
 
 
 def _stage(out: Path, force: bool) -> Path:
@@ -223,7 +224,8 @@ def optimise_cmd(
             workers=workers, fit=fit, progress=progress,
         )
         info = {"scenario": scenario, "scenario_name": sc.name, "cells": [f"{t}:{lv}" for t, lv in cell_list],
-                "levels": list(mults), "replications": replications, "seed": seed, "channelsim": sim.__version__}
+                "levels": list(mults), "replications": replications, "seed": seed, "channelsim": sim.__version__,
+                "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")}
         _write_outputs(tmp, res, info)
         _publish(tmp, out)
     except (InfeasibleAllocation, ValueError) as err:

@@ -408,7 +408,7 @@ def tier_migration(migrations: pd.DataFrame, tiers: list[str] | tuple[str, ...] 
     n = int(migrations["replication"].nunique()) if "replication" in migrations.columns and len(migrations) else 1
     fig = Figure(figsize=(5.4, 4.4), layout="constrained")
     ax = fig.add_subplot()
-    im = ax.imshow(m.to_numpy(), cmap="Blues")
+    im = ax.imshow(m.to_numpy(), cmap="Blues", vmin=0)
     fig.colorbar(im, ax=ax, label="partners per run")
     ax.set_xticks(range(len(m.columns)), m.columns, rotation=30, ha="right")
     ax.set_yticks(range(len(m.index)), m.index)
@@ -419,7 +419,9 @@ def tier_migration(migrations: pd.DataFrame, tiers: list[str] | tuple[str, ...] 
             ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=8,
                     color="white" if top and v > 0.6 * top else "black")
     runs = f"mean of {n} replications" if n > 1 else "one replication"
-    ax.set(xlabel="to tier", ylabel="from tier", title=f"Tier migrations (partners per run, {runs})")
+    title = (f"Tier migrations (partners per run, {runs})" if len(migrations)
+             else "Tier migrations: none in the reported months")
+    ax.set(xlabel="to tier", ylabel="from tier", title=title)
     return fig
 
 
@@ -509,7 +511,7 @@ def response_curves(points: pd.DataFrame, allocation: pd.DataFrame | None = None
 
     Args:
         points: ``ResponseData.points`` or ``response_curves.parquet`` (``cell``, ``spend``, ``value``,
-            ``value_ci_low``, ``value_ci_high``, optionally ``fit``), money in USD per year.
+            ``value_ci_low``, ``value_ci_high``, optionally ``fit`` and ``envelope``), money in USD per year.
         allocation: ``Allocation.to_frame()`` or ``allocation.csv`` (``tier``, ``lever``, ``spend``,
             ``current``): marks the current (grey) and optimised (green) spend of each cell.
 
@@ -537,6 +539,9 @@ def response_curves(points: pd.DataFrame, allocation: pd.DataFrame | None = None
                     label="estimate (95 % CI)")
         if "fit" in p.columns:
             ax.plot(s, p["fit"].to_numpy(dtype=float) / 1e3, "--", color=_COLOURS[1], lw=1, label="concave fit")
+        if "envelope" in p.columns:
+            ax.plot(s, p["envelope"].to_numpy(dtype=float) / 1e3, ":", color=_COLOURS[4], lw=1,
+                    label="concave envelope")
         if cell in alloc:
             spend, current = alloc[cell]
             if np.isfinite(current):

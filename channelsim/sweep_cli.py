@@ -133,8 +133,7 @@ def report(
     directory: Annotated[Path, typer.Argument(help="an experiment's output folder")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file (default: DIR/report.html)")] = None,
 ) -> None:
-    """Write a self-contained HTML report: means with 95 % CIs, main effects, Sobol/Morris indices."""
-    from experiments.report import write_report
+    """Write a self-contained HTML report: what was run, means with 95 % CIs, main effects, Sobol/Morris indices."""
     from experiments.store import StoreError
 
     try:
@@ -145,6 +144,23 @@ def report(
     typer.echo(f"wrote {path}")
 
 
+def write_report(directory: Path, output: Path | None = None) -> Path:
+    """Write the sweep report of ``directory`` to ``output`` (default ``DIR/report.html``) atomically.
+
+    Raises:
+        experiments.store.StoreError: when the folder holds no experiment.
+    """
+    from experiments.analysis import summarise
+    from experiments.io import atomic_write_text
+
+    from .report import sweep_report
+
+    text = sweep_report(summarise(directory))
+    target = Path(output) if output is not None else Path(directory) / "report.html"
+    atomic_write_text(target, text)
+    return target
+
+
 def register(app: typer.Typer) -> None:
     """Add ``sweep``, ``results`` and ``report`` to ``app``."""
     app.command("sweep")(sweep)
@@ -152,4 +168,4 @@ def register(app: typer.Typer) -> None:
     app.command("report")(report)
 
 
-__all__ = ["register", "report", "results", "sweep"]
+__all__ = ["register", "report", "results", "sweep", "write_report"]

@@ -1,7 +1,8 @@
 """Analysis of a stored experiment: means with 95 % CIs, main effects, Sobol and Morris indices (SALib).
 
 Every function takes the tidy table of :func:`experiments.store.load_results` (or the
-folder) and returns a tidy DataFrame; plotting and HTML live in :mod:`experiments.report`.
+folder) and returns a tidy DataFrame; plots and the HTML report live in the presentation layer
+(:mod:`channelsim.plots`, :func:`channelsim.report.sweep_report`).
 """
 
 from __future__ import annotations

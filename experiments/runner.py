@@ -96,7 +96,7 @@ class BarProgress(Progress):
         self.skipped = 0
 
     def start(self, total: int, skipped: int, description: str) -> None:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # the terminal bar (tqdm.auto warns in notebooks without ipywidgets)
 
         self.bar = tqdm(total=total, desc="runs", unit="run", file=self.stream, dynamic_ncols=True,
                         smoothing=0.1)
