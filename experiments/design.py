@@ -34,27 +34,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 import sim
+from sim.errors import InputError
 
 DesignKind = Literal["full_factorial", "latin_hypercube", "sobol", "saltelli", "morris"]
 
 
-class ExperimentError(ValueError):
-    """An experiment file that cannot be used; names the file, the field, the value and what is allowed.
+class ExperimentError(InputError):
+    """An experiment file that cannot be used; names the file, the field, the value and what is allowed."""
 
-    Attributes:
-        source: the file (or ``<string>``).
-        problems: ``(field, value, allowed)`` triples.
-    """
-
-    def __init__(self, source: str, problems: list[tuple[str, Any, str]]):
-        self.source = source
-        self.problems = problems
-        lines = [f"{source}: invalid experiment"]
-        for field, value, allowed in problems:
-            shown = repr(value)
-            shown = shown if len(shown) <= 80 else shown[:77] + "..."
-            lines.append(f"  - field '{field}': value {shown} -> {allowed}")
-        super().__init__("\n".join(lines))
+    what = "experiment"
 
 
 class _Strict(BaseModel):

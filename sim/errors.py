@@ -7,22 +7,29 @@ from typing import Any
 from pydantic import ValidationError
 
 
-class ScenarioError(ValueError):
-    """A scenario (file, override or object) that cannot be used.
+class InputError(ValueError):
+    """Input a user must correct: names the source, and for each problem the field, the value and what is allowed.
 
     Attributes:
         source: the file or the origin of the value (``--set``, ``overrides``).
         problems: one ``(field, value, allowed)`` triple per problem found.
     """
 
+    what = "input"
+
     def __init__(self, source: str, problems: list[tuple[str, Any, str]]):
         self.source = source
         self.problems = problems
-        lines = [f"{source}: invalid scenario"]
+        lines = [f"{source}: invalid {self.what}"]
         for field, value, allowed in problems:
-            shown = _show(value)
-            lines.append(f"  - field '{field}': value {shown} -> {allowed}")
+            lines.append(f"  - field '{field}': value {_show(value)} -> {allowed}")
         super().__init__("\n".join(lines))
+
+
+class ScenarioError(InputError):
+    """A scenario (file, override or object) that cannot be used."""
+
+    what = "scenario"
 
 
 def _show(value: Any) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SMALL_OVERRIDES
 
 import sim
 from channelsim.app import WhatIf, levers_for, make_server, overrides_for
@@ -27,14 +28,7 @@ from experiments.io import load_scenario
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SMALL = {
-    "market.n_accounts": 5_000,
-    "market.n_territories": 5,
-    "partners.n_initial": 60,
-    "partners.recruitment.arrival_rate": 1.0,
-    "time.warmup_months": 6,
-    "time.months": 24,
-}
+SMALL = dict(SMALL_OVERRIDES)
 SEED, REPS = 3, 2
 
 
