@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 baseline: setup
-	$(BIN)/channelsim run scenarios/baseline.yaml --replications 8 --out runs/baseline
+	$(BIN)/channelsim run scenarios/baseline.yaml --replications 8 --out runs/baseline --force
 
 # Headless Chromium for the what-if page's browser test (Debian's package; Playwright uses it as is).
 chromium:
