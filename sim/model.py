@@ -135,7 +135,13 @@ class ChannelModel(mesa.Model):
         # Independent substreams of the run's generator, one per process, so that a what-if
         # changes the draws of the processes it affects and leaves the others in step
         # (common random numbers across scenarios with the same seed).
-        self.streams = dict(zip(STREAMS, self.rng.spawn(len(STREAMS)), strict=True))
+        # Derived from a draw of the run's generator (not Generator.spawn, which counts children
+        # on a SeedSequence that callers may share between runs).
+        root = int(self.rng.integers(2**63))
+        self.streams = {
+            name: np.random.Generator(np.random.PCG64(np.random.SeedSequence(root, spawn_key=(i,))))
+            for i, name in enumerate(STREAMS)
+        }
         self.config = scenario
         self.policies = (policies or Policies()).resolved(scenario)
         self.month = 0
