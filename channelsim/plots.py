@@ -227,7 +227,8 @@ KPI_UNITS: dict[str, str] = {
     **{c: "USD per month" for c in (
         "revenue_total", "revenue_partner", "revenue_direct", "revenue_digital", "gross_profit", "cost_of_goods",
         "incentive_spend", "margin_lost_to_conflict", "conflict_cost", "customer_lifetime_value")},
-    "partner_satisfaction": "score 0-1", "customer_satisfaction": "score 0-1", "channel_maturity": "certifications per partner",
+    "partner_satisfaction": "score 0-1", "customer_satisfaction": "score 0-1",
+    "channel_maturity": "certifications per partner",
     "partner_nps": "points",
     "partner_revenue_share": "share", "market_share": "share", "win_rate": "share", "customer_retention": "share",
     "mdf_utilisation": "share", "compliance_rate": "share", "partner_mindshare": "share", "adoption": "share",
