@@ -1,0 +1,349 @@
+"""Sweep speed (issue 3, "Speed"): a 40-run sweep of the baseline on each backend, and the store's overhead.
+
+Usage::
+
+    .venv/bin/python benchmarks/sweep_benchmark.py [--repeats 3] [--workers 2] [--out benchmarks/sweep_results.json]
+
+The sweep is an experiment file written to a temporary folder: base ``baseline`` (50,000
+accounts, 500 partners, the full horizon), one factor ``incentives.mdf.scale`` at 10 evenly
+spaced levels in [0.5, 1.5] (full factorial) x 4 replications = 40 runs, common random numbers,
+every headline KPI kept.  For each repeat, in turn:
+
+* ``in-process``: ``run_experiment(..., InProcess())``, the sequential reference;
+* ``local``: ``LocalProcesses(workers)``, the default backend of ``channelsim sweep`` (fork server,
+  ``sim`` preloaded);
+* ``local-spawn`` (only with ``--backends ...,local-spawn``): the same pool with the ``spawn`` start
+  method, each worker importing the package itself (the default before the fork server);
+* ``dask``: ``Dask("local:N")``, a LocalCluster with N single-threaded worker processes.
+
+Every sweep runs in a fresh Python process (``--child``), as ``channelsim sweep`` would: the
+child imports the package and makes one tiny untimed run (so the in-process reference is not
+charged for imports), then times ``run_experiment`` from its call to its return.  Pool or
+cluster start-up (a cold fork server or cold Dask workers) and tear-down are therefore included,
+which is what a user waits for; interpreter start-up is not.  Each sweep writes to a fresh
+output folder.  The order of the backends rotates between repeats so that drift in the
+machine's load does not favour one of them.  The figures reported are medians over the repeats.
+
+* parallel efficiency = T_in-process / (workers x T_local) (target >= 85 %);
+* Dask vs local = T_dask / T_local - 1 (target <= 10 %);
+* cores busy with runs = the sum of the runs' own ``seconds`` / the sweep's wall time: how many
+  cores the backend keeps busy simulating (2.0 is perfect on 2 workers); unlike the efficiency it
+  does not depend on how fast the host happens to run this VM at the time;
+* store overhead = time of ``RunStore.write`` (building the one-row Arrow table, Parquet
+  serialisation, fsync, rename) of each run / that run's own ``seconds`` (target < 5 %), both
+  measured inside the in-process sweeps (``RunStore.write`` is wrapped by a timer).
+
+Before each sweep the script waits (``--wait-idle``, up to 120 s) until the machine is idle (less
+than 8 % of both cores busy over 2 s), and it records how busy the whole machine was during each
+sweep (from /proc/stat): about 50 % is the in-process sweep alone on 2 cores, about 100 % a
+parallel one; more than that for the in-process sweep means another job shared the machine.
+
+The stored results of every backend are compared with the in-process reference (all columns but
+``seconds`` and ``worker``, exact equality); a difference is an error.  Load averages and the
+machine are recorded with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_OUT = HERE / "sweep_results.json"
+TARGETS = {"parallel_efficiency_min": 0.85, "dask_vs_local_max": 0.10, "store_overhead_max": 0.05}
+
+EXPERIMENT = """\
+name: sweep_benchmark
+description: 40 runs of the baseline (10 MDF scales x 4 replications) for the sweep benchmark.
+base: baseline
+factors:
+  incentives.mdf.scale: {{low: 0.5, high: 1.5}}
+design: {{kind: full_factorial, n_levels: {points}}}
+replications: {replications}
+seed: 20261130
+streams: common
+"""
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores from /proc/stat."""
+    vals = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    return sum(vals) - idle, sum(vals)
+
+
+def busy_share(a: tuple[int, int], b: tuple[int, int]) -> float:
+    return (b[0] - a[0]) / max(b[1] - a[1], 1)
+
+
+def wait_idle(max_seconds: float, threshold: float = 0.08, sample: float = 2.0) -> tuple[float, float]:
+    """Wait (at most ``max_seconds``) until the machine's busy share over ``sample`` s is below ``threshold``.
+
+    Returns (seconds waited, last busy share).
+    """
+    t0 = time.monotonic()
+    while True:
+        a = cpu_jiffies()
+        time.sleep(sample)
+        share = busy_share(a, cpu_jiffies())
+        if share < threshold or time.monotonic() - t0 >= max_seconds:
+            return time.monotonic() - t0, share
+
+
+def load_average() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover
+        return []
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:  # pragma: no cover
+        pass
+    git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True, cwd=ROOT, timeout=10).stdout  # noqa: E731
+    commit = git("rev-parse", "--short", "HEAD").strip() or None
+    dirty = [ln[3:] for ln in git("status", "--porcelain").splitlines()]
+    import dask
+    import distributed
+    import numpy
+    import pandas
+
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": numpy.__version__,
+        "pandas": pandas.__version__, "dask": dask.__version__, "distributed": distributed.__version__,
+        "git_commit": commit, "uncommitted_files": dirty,
+    }
+
+
+class WriteTimer:
+    """Wraps ``RunStore.write`` to time each call (per run: write seconds and the run's own seconds)."""
+
+    def __init__(self) -> None:
+        from experiments.store import RunStore
+
+        self.cls = RunStore
+        self.orig = RunStore.write
+        self.samples: list[tuple[float, float]] = []
+
+    def __enter__(self) -> WriteTimer:
+        orig, samples = self.orig, self.samples
+
+        def write(store, record):
+            t0 = time.perf_counter()
+            out = orig(store, record)
+            samples.append((time.perf_counter() - t0, float(record.get("seconds", float("nan")))))
+            return out
+
+        self.cls.write = write
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.cls.write = self.orig
+
+
+def make_backend(name: str, workers: int):
+    from experiments.backends import Dask, InProcess, LocalProcesses
+
+    if name == "in-process":
+        return InProcess()
+    if name == "local":
+        return LocalProcesses(workers)
+    if name == "local-spawn":  # the start method before forkserver became the default (for comparison)
+        return LocalProcesses(workers, context="spawn")
+    if name == "dask":
+        return Dask(f"local:{workers}")
+    raise ValueError(name)
+
+
+def stable(df):
+    return df.drop(columns=["seconds", "worker"]).sort_values(["point", "replication"]).reset_index(drop=True)
+
+
+def child(name: str, exp_path: Path, out: Path, workers: int) -> dict[str, Any]:
+    """In a fresh process: warm up, then time one sweep on backend ``name``."""
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    import sim
+    from experiments.design import load_experiment
+    from experiments.io import load_scenario
+    from experiments.runner import run_experiment
+
+    # lazy imports of pandas / pyarrow, paid once by any process before its first real run
+    sim.run(load_scenario("baseline").with_overrides({"market.n_accounts": 500, "time.warmup_months": 0,
+                                                      "time.months": 1}), 0)
+    exp = load_experiment(exp_path)
+    backend = make_backend(name, workers)
+    with WriteTimer() as timer:
+        t0 = time.perf_counter()
+        summary = run_experiment(exp, out, backend)
+        wall = time.perf_counter() - t0
+    if not summary.complete or summary.failed:
+        raise RuntimeError(f"{name}: sweep incomplete or failed runs: {summary}")
+    return {"wall": wall, "writes": timer.samples, "backend": backend.describe()}
+
+
+def run_once(exp_path: Path, name: str, workers: int, tmp: Path, tag: str) -> tuple[float, Any, list, str]:
+    from experiments.store import load_results
+
+    out = tmp / f"{name}-{tag}"
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", name, "--exp", str(exp_path),
+                           "--dest", str(out), "--workers", str(workers)], capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} child failed:\n{proc.stderr[-4000:]}")
+    ans = json.loads(proc.stdout.strip().splitlines()[-1])
+    return ans["wall"], load_results(out), ans["writes"], ans["backend"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=3, help="sweeps per backend (median reported)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--points", type=int, default=10)
+    ap.add_argument("--replications", type=int, default=4)
+    ap.add_argument("--backends", default="in-process,local,dask")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--wait-idle", type=float, default=120.0,
+                    help="before each sweep, wait up to this many seconds for the machine to be idle (0: no wait)")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--exp", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--dest", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child, args.exp, args.dest, args.workers)))
+        return 0
+
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    load_start = load_average()
+    info = machine_info()
+    described: dict[str, str] = {}
+    walls: dict[str, list[float]] = {b: [] for b in backends}
+    loads: dict[str, list[list[float]]] = {b: [] for b in backends}
+    busy: dict[str, list[float]] = {b: [] for b in backends}
+    busy_before: dict[str, list[float]] = {b: [] for b in backends}
+    writes: list[tuple[float, float]] = []
+    run_seconds: dict[str, list[float]] = {b: [] for b in backends}
+    busy_cores: dict[str, list[float]] = {b: [] for b in backends}
+    reference = None
+    mismatches: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmpd:
+        tmp = Path(tmpd)
+        exp_path = tmp / "sweep_benchmark.yaml"
+        exp_path.write_text(EXPERIMENT.format(points=args.points, replications=args.replications))
+        n_runs = args.points * args.replications
+        for rep in range(args.repeats):
+            order = backends[rep % len(backends):] + backends[:rep % len(backends)]
+            for name in order:
+                if args.wait_idle > 0:
+                    _, share = wait_idle(args.wait_idle)
+                    busy_before[name].append(round(share, 3))
+                loads[name].append(load_average())
+                j0 = cpu_jiffies()
+                wall, df, samples, described[name] = run_once(exp_path, name, args.workers, tmp, str(rep))
+                busy[name].append(round(busy_share(j0, cpu_jiffies()), 3))
+                walls[name].append(wall)
+                run_seconds[name] += [float(s) for s in df["seconds"]]
+                busy_cores[name].append(float(df["seconds"].sum()) / wall)
+                if name == "in-process":
+                    writes += samples
+                got = stable(df)
+                if reference is None:
+                    reference = got
+                elif not got.equals(reference):
+                    mismatches.append(f"{name} repeat {rep}")
+                print(f"repeat {rep} {name:<10} {wall:7.2f} s  (load {loads[name][-1]}, machine busy "
+                      f"{busy[name][-1]:.0%} during the sweep)", file=sys.stderr,
+                      flush=True)
+    load_end = load_average()
+
+    med = {b: statistics.median(v) for b, v in walls.items()}
+    res: dict[str, Any] = {
+        "what": "issue 3 sweep speed: a 40-run sweep of the baseline on each backend",
+        "command": "benchmarks/sweep_benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "experiment": EXPERIMENT.format(points=args.points, replications=args.replications),
+        "runs": n_runs, "workers": args.workers, "repeats": args.repeats,
+        "started_utc": started, "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "load_average_start": load_start, "load_average_end": load_end, "machine": info,
+        "backends": described, "wall_seconds": walls, "wall_median": med, "load_average_before_each": loads,
+        "machine_busy_share_before_each": busy_before, "machine_busy_share_during_each": busy,
+        "run_seconds_median": {b: statistics.median(v) for b, v in run_seconds.items() if v},
+        "cores_busy_with_runs": busy_cores,
+        "identical_results": not mismatches, "mismatches": mismatches, "targets": TARGETS,
+    }
+    if "in-process" in med and "local" in med:
+        res["parallel_efficiency"] = med["in-process"] / (args.workers * med["local"])
+        # the same ratio within each repeat (sweeps run minutes apart see the host at different speeds)
+        res["parallel_efficiency_per_repeat"] = [a / (args.workers * b) for a, b in
+                                                 zip(walls["in-process"], walls["local"], strict=True)]
+        res["speedup_local"] = med["in-process"] / med["local"]
+    if "dask" in med and "local" in med:
+        res["dask_vs_local"] = med["dask"] / med["local"] - 1.0
+        res["dask_vs_local_per_repeat"] = [a / b - 1.0 for a, b in zip(walls["dask"], walls["local"], strict=True)]
+        if "in-process" in med:
+            res["parallel_efficiency_dask"] = med["in-process"] / (args.workers * med["dask"])
+    if writes:
+        ws = [w for w, _ in writes]
+        ratios = [w / s for w, s in writes if s > 0]
+        res["store_write_seconds_median"] = statistics.median(ws)
+        res["store_write_seconds_max"] = max(ws)
+        res["store_overhead_median"] = statistics.median(ratios)
+        res["store_overhead_total"] = sum(ws) / sum(s for _, s in writes)
+    args.out.write_text(json.dumps(res, indent=2) + "\n")
+    print(format_table(res))
+    print(f"wrote {args.out}")
+    return 1 if mismatches else 0
+
+
+def format_table(res: dict[str, Any]) -> str:
+    lines = [
+        f"{res['runs']}-run sweep of the baseline, {res['workers']} workers, median of {res['repeats']} "
+        f"(load average {res['load_average_start']} -> {res['load_average_end']})",
+        "",
+        "| backend | wall median s | all repeats s | run median s | cores busy with runs | machine busy |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for b, v in res["wall_seconds"].items():
+        lines.append(f"| {b} | {res['wall_median'][b]:.2f} | {', '.join(f'{x:.2f}' for x in v)} | "
+                     f"{res['run_seconds_median'].get(b, float('nan')):.3f} | "
+                     f"{', '.join(f'{x:.2f}' for x in res['cores_busy_with_runs'][b])} | "
+                     f"{', '.join(f'{x:.0%}' for x in res['machine_busy_share_during_each'][b])} |")
+    lines.append("")
+    if "parallel_efficiency" in res:
+        pe = res["parallel_efficiency"]
+        lines.append(f"parallel efficiency (local) = {pe:.1%} (target >= 85 %: {'met' if pe >= 0.85 else 'MISSED'}); "
+                     f"per repeat {', '.join(f'{x:.1%}' for x in res['parallel_efficiency_per_repeat'])}")
+    if "dask_vs_local" in res:
+        dv = res["dask_vs_local"]
+        lines.append(f"Dask LocalCluster vs local pool = {dv:+.1%} (target <= +10 %: "
+                     f"{'met' if dv <= 0.10 else 'MISSED'}); per repeat "
+                     f"{', '.join(f'{x:+.1%}' for x in res['dask_vs_local_per_repeat'])}")
+    if "store_overhead_median" in res:
+        so = res["store_overhead_median"]
+        lines.append(f"store write per run = {res['store_write_seconds_median'] * 1000:.1f} ms median "
+                     f"(max {res['store_write_seconds_max'] * 1000:.1f} ms), {so:.2%} of a run "
+                     f"(target < 5 %: {'met' if so < 0.05 else 'MISSED'})")
+    lines.append(f"results identical across backends: {res['identical_results']}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
