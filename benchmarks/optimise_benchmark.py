@@ -43,8 +43,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 DEFAULT_OUT = HERE / "optimise_results.json"
-TIERS = ("registered", "silver", "gold", "platinum", "diamond")
-LEVERS = ("rebate", "mdf", "training", "discount", "spiff")
 
 
 def load_average() -> list[float]:
@@ -52,25 +50,10 @@ def load_average() -> list[float]:
 
 
 def random_curves(rng, n_tiers: int, n_levers: int, n_seg: int):
-    """Random concave curves, as ``tests/test_optimise_lp.py::random_curves`` (without robust scenarios)."""
-    import numpy as np
+    """The random concave instances the LP tests use (``optimise.instances``)."""
+    from optimise.instances import random_concave_curves
 
-    from optimise.lp import Curve
-
-    curves = []
-    for t in TIERS[:n_tiers]:
-        for lv in LEVERS[:n_levers]:
-            widths = rng.uniform(0.5, 5.0, n_seg)
-            s = np.concatenate([[rng.uniform(0, 2)], widths]).cumsum()
-            slopes = np.sort(rng.uniform(0.0, 3.0, n_seg))[::-1]
-            v0 = rng.uniform(-5, 5)
-            v = np.concatenate([[v0], v0 + np.cumsum(slopes * widths)])
-            rslopes = np.sort(rng.uniform(0.0, 6.0, n_seg))[::-1]
-            rv = np.concatenate([[0.0], np.cumsum(rslopes * widths)])
-            cur = float(rng.uniform(s[0], s[-1]))
-            curves.append(Curve(t, lv, tuple(s), tuple(v), current=cur, revenue=tuple(rv),
-                                partners=float(rng.integers(5, 200))))
-    return tuple(curves)
+    return random_concave_curves(rng, n_tiers, n_levers, n_seg)
 
 
 def bench_lp(repeats: int) -> dict[str, Any]:
