@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from optimise.instances import LEVERS, TIERS
+from optimise.instances import TIERS
 from optimise.instances import random_concave_curves as random_curves
 from optimise.lp import AllocationProblem, Curve, Robust, build
 from optimise.solve import InfeasibleAllocation, cvar, evaluate, objective_of, solve, solver
+
 
 def linprog_profit(p: AllocationProblem, budget: float | None = None) -> float | None:
     """An independent formulation: hypograph z_c <= each segment's line, variables (s, z)."""
