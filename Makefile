@@ -31,7 +31,7 @@ bench: setup
 	$(BIN)/python benchmarks/run_benchmarks.py
 
 lint: setup
-	$(BIN)/ruff check sim optimise experiments channelsim tests
+	$(BIN)/ruff check sim optimise experiments channelsim tests benchmarks
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import small
-from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import sim
