@@ -31,7 +31,6 @@ class Ledger:
     revenue: np.ndarray = field(default_factory=lambda: np.zeros(3))  # by channel
     revenue_tier: np.ndarray = field(default_factory=lambda: np.zeros(0))
     revenue_type: np.ndarray = field(default_factory=lambda: np.zeros(5))
-    revenue_new: float = 0.0
     revenue_new_channel: np.ndarray = field(default_factory=lambda: np.zeros(3))
     cogs: float = 0.0
     spend: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SPEND_LINES, 0.0))
@@ -73,6 +72,11 @@ class Ledger:
     @property
     def conflict_cost(self) -> float:
         return self.margin_lost + self.conflict_management
+
+    @property
+    def revenue_new(self) -> float:
+        """First-year revenue of the month's new customers, all channels."""
+        return float(self.revenue_new_channel.sum())
 
     @property
     def revenue_total(self) -> float:

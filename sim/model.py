@@ -148,7 +148,6 @@ class ChannelModel(mesa.Model):
         self.horizon = scenario.time.warmup_months + scenario.time.months
         self._setup_tables()
         self.budget = Budget(scenario.incentives.budget)
-        self.kpi_state: dict[str, float] = {"mdf_utilisation_est": 0.5}
         self.payout_ratio: dict[str, float] = {}
         self.conflict_log: list[dict[str, np.ndarray]] = []
         self.migrations: list[tuple[int, int, int, int]] = []
@@ -288,7 +287,6 @@ class ChannelModel(mesa.Model):
             left = self.streams["setup"].integers(1, tr.certification_months + 1, size=(k, tr.max_certifications))
             slots = np.arange(tr.max_certifications)[None, :] < held[:, None]
             t.cert_expiry[ids] = np.where(slots, left, -1)
-        self.mean_deal_value = 1.0
         self._refresh_capability()
         self._update_exclusivity()
 
@@ -338,6 +336,11 @@ class ChannelModel(mesa.Model):
         channel_level = np.array([0.0, self.config.direct.service, self.config.digital.service, 0.5])
         return np.where(ch == PARTNER_CH, level, channel_level[np.where(ch < 0, 3, ch)])
 
+    def mdf_utilisation(self) -> float:
+        """MDF claimed / (claimed + expired unclaimed) over the last twelve months (NaN before any)."""
+        claimed, expired = self.mdf_window.sum(axis=0)
+        return float(claimed / (claimed + expired)) if claimed + expired > 0 else float("nan")
+
     def partner_capacity(self) -> np.ndarray:
         """Opportunities each partner can work this month for the vendor."""
         t = self.partners
@@ -373,8 +376,7 @@ class ChannelModel(mesa.Model):
             self._partner_spend += np.bincount(partner_ids, weights=paid, minlength=self.partners.n)
         return paid
 
-    def _run_levers(self, phase: str, event: LeverEvent, partner_ids: np.ndarray) -> dict[str, np.ndarray]:
-        paid_by = {}
+    def _run_levers(self, phase: str, event: LeverEvent, partner_ids: np.ndarray) -> None:
         for lever in self.policies.levers:
             if lever.phase != phase:
                 continue
@@ -385,17 +387,14 @@ class ChannelModel(mesa.Model):
                 true = paid * true_share
                 fill = float(paid.sum() / claimed.sum()) if claimed.sum() > 0 else 1.0
                 lever.apply(self, event, true)
-                paid_by[lever.name] = true
+                if lever.name == "mdf":
+                    self.ledger.mdf_claimed += float(true.sum())
             else:
                 paid = self._spend(lever.name, req, partner_ids)
                 fill = float(paid.sum() / req.sum()) if req.sum() > 0 else 1.0
                 lever.apply(self, event, paid)
-                paid_by[lever.name] = paid
             # Partners learn what share of the programme's promises the budget honours.
             self.payout_ratio[lever.name] = 0.7 * self.payout_ratio.get(lever.name, 1.0) + 0.3 * fill
-        if "mdf" in paid_by:
-            self.ledger.mdf_claimed += float(paid_by["mdf"].sum())
-        return paid_by
 
     def _audited_claims(self, requested: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Partners' claims (MDF, rebates): some overstated, some of those caught by audit.
@@ -634,7 +633,6 @@ class ChannelModel(mesa.Model):
         t = self.partners
         led.revenue += np.bincount(ch, weights=value, minlength=3)
         if new:
-            led.revenue_new += float(value.sum())
             led.revenue_new_channel += np.bincount(ch, weights=value, minlength=3)
         led.cogs += float(value.sum()) * self.config.market.cogs_share
         pm = ch == PARTNER_CH
@@ -699,9 +697,6 @@ class ChannelModel(mesa.Model):
         led.mdf_accrued = float(accrual.sum())
         led.mdf_expired = expired
         self.mdf_window[m % 12] = (led.mdf_claimed, expired)
-        claimed, exp_ = self.mdf_window.sum(axis=0)
-        if claimed + exp_ > 0:
-            self.kpi_state["mdf_utilisation_est"] = claimed / (claimed + exp_)
         self._run_levers("month_end", LeverEvent("month_end", m, self.streams["partners"]), np.arange(t.n))
 
     # 9. partners ------------------------------------------------------------------

@@ -223,8 +223,7 @@ def win_rate(m):
 
 def mdf_utilisation(m):
     """MDF claimed / (claimed + expired unclaimed), trailing twelve months."""
-    claimed, expired = m.mdf_window.sum(axis=0)
-    return _ratio(claimed, claimed + expired)
+    return m.mdf_utilisation()
 
 
 def compliance_rate(m):

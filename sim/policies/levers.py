@@ -154,7 +154,9 @@ class MDFLever(Lever):
 
     def expected_rate(self, model):
         # A partner values MDF at what it expects to use of it.
-        return self.accrual_rate(model) * model.kpi_state.get("mdf_utilisation_est", 0.5)
+        # ... at the observed utilisation, 0.5 before any fund has been claimed or has expired.
+        observed = model.mdf_utilisation()
+        return self.accrual_rate(model) * (observed if np.isfinite(observed) else 0.5)
 
     def request(self, model, event):
         cfg = self.scenario.incentives.mdf
