@@ -329,13 +329,8 @@ def channel_mix(kpis: pd.DataFrame) -> Figure:
     Returns:
         A Figure with one bar container per channel; bar heights are :func:`channel_mix_shares` (share 0-1).
     """
-    shares = channel_mix_shares(kpis)
-    fig, (ax,) = _figure()
-    _stacked_bars(ax, shares)
-    ax.set(xlabel="month", ylabel="share of revenue (0-1)", ylim=(0, 1),
-           title=f"Channel mix: share of revenue by channel ({_band_note(kpis)})")
-    ax.legend(frameon=False, loc="lower left", fontsize=8)
-    return fig
+    return _share_figure(channel_mix_shares(kpis), "share of revenue (0-1)",
+                         f"Channel mix: share of revenue by channel ({_band_note(kpis)})")
 
 
 def tier_shares(kpis: pd.DataFrame) -> pd.DataFrame:
@@ -360,11 +355,15 @@ def tier_distribution(kpis: pd.DataFrame) -> Figure:
     Returns:
         A Figure with one bar container per tier; bar heights are :func:`tier_shares` (share 0-1).
     """
-    shares = tier_shares(kpis)
+    return _share_figure(tier_shares(kpis), "share of active partners (0-1)",
+                         f"Tier distribution ({_band_note(kpis)})")
+
+
+def _share_figure(shares: pd.DataFrame, ylabel: str, title: str) -> Figure:
+    """Stacked monthly shares (rows sum to 1) with a legend."""
     fig, (ax,) = _figure()
     _stacked_bars(ax, shares)
-    ax.set(xlabel="month", ylabel="share of active partners (0-1)", ylim=(0, 1),
-           title=f"Tier distribution ({_band_note(kpis)})")
+    ax.set(xlabel="month", ylabel=ylabel, ylim=(0, 1), title=title)
     ax.legend(frameon=False, loc="lower left", fontsize=8)
     return fig
 

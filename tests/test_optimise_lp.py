@@ -17,6 +17,18 @@ from optimise.lp import AllocationProblem, Curve, Robust, build
 from optimise.solve import InfeasibleAllocation, cvar, evaluate, objective_of, solve, solver
 
 
+def hypograph_rows(A: list, b: list, spend, values, s_col: int, z_col: int, width: int) -> None:
+    """Rows ``z <= values[k] + slope_k (s - spend[k])`` for each segment k, as ``A x <= b``."""
+    s, v = np.asarray(spend), np.asarray(values)
+    for k in range(len(s) - 1):
+        slope = (v[k + 1] - v[k]) / (s[k + 1] - s[k])
+        row = np.zeros(width)
+        row[z_col] = 1.0
+        row[s_col] = -slope
+        A.append(row)
+        b.append(v[k] - slope * s[k])
+
+
 def linprog_profit(p: AllocationProblem, budget: float | None = None) -> float | None:
     """An independent formulation: hypograph z_c <= each segment's line, variables (s, z)."""
     B = p.budget if budget is None else budget
@@ -26,15 +38,7 @@ def linprog_profit(p: AllocationProblem, budget: float | None = None) -> float |
     c = np.concatenate([np.ones(n), -np.ones(n)])
     A, b = [], []
     for i, cv in enumerate(cs):
-        s = np.asarray(cv.spend)
-        v = np.asarray(cv.value)
-        for k in range(len(s) - 1):
-            slope = (v[k + 1] - v[k]) / (s[k + 1] - s[k])
-            row = np.zeros(2 * n)
-            row[n + i] = 1.0
-            row[i] = -slope
-            A.append(row)
-            b.append(v[k] - slope * s[k])
+        hypograph_rows(A, b, cv.spend, cv.value, i, n + i, 2 * n)
     row = np.zeros(2 * n)
     row[:n] = 1
     A.append(row)
@@ -125,15 +129,8 @@ def test_revenue_with_min_roi_matches_linprog(seed, n_tiers, n_seg, budget_share
     # independent: variables (s, zv, zr); max sum zr s.t. zv, zr hypographs, sum(zv - v(lo)) >= (1+X) sum s
     A, b = [], []
     for i, cv in enumerate(cs):
-        s = np.asarray(cv.spend)
-        for vals, off in ((np.asarray(cv.value), n), (np.asarray(cv.revenue), 2 * n)):
-            for k in range(len(s) - 1):
-                slope = (vals[k + 1] - vals[k]) / (s[k + 1] - s[k])
-                row = np.zeros(3 * n)
-                row[off + i] = 1.0
-                row[i] = -slope
-                A.append(row)
-                b.append(vals[k] - slope * s[k])
+        hypograph_rows(A, b, cv.spend, cv.value, i, n + i, 3 * n)
+        hypograph_rows(A, b, cv.spend, cv.revenue, i, 2 * n + i, 3 * n)
     row = np.zeros(3 * n)
     row[:n] = 1.0
     A.append(row)
@@ -174,15 +171,7 @@ def test_roi_charnes_cooper_matches_dinkelbach(seed, n_tiers, n_seg, budget_shar
     for _ in range(100):
         A, b = [], []
         for i, cv in enumerate(curves):
-            s = np.asarray(cv.spend)
-            v = np.asarray(cv.value) - cv.value[0]
-            for k in range(len(s) - 1):
-                slope = (v[k + 1] - v[k]) / (s[k + 1] - s[k])
-                row = np.zeros(2 * n)
-                row[n + i] = 1.0
-                row[i] = -slope
-                A.append(row)
-                b.append(v[k] - slope * s[k])
+            hypograph_rows(A, b, cv.spend, np.asarray(cv.value) - cv.value[0], i, n + i, 2 * n)
         A.append(np.concatenate([np.ones(n), np.zeros(n)]))
         b.append(B)
         A.append(np.concatenate([-np.ones(n), np.zeros(n)]))
