@@ -146,23 +146,72 @@ def test_other_experiment_in_the_folder_is_refused(sequential, tmp_path):
 
 
 # ------------------------------------------------------------------ backends
+PARENT_ENV = "CHANNELSIM_TEST_PARENT_PID"
+
+
+def _slow_in_parent(task):
+    """Task hook: a run that executes in the sweep's own process takes 1 s longer.
+
+    So that, while the workers start, the parent cannot finish the whole tiny sweep
+    itself: 1 s x 8 tasks is well above any pool or cluster start seen here (1-3 s,
+    on a slow host).
+    """
+    if os.environ.get(PARENT_ENV) == str(os.getpid()):
+        time.sleep(1.0)
+
+
 def test_local_processes_give_identical_results(sequential, tmp_path):
     _, ref = sequential
     exp = load_experiment(write_experiment(tmp_path))
     rec = Recorder()
-    run_experiment(exp, tmp_path / "out", LocalProcesses(2), progress=rec)
+    run_experiment(exp, tmp_path / "out", LocalProcesses(2, overlap_startup=False), progress=rec)
     got = load_results(tmp_path / "out", monthly=True)
     pd.testing.assert_frame_equal(stable(got), stable(ref), check_exact=True)
-    assert len(set(got["worker"])) == 2  # really ran on two processes
+    workers = set(got["worker"])
+    assert len(workers) == 2  # really ran on two processes ...
+    assert not any(w.endswith(f":{os.getpid()}") for w in workers)  # ... and none of the runs here
     assert sorted(rec.seen) == sorted(set(rec.seen))
+
+
+@pytest.mark.parametrize("backend", ["local", "dask"])
+def test_runs_while_the_workers_start_are_identical_and_stored_once(sequential, tmp_path, monkeypatch, backend):
+    """With overlap_startup (the default) the parent runs tasks until the pool or cluster is up."""
+    _, ref = sequential
+    monkeypatch.setenv(PARENT_ENV, str(os.getpid()))
+    exp = load_experiment(write_experiment(tmp_path))
+    rec = Recorder()
+    # spawn: each worker imports the package itself, so the start is slow enough for the parent to take a run
+    be = LocalProcesses(2, context="spawn") if backend == "local" else Dask("local:2")
+    run_experiment(exp, tmp_path / "out", be, progress=rec, task_hook=_slow_in_parent)
+    got = load_results(tmp_path / "out", monthly=True)
+    pd.testing.assert_frame_equal(stable(got), stable(ref), check_exact=True)
+    here = f":{os.getpid()}"
+    in_parent = [w for w in got["worker"] if w.endswith(here)]
+    assert in_parent, "no run executed in the parent while the workers started"
+    assert len(in_parent) < len(got), "the workers never took a run"
+    assert len(rec.seen) == 8 and sorted(rec.seen) == sorted(set(rec.seen))
+
+
+def test_a_pool_that_cannot_start_is_a_clear_error_after_the_runs_done_meanwhile(tmp_path, monkeypatch):
+    from experiments.backends import BackendError
+
+    monkeypatch.setenv(PARENT_ENV, str(os.getpid()))
+    exp = load_experiment(write_experiment(tmp_path))
+    be = LocalProcesses(2, context="spawn", preload=["channelsim_no_such_module"])
+    with pytest.raises(BackendError, match="cannot start the local pool.*channelsim_no_such_module"):
+        run_experiment(exp, tmp_path / "out", be, task_hook=_slow_in_parent)
+    done = load_results(tmp_path / "out")  # what the parent ran while the pool tried to start is kept
+    assert 1 <= len(done) < 8 and (done["status"] == "ok").all()
+    assert run_experiment(exp, tmp_path / "out", InProcess()).executed == 8 - len(done)
 
 
 def test_dask_local_cluster_gives_identical_results(sequential, tmp_path):
     _, ref = sequential
     exp = load_experiment(write_experiment(tmp_path))
-    run_experiment(exp, tmp_path / "out", Dask("local:2"))
+    run_experiment(exp, tmp_path / "out", Dask("local:2", overlap_startup=False))
     got = load_results(tmp_path / "out", monthly=True)
     pd.testing.assert_frame_equal(stable(got), stable(ref), check_exact=True)
+    assert not any(w.endswith(f":{os.getpid()}") for w in got["worker"])
 
 
 def test_independent_streams_differ_from_common(tmp_path):
