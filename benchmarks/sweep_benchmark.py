@@ -28,7 +28,9 @@ machine's load does not favour one of them.  The figures reported are medians ov
 * Dask vs local = T_dask / T_local - 1 (target <= 10 %);
 * cores busy with runs = the sum of the runs' own ``seconds`` / the sweep's wall time: how many
   cores the backend keeps busy simulating (2.0 is perfect on 2 workers); unlike the efficiency it
-  does not depend on how fast the host happens to run this VM at the time;
+  does not depend on how fast the host happens to run this VM at the time.  Its median over the
+  repeats divided by the workers is the *backend utilisation*; the parallel efficiency is about
+  that times (a run's seconds in-process / its seconds in the pool), the host's share;
 * store overhead = time of ``RunStore.write`` (building the one-row Arrow table, Parquet
   serialisation, fsync, rename) of each run / that run's own ``seconds`` (target < 5 %), both
   measured inside the in-process sweeps (``RunStore.write`` is wrapped by a timer).
@@ -289,6 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         "cores_busy_with_runs": busy_cores,
         "identical_results": not mismatches, "mismatches": mismatches, "targets": TARGETS,
     }
+    # efficiency = (cores busy with runs / workers) x (a run's time alone / its time in the pool): the first
+    # factor is what the backend wastes (start-up, hand-over, tail), the second what the host takes when both
+    # vCPUs are busy (and its drift between sweeps)
+    res["backend_utilisation"] = {b: statistics.median(v) / (1 if b == "in-process" else args.workers)
+                                  for b, v in busy_cores.items()}
     if "in-process" in med and "local" in med:
         res["parallel_efficiency"] = med["in-process"] / (args.workers * med["local"])
         # the same ratio within each repeat (sweeps run minutes apart see the host at different speeds)
@@ -327,6 +334,8 @@ def format_table(res: dict[str, Any]) -> str:
                      f"{', '.join(f'{x:.2f}' for x in res['cores_busy_with_runs'][b])} | "
                      f"{', '.join(f'{x:.0%}' for x in res['machine_busy_share_during_each'][b])} |")
     lines.append("")
+    lines.append("backend utilisation (median cores busy with runs / workers): " + ", ".join(
+        f"{b} {u:.1%}" for b, u in res["backend_utilisation"].items()))
     if "parallel_efficiency" in res:
         pe = res["parallel_efficiency"]
         lines.append(f"parallel efficiency (local) = {pe:.1%} (target >= 85 %: {'met' if pe >= 0.85 else 'MISSED'}); "
