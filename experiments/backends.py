@@ -84,20 +84,36 @@ class _Startup:
 
     ``start`` runs once in the thread; :meth:`done` says whether it has finished and
     :meth:`join` waits for it and re-raises what it raised (as :class:`BackendError`
-    unless it already is one, or is an interrupt).
+    unless it already is one, or is an interrupt).  :meth:`when_up` hands the thread
+    one more job for the moment the backend is up (giving the workers their first
+    tasks while this process may still be busy with a run of its own).
     """
 
     def __init__(self, start: Callable[[], None], what: str):
         self.what = what
         self._error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._up = False
+        self._then: Callable[[], None] | None = None
         self._thread = threading.Thread(target=self._run, args=(start,), name=f"channelsim-start-{what}", daemon=True)
         self._thread.start()
 
     def _run(self, start: Callable[[], None]) -> None:
         try:
             start()
+            with self._lock:
+                self._up = True
+                then = self._then
+            if then is not None:
+                then()
         except BaseException as err:  # noqa: BLE001 - handed to the thread that joins
             self._error = err
+
+    def when_up(self, then: Callable[[], None]) -> None:
+        """Have the start thread call ``then`` as soon as the backend is up (nothing if it already is)."""
+        with self._lock:
+            if not self._up:
+                self._then = then
 
     def done(self) -> bool:
         return not self._thread.is_alive()
@@ -112,16 +128,32 @@ class _Startup:
         raise BackendError(f"cannot start {self.what}: {type(err).__name__}: {err}") from err
 
 
-def _while_starting(startup: _Startup | None, fn: Callable[[Task], Record], it: Iterator[Task]) -> Iterator[Record]:
-    """Run tasks from ``it`` here, one at a time, until ``startup`` is done; then wait for it.
+class _SharedTasks:
+    """The tasks of one ``map_unordered`` call, which two threads may take from (see :class:`_Startup`)."""
 
+    def __init__(self, tasks: Iterable[Task]):
+        self._it = iter(tasks)
+        self._lock = threading.Lock()
+
+    def take(self) -> Task | None:
+        with self._lock:
+            return next(self._it, None)
+
+
+def _while_starting(startup: _Startup | None, fn: Callable[[Task], Record], tasks: _SharedTasks,
+                    first: Callable[[], None]) -> Iterator[Record]:
+    """Run tasks here, one at a time, until ``startup`` is done; then wait for it.
+
+    ``first`` (which gives the workers their first tasks) runs in the start thread the
+    moment the backend is up, so the workers need not wait for the run in progress here.
     A task taken here is finished here (a run is never split or repeated); the tasks
-    left in ``it`` go to the workers.
+    left go to the workers.
     """
     if startup is None:
         return
+    startup.when_up(first)
     while not startup.done():
-        task = next(it, None)
+        task = tasks.take()
         if task is None:
             break
         yield fn(task)
@@ -251,17 +283,18 @@ class LocalProcesses(Backend):
     def map_unordered(self, fn: Callable[[Task], Record], tasks: Iterable[Task]) -> Iterator[Record]:
         if self._pool is None:
             raise RuntimeError("use LocalProcesses as a context manager")
-        it = iter(tasks)
-        yield from _while_starting(self._startup if self.overlap_startup else None, fn, it)
+        shared = _SharedTasks(tasks)
+        pool = self._pool
         pending: dict[cf.Future[Record], Task] = {}
 
         def refill() -> None:
             while len(pending) < self.max_in_flight:
-                task = next(it, None)
+                task = shared.take()
                 if task is None:
                     return
-                pending[self._pool.submit(fn, task)] = task  # type: ignore[union-attr]
+                pending[pool.submit(fn, task)] = task
 
+        yield from _while_starting(self._startup if self.overlap_startup else None, fn, shared, refill)
         refill()
         while pending:
             done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
@@ -414,29 +447,30 @@ class Dask(Backend):
 
         if self._client is None and self._startup is None:
             raise RuntimeError("use Dask as a context manager")
-        it = iter(tasks)
-        yield from _while_starting(self._startup if self.overlap_startup else None, fn, it)
-        client = self._client
-        slots = self._slots()
+        shared = _SharedTasks(tasks)
         owner: dict[str, Task] = {}
         session = uuid.uuid4().hex[:8]
+        first: list[Any] = []
 
         def submit(task: Task) -> Any:
             key = f"channelsim-run-{session}-{task['point']}-{task['replication']}"
-            fut = client.submit(fn, task, key=key, pure=False, retries=self.retries)
+            fut = self._client.submit(fn, task, key=key, pure=False, retries=self.retries)
             owner[fut.key] = task
             return fut
 
-        first = []
-        for _ in range(slots):
-            task = next(it, None)
-            if task is None:
-                break
-            first.append(submit(task))
+        def fill() -> None:
+            for _ in range(self._slots() - len(first)):
+                task = shared.take()
+                if task is None:
+                    break
+                first.append(submit(task))
+
+        yield from _while_starting(self._startup if self.overlap_startup else None, fn, shared, fill)
+        fill()
         if not first:
             return
         ac = as_completed(first)
-        del first
+        first.clear()
         for fut in ac:
             task = owner.pop(fut.key)
             try:
@@ -446,7 +480,7 @@ class Dask(Backend):
             fut.release()
             del fut
             yield record
-            nxt = next(it, None)
+            nxt = shared.take()
             if nxt is not None:
                 ac.add(submit(nxt))
 

@@ -180,6 +180,9 @@ def test_runs_while_the_workers_start_are_identical_and_stored_once(sequential, 
     monkeypatch.setenv(PARENT_ENV, str(os.getpid()))
     exp = load_experiment(write_experiment(tmp_path))
     rec = Recorder()
+    arrivals: list[tuple[float, dict]] = []
+    rec.update = lambda record, done, failed: (Recorder.update(rec, record, done, failed),
+                                               arrivals.append((time.perf_counter(), record)))
     # spawn: each worker imports the package itself, so the start is slow enough for the parent to take a run
     be = LocalProcesses(2, context="spawn") if backend == "local" else Dask("local:2")
     run_experiment(exp, tmp_path / "out", be, progress=rec, task_hook=_slow_in_parent)
@@ -190,6 +193,11 @@ def test_runs_while_the_workers_start_are_identical_and_stored_once(sequential, 
     assert in_parent, "no run executed in the parent while the workers started"
     assert len(in_parent) < len(got), "the workers never took a run"
     assert len(rec.seen) == 8 and sorted(rec.seen) == sorted(set(rec.seen))
+    # The workers got their first task as soon as they were up, not after the parent's run in progress:
+    # a worker's run started (arrival - seconds, an upper bound) before the parent's last run ended.
+    parent_end = max(t for t, r in arrivals if r["worker"].endswith(here))
+    worker_start = min(t - r["seconds"] for t, r in arrivals if not r["worker"].endswith(here))
+    assert worker_start < parent_end
 
 
 def test_a_pool_that_cannot_start_is_a_clear_error_after_the_runs_done_meanwhile(tmp_path, monkeypatch):
