@@ -215,6 +215,93 @@ def run_once(exp_path: Path, name: str, workers: int, tmp: Path, tag: str) -> tu
     return ans["wall"], load_results(out), ans["writes"], ans["backend"]
 
 
+def _ceiling_worker(conn: Any) -> None:
+    """A warm process that runs ``k`` baseline replications on request and sends their times back."""
+    import sim
+    from experiments.io import load_scenario
+
+    scenario = load_scenario("baseline")
+    sim.run(scenario.with_overrides({"market.n_accounts": 500, "time.warmup_months": 0, "time.months": 1}), 0)
+    conn.send("ready")
+    while (k := conn.recv()) is not None:
+        times = []
+        for seed in range(k):
+            t0 = time.perf_counter()
+            sim.run(scenario, seed)
+            times.append(time.perf_counter() - t0)
+        conn.send(times)
+
+
+def parallel_ceiling(cycles: int, per_block: int = 2) -> dict[str, Any]:
+    """What the host itself allows: a run's time alone against its time while another process runs one too.
+
+    Two warm processes; each cycle, one of them runs ``per_block`` baseline replications alone,
+    then both run ``per_block`` at once.  Blocks a second or two apart see the host at about the
+    same speed, so the ratio of the medians is free of the drift that separates whole sweeps.
+    A pool of 2 workers cannot be more efficient than this ratio, whatever it does.
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    conns, procs = [], []
+    for _ in range(2):
+        here, there = ctx.Pipe()
+        proc = ctx.Process(target=_ceiling_worker, args=(there,), daemon=True)
+        proc.start()
+        conns.append(here)
+        procs.append(proc)
+    try:
+        for c in conns:
+            c.recv()
+        alone: list[float] = []
+        pair: list[float] = []
+        for cycle in range(cycles):
+            solo = conns[cycle % 2]
+            solo.send(per_block)
+            alone += solo.recv()
+            for c in conns:
+                c.send(per_block)
+            for c in conns:
+                pair += c.recv()
+    finally:
+        for c in conns:
+            c.send(None)
+        for proc in procs:
+            proc.join(10)
+    a, b = statistics.median(alone), statistics.median(pair)
+    return {"cycles": cycles, "run_alone_median": a, "run_two_at_once_median": b, "ceiling": a / b,
+            "alone": alone, "two_at_once": pair}
+
+
+def _one_baseline_run(seed: int) -> float:
+    import sim
+    from experiments.io import load_scenario
+
+    t0 = time.perf_counter()
+    sim.run(load_scenario("baseline"), seed)
+    return time.perf_counter() - t0
+
+
+def dask_run_ratio(cycles: int) -> dict[str, Any]:
+    """A run's time in a Dask ``local:1`` worker / in a ``LocalProcesses(1)`` worker, runs alternating.
+
+    Both backends are up side by side (as ``channelsim sweep`` configures them) and run one
+    baseline replication at a time, in turn, so the pair sees the host at the same speed.
+    """
+    from experiments.backends import Dask, LocalProcesses
+
+    with LocalProcesses(1, overlap_startup=False) as pool, Dask("local:1", overlap_startup=False) as dask:
+        pool._pool.submit(_one_baseline_run, 99).result()  # noqa: SLF001 - a probe, not the runner
+        dask._client.submit(_one_baseline_run, 99, pure=False).result()  # noqa: SLF001
+        in_pool, in_dask = [], []
+        for seed in range(cycles):
+            in_pool.append(pool._pool.submit(_one_baseline_run, seed).result())  # noqa: SLF001
+            in_dask.append(dask._client.submit(_one_baseline_run, seed, pure=False).result())  # noqa: SLF001
+    ratios = [d / p for d, p in zip(in_dask, in_pool, strict=True)]
+    return {"cycles": cycles, "pool_median": statistics.median(in_pool), "dask_median": statistics.median(in_dask),
+            "ratio_median": statistics.median(ratios), "ratios": ratios}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=3, help="sweeps per backend (median reported)")
@@ -225,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--wait-idle", type=float, default=120.0,
                     help="before each sweep, wait up to this many seconds for the machine to be idle (0: no wait)")
+    ap.add_argument("--ceiling-cycles", type=int, default=8,
+                    help="cycles of the machine's parallel-ceiling probe before and after the sweeps (0: skip)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--exp", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--dest", type=Path, help=argparse.SUPPRESS)
@@ -247,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     busy_cores: dict[str, list[float]] = {b: [] for b in backends}
     reference = None
     mismatches: list[str] = []
+    ceilings = []
+    if args.ceiling_cycles > 0:
+        ceilings.append(parallel_ceiling(args.ceiling_cycles))
+        print(f"machine's parallel ceiling (before): {ceilings[-1]['ceiling']:.1%}", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmpd:
         tmp = Path(tmpd)
         exp_path = tmp / "sweep_benchmark.yaml"
@@ -275,6 +368,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"repeat {rep} {name:<10} {wall:7.2f} s  (load {loads[name][-1]}, machine busy "
                       f"{busy[name][-1]:.0%} during the sweep)", file=sys.stderr,
                       flush=True)
+    if args.ceiling_cycles > 0:
+        ceilings.append(parallel_ceiling(args.ceiling_cycles))
+        print(f"machine's parallel ceiling (after): {ceilings[-1]['ceiling']:.1%}", file=sys.stderr, flush=True)
+    paired = None
+    if args.ceiling_cycles > 0 and "dask" in backends and "local" in backends:
+        paired = dask_run_ratio(2 * args.ceiling_cycles)
+        print(f"a run in a Dask worker / in a pool worker: {paired['ratio_median']:.3f}", file=sys.stderr, flush=True)
     load_end = load_average()
 
     med = {b: statistics.median(v) for b, v in walls.items()}
@@ -296,12 +396,24 @@ def main(argv: list[str] | None = None) -> int:
     # vCPUs are busy (and its drift between sweeps)
     res["backend_utilisation"] = {b: statistics.median(v) / (1 if b == "in-process" else args.workers)
                                   for b, v in busy_cores.items()}
+    if ceilings:
+        res["parallel_ceiling"] = ceilings
+        res["parallel_ceiling_all"] = (statistics.median([x for c in ceilings for x in c["alone"]])
+                                       / statistics.median([x for c in ceilings for x in c["two_at_once"]]))
+    if paired is not None:
+        res["dask_run_vs_pool_run"] = paired
     if "in-process" in med and "local" in med:
         res["parallel_efficiency"] = med["in-process"] / (args.workers * med["local"])
         # the same ratio within each repeat (sweeps run minutes apart see the host at different speeds)
         res["parallel_efficiency_per_repeat"] = [a / (args.workers * b) for a, b in
                                                  zip(walls["in-process"], walls["local"], strict=True)]
         res["speedup_local"] = med["in-process"] / med["local"]
+    # Free of the host's drift between sweeps: each factor is measured within a sweep or in interleaved blocks.
+    util = res["backend_utilisation"]
+    if "parallel_ceiling_all" in res and "local" in util and "in-process" in util:
+        res["parallel_efficiency_drift_free"] = util["local"] / util["in-process"] * res["parallel_ceiling_all"]
+    if paired is not None and "local" in util and "dask" in util:
+        res["dask_vs_local_drift_free"] = util["local"] / util["dask"] * paired["ratio_median"] - 1.0
     if "dask" in med and "local" in med:
         res["dask_vs_local"] = med["dask"] / med["local"] - 1.0
         res["dask_vs_local_per_repeat"] = [a / b - 1.0 for a, b in zip(walls["dask"], walls["local"], strict=True)]
@@ -336,6 +448,21 @@ def format_table(res: dict[str, Any]) -> str:
     lines.append("")
     lines.append("backend utilisation (median cores busy with runs / workers): " + ", ".join(
         f"{b} {u:.1%}" for b, u in res["backend_utilisation"].items()))
+    if "parallel_ceiling_all" in res:
+        lines.append(f"machine's parallel ceiling (a run alone / a run with another process running) = "
+                     f"{res['parallel_ceiling_all']:.1%} ("
+                     + ", ".join(f"{c['ceiling']:.1%}" for c in res["parallel_ceiling"]) + " before / after)")
+    if "dask_run_vs_pool_run" in res:
+        ratio = res["dask_run_vs_pool_run"]["ratio_median"]
+        lines.append(f"a run in a Dask worker / in a pool worker (paired) = {ratio:.3f}")
+    if "parallel_efficiency_drift_free" in res:
+        pe = res["parallel_efficiency_drift_free"]
+        lines.append(f"parallel efficiency, drift-free (utilisation local / in-process x ceiling) = {pe:.1%} "
+                     f"(target >= 85 %: {'met' if pe >= 0.85 else 'MISSED'})")
+    if "dask_vs_local_drift_free" in res:
+        dv = res["dask_vs_local_drift_free"]
+        lines.append(f"Dask vs local, drift-free (utilisation local / Dask x paired run ratio) = {dv:+.1%} "
+                     f"(target <= +10 %: {'met' if dv <= 0.10 else 'MISSED'})")
     if "parallel_efficiency" in res:
         pe = res["parallel_efficiency"]
         lines.append(f"parallel efficiency (local) = {pe:.1%} (target >= 85 %: {'met' if pe >= 0.85 else 'MISSED'}); "

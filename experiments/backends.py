@@ -115,7 +115,10 @@ class _Startup:
             if not self._up:
                 self._then = then
 
-    def done(self) -> bool:
+    def done(self, within: float = 0.0) -> bool:
+        """Whether the start has finished (waiting up to ``within`` seconds for it)."""
+        if within > 0:
+            self._thread.join(within)
         return not self._thread.is_alive()
 
     def join(self) -> None:
@@ -140,6 +143,9 @@ class _SharedTasks:
             return next(self._it, None)
 
 
+WARM_START_SECONDS = 0.1
+
+
 def _while_starting(startup: _Startup | None, fn: Callable[[Task], Record], tasks: _SharedTasks,
                     first: Callable[[], None]) -> Iterator[Record]:
     """Run tasks here, one at a time, until ``startup`` is done; then wait for it.
@@ -152,6 +158,11 @@ def _while_starting(startup: _Startup | None, fn: Callable[[Task], Record], task
     if startup is None:
         return
     startup.when_up(first)
+    # A warm start (a fork server this process already runs) takes 20-30 ms; a run taken here then would
+    # only compete with the workers for the cores.
+    if startup.done(within=WARM_START_SECONDS):
+        startup.join()
+        return
     while not startup.done():
         task = tasks.take()
         if task is None:

@@ -200,10 +200,29 @@ def test_runs_while_the_workers_start_are_identical_and_stored_once(sequential, 
     assert worker_start < parent_end
 
 
+def test_a_warm_pool_leaves_every_run_to_the_workers(sequential, tmp_path, monkeypatch):
+    """A second pool in this process forks from the running fork server at once: the parent takes no run."""
+    import experiments.backends as backends
+
+    # The default grace (0.1 s) covers a warm start here (20-30 ms); 1 s keeps a loaded CI machine from
+    # turning this into a test of its scheduler.  Without the grace the parent takes the first task at once.
+    monkeypatch.setattr(backends, "WARM_START_SECONDS", 1.0)
+    _, ref = sequential
+    exp = load_experiment(write_experiment(tmp_path))
+    run_experiment(exp, tmp_path / "first", LocalProcesses(2))  # starts this process's fork server if need be
+    run_experiment(exp, tmp_path / "second", LocalProcesses(2))
+    got = load_results(tmp_path / "second", monthly=True)
+    pd.testing.assert_frame_equal(stable(got), stable(ref), check_exact=True)
+    assert not any(w.endswith(f":{os.getpid()}") for w in got["worker"])
+
+
 def test_a_pool_that_cannot_start_is_a_clear_error_after_the_runs_done_meanwhile(tmp_path, monkeypatch):
+    import experiments.backends as backends
     from experiments.backends import BackendError
 
     monkeypatch.setenv(PARENT_ENV, str(os.getpid()))
+    # No grace for a warm start: the pool may fail within 0.1 s, and the parent is to take a run before that.
+    monkeypatch.setattr(backends, "WARM_START_SECONDS", 0.0)
     exp = load_experiment(write_experiment(tmp_path))
     be = LocalProcesses(2, context="spawn", preload=["channelsim_no_such_module"])
     with pytest.raises(BackendError, match="cannot start the local pool.*channelsim_no_such_module"):
