@@ -286,7 +286,8 @@ def dask_run_ratio(cycles: int) -> dict[str, Any]:
     """A run's time in a Dask ``local:1`` worker / in a ``LocalProcesses(1)`` worker, runs alternating.
 
     Both backends are up side by side (as ``channelsim sweep`` configures them) and run one
-    baseline replication at a time, in turn, so the pair sees the host at the same speed.
+    baseline replication at a time, in turn (which goes first alternates), so each pair sees the
+    host at about the same speed.
     """
     from experiments.backends import Dask, LocalProcesses
 
@@ -295,8 +296,13 @@ def dask_run_ratio(cycles: int) -> dict[str, Any]:
         dask._client.submit(_one_baseline_run, 99, pure=False).result()  # noqa: SLF001
         in_pool, in_dask = [], []
         for seed in range(cycles):
-            in_pool.append(pool._pool.submit(_one_baseline_run, seed).result())  # noqa: SLF001
-            in_dask.append(dask._client.submit(_one_baseline_run, seed, pure=False).result())  # noqa: SLF001
+            # alternate which goes first, so a trend in the host's speed does not favour either
+            first_pool = seed % 2 == 0
+            for which in ("pool", "dask") if first_pool else ("dask", "pool"):
+                if which == "pool":
+                    in_pool.append(pool._pool.submit(_one_baseline_run, seed).result())  # noqa: SLF001
+                else:
+                    in_dask.append(dask._client.submit(_one_baseline_run, seed, pure=False).result())  # noqa: SLF001
     ratios = [d / p for d, p in zip(in_dask, in_pool, strict=True)]
     return {"cycles": cycles, "pool_median": statistics.median(in_pool), "dask_median": statistics.median(in_dask),
             "ratio_median": statistics.median(ratios), "ratios": ratios}
@@ -373,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"machine's parallel ceiling (after): {ceilings[-1]['ceiling']:.1%}", file=sys.stderr, flush=True)
     paired = None
     if args.ceiling_cycles > 0 and "dask" in backends and "local" in backends:
-        paired = dask_run_ratio(2 * args.ceiling_cycles)
+        paired = dask_run_ratio(4 * args.ceiling_cycles)
         print(f"a run in a Dask worker / in a pool worker: {paired['ratio_median']:.3f}", file=sys.stderr, flush=True)
     load_end = load_average()
 
