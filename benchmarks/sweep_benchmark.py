@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--wait-idle", type=float, default=120.0,
                     help="before each sweep, wait up to this many seconds for the machine to be idle (0: no wait)")
-    ap.add_argument("--ceiling-cycles", type=int, default=8,
+    ap.add_argument("--ceiling-cycles", type=int, default=16,
                     help="cycles of the machine's parallel-ceiling probe before and after the sweeps (0: skip)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--exp", type=Path, help=argparse.SUPPRESS)
@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"machine's parallel ceiling (after): {ceilings[-1]['ceiling']:.1%}", file=sys.stderr, flush=True)
     paired = None
     if args.ceiling_cycles > 0 and "dask" in backends and "local" in backends:
-        paired = dask_run_ratio(4 * args.ceiling_cycles)
+        paired = dask_run_ratio(2 * args.ceiling_cycles)
         print(f"a run in a Dask worker / in a pool worker: {paired['ratio_median']:.3f}", file=sys.stderr, flush=True)
     load_end = load_average()
 

@@ -448,7 +448,7 @@ class Dask(Backend):
             client.close()
         if cluster is not None:
             cluster.close()
-        if start_error is not None and exc[0] is None:
+        if start_error is not None and (not exc or exc[0] is None):
             raise start_error
 
     def _slots(self) -> int:
