@@ -143,6 +143,22 @@ class _SharedTasks:
             return next(self._it, None)
 
 
+def _start(backend: Backend, start: Callable[[], None], what: str, overlap: bool) -> _Startup:
+    """Run ``start`` in a background thread; without ``overlap``, wait for it here.
+
+    A start that fails while waited for here closes ``backend`` (whatever it set up so far)
+    and raises :class:`BackendError`.
+    """
+    startup = _Startup(start, what)
+    if not overlap:
+        try:
+            startup.join()
+        except BaseException:
+            backend.__exit__(BackendError, None, None)
+            raise
+    return startup
+
+
 WARM_START_SECONDS = 0.1
 
 
@@ -257,13 +273,7 @@ class LocalProcesses(Backend):
             for fut in warm:
                 fut.result()
 
-        self._startup = _Startup(start, f"the local pool ({self.workers} workers)")
-        if not self.overlap_startup:
-            try:
-                self._startup.join()
-            except BaseException:
-                self.__exit__(RuntimeError)
-                raise
+        self._startup = _start(self, start, f"the local pool ({self.workers} workers)", self.overlap_startup)
         return self
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
@@ -379,13 +389,8 @@ class Dask(Backend):
 
         kind, n = self.parse(self.address)
         if kind == "local":
-            self._startup = _Startup(lambda: self._start_local(n), f"a Dask LocalCluster ({n} workers)")
-            if not self.overlap_startup:
-                try:
-                    self._startup.join()
-                except BaseException:
-                    self.__exit__(RuntimeError)
-                    raise
+            self._startup = _start(self, lambda: self._start_local(n), f"a Dask LocalCluster ({n} workers)",
+                                   self.overlap_startup)
         else:
             try:
                 self._client = Client(self.address, timeout=self.connect_timeout)
