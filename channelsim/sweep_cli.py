@@ -37,6 +37,9 @@ def sweep(
         "--workers", "-w", min=0, help="local worker processes (default: one per core; 0 = in-process)")] = None,
     dask: Annotated[str | None, typer.Option("--dask", help="tcp://HOST:PORT of a Dask scheduler, or local:N")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="also re-run runs stored as failed")] = False,
+    no_overlap: Annotated[bool, typer.Option(
+        "--no-overlap", help="keep every run in the workers (by default this process runs tasks while the local "
+                             "pool or LocalCluster starts: one run more at a time, for a second or two)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="log lines instead of a progress bar")] = False,
 ) -> None:
     """Run an experiment: every (design point, replication) not yet stored in OUT."""
@@ -52,7 +55,7 @@ def sweep(
         _fail("--workers and --dask cannot be combined: --workers runs local processes, --dask a Dask cluster")
     try:
         exp = load_experiment(experiment)
-        backend = make_backend(workers=workers, dask=dask)
+        backend = make_backend(workers=workers, dask=dask, overlap_startup=not no_overlap)
     except (ExperimentError, ScenarioError) as err:
         _fail(str(err))
         return

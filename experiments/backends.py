@@ -508,14 +508,15 @@ class Dask(Backend):
                 ac.add(submit(nxt))
 
 
-def make_backend(workers: int | None = None, dask: str | None = None, in_process: bool = False) -> Backend:
-    """The backend for the command line's ``--workers N`` / ``--dask ADDRESS`` / ``--in-process``."""
+def make_backend(workers: int | None = None, dask: str | None = None, in_process: bool = False,
+                 overlap_startup: bool = True) -> Backend:
+    """The backend for the command line's ``--workers N`` / ``--dask ADDRESS`` / ``--in-process`` / ``--no-overlap``."""
     if dask:
         Dask.parse(dask)
-        return Dask(dask)
+        return Dask(dask, overlap_startup=overlap_startup)
     if in_process or workers == 0:
         return InProcess()
-    return LocalProcesses(workers)
+    return LocalProcesses(workers, overlap_startup=overlap_startup)
 
 
 __all__ = [

@@ -337,6 +337,25 @@ def test_cli_sweep_results_and_errors(sequential, tmp_path):
     assert r.exit_code == 2 and "manifest.json" in r.output
 
 
+@pytest.mark.parametrize("flag", [[], ["--no-overlap"]])
+def test_cli_overlap_flag_reaches_the_backend(sequential, tmp_path, monkeypatch, flag):
+    import experiments.backends as backends
+
+    made = []
+    real = backends.make_backend
+    monkeypatch.setattr(backends, "make_backend", lambda **kw: made.append(real(**kw)) or made[-1])
+    _, ref = sequential
+    p = write_experiment(tmp_path)
+    r = CliRunner().invoke(cli_app(), ["sweep", str(p), "--out", str(tmp_path / "out"), "--workers", "2",
+                                       *flag, "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert isinstance(made[0], LocalProcesses) and made[0].overlap_startup is (not flag)
+    got = load_results(tmp_path / "out", monthly=True)
+    pd.testing.assert_frame_equal(stable(got), stable(ref), check_exact=True)
+    if flag:  # CliRunner runs the command in this process
+        assert not any(w.endswith(f":{os.getpid()}") for w in got["worker"])
+
+
 # The installed command line (channelsim.cli registers sweep/results/report from channelsim.sweep_cli).
 CHANNELSIM = [PY, "-c", "from channelsim.cli import main; main()"]
 
