@@ -88,12 +88,9 @@ def resolve_scenario_path(path_or_name: PathLike, *, scenarios_dir: PathLike | N
     """
     sdir = Path(scenarios_dir) if scenarios_dir is not None else SCENARIOS_DIR
     raw = os.fspath(path_or_name)
-    candidates = _candidates(Path(raw), Path.cwd())
-    if not Path(raw).is_absolute():
-        candidates += _candidates(Path(raw), sdir)
-    for c in candidates:
-        if c.is_file():
-            return c.resolve()
+    found, candidates = _first_file(raw, Path.cwd(), sdir)
+    if found is not None:
+        return found
     looked = ", ".join(str(c) for c in _dedupe(candidates))
     names = ", ".join(available_scenarios(sdir)) or "(none)"
     raise ScenarioError(raw, [(
@@ -203,15 +200,23 @@ def _load_chain(path: Path, sdir: Path, stack: tuple[Path, ...]) -> tuple[dict[s
     return deep_merge(base, data), origin
 
 
-def _resolve_extends(path: Path, target: Any, sdir: Path) -> Path:
-    if not isinstance(target, str) or not target.strip():
-        raise ScenarioError(str(path), [("extends", target, "the name or relative path of another scenario file")])
-    candidates = _candidates(Path(target), path.parent)
+def _first_file(target: str, base: Path, sdir: Path) -> tuple[Path | None, list[Path]]:
+    """The first existing file for ``target`` (relative to ``base``, then in ``sdir``) and every place looked."""
+    candidates = _candidates(Path(target), base)
     if not Path(target).is_absolute():
         candidates += _candidates(Path(target), sdir)
     for c in candidates:
         if c.is_file():
-            return c.resolve()
+            return c.resolve(), candidates
+    return None, candidates
+
+
+def _resolve_extends(path: Path, target: Any, sdir: Path) -> Path:
+    if not isinstance(target, str) or not target.strip():
+        raise ScenarioError(str(path), [("extends", target, "the name or relative path of another scenario file")])
+    found, candidates = _first_file(target, path.parent, sdir)
+    if found is not None:
+        return found
     looked = ", ".join(str(c) for c in _dedupe(candidates))
     raise ScenarioError(str(path), [(
         "extends", target,

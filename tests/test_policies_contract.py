@@ -349,17 +349,10 @@ def test_protection_contract_holds_through_a_run(cls):
     assert res.kpis[f"conflicts_resolved_{cls.name}"].sum() > 0
 
 
-@pytest.mark.parametrize("cls", FALLBACKS, ids=lambda c: c.__name__)
-def test_fallback_contract(cls):
-    model = stepped()
-    fb = cls(model.config)
-    repr(fb)
-    batch = pursuit(model)
-    counts = batch.live_count()
-    open_opps = counts >= 2
-    assert open_opps.any()
+def check_settlement(fb, model, batch, open_opps, rng):
+    """Call ``fb.settle`` and check the fallback contract on the settlement."""
     before = snapshot(model)
-    s = fb.settle(model, batch, open_opps, np.random.default_rng(5))
+    s = fb.settle(model, batch, open_opps, rng)
     assert changed(before, snapshot(model)) == set()
     n = batch.n_opps
     for name in ("winner_row", "margin_lost_share", "cost", "lost"):
@@ -372,6 +365,18 @@ def test_fallback_contract(cls):
     assert np.all((s.margin_lost_share >= 0) & (s.margin_lost_share <= 1))
     assert np.all(s.margin_lost_share[~open_opps] == 0) and np.all(s.cost[~open_opps] == 0)
     assert np.all(s.cost >= 0) and not np.any(np.asarray(s.lost)[~open_opps])
+    return s
+
+
+@pytest.mark.parametrize("cls", FALLBACKS, ids=lambda c: c.__name__)
+def test_fallback_contract(cls):
+    model = stepped()
+    fb = cls(model.config)
+    repr(fb)
+    batch = pursuit(model)
+    open_opps = batch.live_count() >= 2
+    assert open_opps.any()
+    s = check_settlement(fb, model, batch, open_opps, np.random.default_rng(5))
     again = fb.settle(model, pursuit(model), open_opps, np.random.default_rng(5))
     for name in ("winner_row", "margin_lost_share", "cost", "lost"):
         np.testing.assert_array_equal(getattr(s, name), getattr(again, name))
@@ -387,12 +392,7 @@ class CheckedFallback(P.Fallback):
         self.settled = 0
 
     def settle(self, model, batch, open_opps, rng):
-        s = self.inner.settle(model, batch, open_opps, rng)
-        w = s.winner_row
-        assert np.all(w[~open_opps] == -1) and np.all(w[open_opps] >= 0)
-        assert np.all(batch.opp[w[open_opps]] == np.flatnonzero(open_opps))
-        assert np.all(batch.live[w[open_opps]])
-        assert np.all((s.margin_lost_share >= 0) & (s.margin_lost_share <= 1)) and np.all(s.cost >= 0)
+        s = check_settlement(self.inner, model, batch, open_opps, rng)
         self.settled += int(open_opps.sum())
         return s
 
