@@ -398,31 +398,38 @@ class Dask(Backend):
                 raise BackendError(f"cannot connect to the Dask scheduler at {self.address}: {err}") from None
         return self
 
-    def _start_local(self, n: int | None) -> None:
+    def cluster_settings(self) -> dict[str, Any]:
+        """The Dask configuration our ``LocalCluster`` is built with (a subclass may change it)."""
         import dask
-        from distributed import Client, LocalCluster
-        from distributed.utils import get_mp_context
 
         # Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, which also pins glibc's mmap
-        # threshold: every array above 128 KiB is then a fresh mmap with its page faults, and a
-        # simulation run takes about 13 % longer.  Runs here hold little memory between tasks, so the
-        # workers of our own LocalCluster keep glibc's default (the thread-count variables stay).
+        # threshold: every array above 128 KiB is then a fresh mmap with its page faults, and a baseline
+        # run takes longer (x1.27 on 2026-11-30; `benchmarks/sweep_probes.py malloc-trim`).  Runs
+        # here hold little memory between tasks, so the workers of our own LocalCluster keep glibc's
+        # default (the thread-count variables stay).
         environ = {k: v for k, v in (dask.config.get("distributed.nanny.pre-spawn-environ", None) or {}).items()
                    if k != "MALLOC_TRIM_THRESHOLD_"}
-        # The workers' statistical profiler walks the running task's stack every 10 ms; it feeds the
-        # dashboard, which this cluster does not serve, and made runs 1-11 % slower here (paired runs
-        # against the local pool: 1.09, 0.99, 1.11 with it, 1.00, 1.00, 1.02 without).
-        # Two more periodic callbacks of each worker's event loop only feed monitoring: the 20-ms "tick"
-        # (warns when the loop was blocked) and the 0.5-s system monitor (CPU and network counters for the
-        # dashboard).  Between them they took 1.5 % of a worker's CPU during a run (other threads' share of
-        # the process's CPU time: 2.3-2.5 % as Dask ships, 0.9 % with these intervals).  The memory monitor,
-        # which pauses or restarts a worker running out of memory, keeps its 100 ms.
+        # Three periodic jobs of each worker only feed monitoring and the dashboard, which this cluster
+        # does not serve: the statistical profiler (walks the running task's stack every 10 ms), the
+        # event loop's 20-ms "tick" (warns when the loop was blocked) and the 0.5-s system monitor.  The
+        # worker's other threads took 5.0 % of its CPU during a run with Dask's defaults, 4.6 % with only
+        # the profiler back on, 2.2 % with only Dask's tick and monitor, 0.9 % as here
+        # (`benchmarks/sweep_probes.py worker-cpu`).  The memory monitor, which pauses or restarts a
+        # worker running out of memory, keeps its 100 ms.
         settings: dict[str, Any] = {"distributed.nanny.pre-spawn-environ": environ,
                                     "distributed.worker.profile.enabled": False,
                                     "distributed.admin.tick.interval": "1s",
                                     "distributed.admin.system-monitor.interval": "5s"}
         if "forkserver" in mp.get_all_start_methods():
             settings["distributed.worker.multiprocessing-method"] = "forkserver"
+        return settings
+
+    def _start_local(self, n: int | None) -> None:
+        import dask
+        from distributed import Client, LocalCluster
+        from distributed.utils import get_mp_context
+
+        settings = self.cluster_settings()
         with dask.config.set(settings):
             if "forkserver" in mp.get_all_start_methods():
                 # distributed sets the fork server's preload list on its first use; ours replaces it (it

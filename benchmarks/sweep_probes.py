@@ -1,0 +1,202 @@
+"""Probes behind the sweep figures in docs/PERFORMANCE.md ("Sweeps") that the sweep benchmark does not print.
+
+Usage::
+
+    .venv/bin/python benchmarks/sweep_probes.py worker-cpu [--runs 6]
+    .venv/bin/python benchmarks/sweep_probes.py timeline [--backend local|dask] [--repeats 2]
+    .venv/bin/python benchmarks/sweep_probes.py malloc-trim [--cycles 4]
+
+``worker-cpu``: one baseline replication at a time in a ``Dask("local:1")`` worker, under four
+worker configurations: as channelsim ships it; with Dask's statistical profiler back on; with
+Dask's own event-loop tick and system monitor intervals; with Dask's own defaults for all three.  For each run it
+records the worker process's CPU time and the running thread's CPU time: their difference is the
+CPU that the worker's other threads (its event loop and their periodic callbacks) took during the
+run.  That share does not depend on how fast the host runs the VM at the moment, unlike a run's
+wall time.  A ``LocalProcesses(1)`` worker is measured the same way for reference.
+
+``timeline``: a 40-run sweep of the baseline (the benchmark's experiment) on one backend, in a
+fresh process as ``channelsim sweep`` would run it, then a second one in the same process (its
+fork server already running), with a progress hook recording when each result arrives.  Prints
+when the workers started their first run, how many runs the parent ran meanwhile, how long
+closing took, the cores kept busy with runs, and the CPU time the parent spent besides its own
+runs (for Dask: the scheduler, client and nannies, which live in the parent; a run's ``seconds``
+are wall time, so for the pool, whose parent runs share the cores with the fork server's
+imports, this can come out a little below zero).
+
+``malloc-trim``: baseline replications in fresh processes with and without Dask's
+``MALLOC_TRIM_THRESHOLD_=65536`` in the environment, alternating, 3 runs a process: the
+median run of each and their ratio (why our LocalCluster starts its workers without it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+# Dask's own values for what the shipped LocalCluster changes (distributed.yaml).
+DASK_DEFAULTS = {"distributed.worker.profile.enabled": True, "distributed.admin.tick.interval": "20ms",
+                 "distributed.admin.system-monitor.interval": "500ms"}
+
+
+def run_with_cpu(seed: int) -> tuple[float, float, float]:
+    """One baseline replication: (process CPU s, this thread's CPU s, wall s)."""
+    import sim
+    from experiments.io import load_scenario
+
+    scenario = load_scenario("baseline")
+    p0, t0, w0 = time.process_time(), time.thread_time(), time.perf_counter()
+    sim.run(scenario, seed)
+    return time.process_time() - p0, time.thread_time() - t0, time.perf_counter() - w0
+
+
+def _dask_with(overrides: dict):
+    """A ``Dask("local:1")`` whose LocalCluster is built with ``overrides`` on top of the shipped settings."""
+    from experiments.backends import Dask
+
+    class Configured(Dask):
+        def cluster_settings(self):
+            return {**super().cluster_settings(), **overrides}
+
+    return Configured("local:1", overlap_startup=False)
+
+
+def worker_cpu(runs: int) -> None:
+    import logging
+
+    import distributed  # noqa: F401 - its configuration must be loaded before it is overridden
+
+    from experiments.backends import LocalProcesses
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    variants = [("Dask, as shipped", {}),
+                ("Dask, profiler on", {"distributed.worker.profile.enabled": True}),
+                ("Dask, Dask's tick+monitor", {k: v for k, v in DASK_DEFAULTS.items() if "profile" not in k}),
+                ("Dask, Dask's defaults", DASK_DEFAULTS)]
+    for label, overrides in variants:
+        with _dask_with(overrides) as d:
+            d._client.submit(run_with_cpu, 99, pure=False).result()  # noqa: SLF001 - a probe
+            xs = [d._client.submit(run_with_cpu, i, pure=False).result() for i in range(runs)]  # noqa: SLF001
+        _print_cpu(label, xs)
+    with LocalProcesses(1, overlap_startup=False) as pool:
+        pool._pool.submit(run_with_cpu, 99).result()  # noqa: SLF001
+        xs = [pool._pool.submit(run_with_cpu, i).result() for i in range(runs)]  # noqa: SLF001
+    _print_cpu("local pool worker", xs)
+
+
+def _print_cpu(label: str, xs: list[tuple[float, float, float]]) -> None:
+    other = statistics.median([(p - t) / p for p, t, _ in xs])
+    print(f"{label:<24} run wall median {statistics.median([w for *_, w in xs]):.3f} s; other threads' share of "
+          f"the worker's CPU during a run: {other:.2%}", flush=True)
+
+
+def _arrivals_class():
+    from experiments.runner import Progress
+
+    class Arrivals(Progress):
+        """Records (arrival time, the run's seconds, its worker) of every result."""
+
+        def __init__(self) -> None:
+            self.seen: list[tuple[float, float, str]] = []
+
+        def update(self, record, done, failed):
+            self.seen.append((time.perf_counter(), record["seconds"], record["worker"]))
+
+    return Arrivals
+
+
+def timeline(backend: str) -> None:
+    import logging
+
+    from sweep_benchmark import EXPERIMENT, make_backend
+
+    import sim
+    from experiments.design import load_experiment
+    from experiments.io import load_scenario
+    from experiments.runner import run_experiment
+
+    _Arrivals = _arrivals_class()
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    sim.run(load_scenario("baseline").with_overrides({"market.n_accounts": 500, "time.warmup_months": 0,
+                                                      "time.months": 1}), 0)
+    # twice in this process: first with a cold fork server (as from the command line), then with the
+    # fork server the first sweep left running (as for a second sweep from a notebook)
+    for when in ("cold", "warm"):
+        with tempfile.TemporaryDirectory(prefix="sweep-probe-") as tmp:
+            exp_path = Path(tmp) / "e.yaml"
+            exp_path.write_text(EXPERIMENT.format(points=10, replications=4))
+            exp = load_experiment(exp_path)
+            hook = _Arrivals()
+            arrivals = hook.seen
+
+            c0, t0 = time.process_time(), time.perf_counter()
+            run_experiment(exp, Path(tmp) / "out", make_backend(backend, 2), progress=hook)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        here = f":{os.getpid()}"
+        parent = [(t - s - t0, t - t0) for t, s, w in arrivals if w.endswith(here)]
+        workers = sorted(t - s - t0 for t, s, w in arrivals if not w.endswith(here))
+        in_parent = sum(s for _, s, w in arrivals if w.endswith(here))
+        print(f"{backend:<6}{when}: wall {wall:5.2f} s; the parent ran {len(parent)} runs (last ended at "
+              f"{parent[-1][1] if parent else 0:.2f} s); first worker run started at {workers[0]:.2f} s; closing "
+              f"took {wall - (arrivals[-1][0] - t0):.2f} s; cores busy with runs "
+              f"{sum(s for _, s, _ in arrivals) / wall:.2f}; parent CPU besides its runs {cpu - in_parent:.2f} s",
+              flush=True)
+
+
+def malloc_trim(cycles: int) -> None:
+    import json
+    import subprocess
+
+    code = (f"import json, sys, time; sys.path.insert(0, {str(HERE.parent)!r}); import sim; "
+            "from experiments.io import load_scenario; s = load_scenario('baseline'); sim.run(s, 99); ts = []\n"
+            "for i in range(3):\n t = time.perf_counter(); sim.run(s, i); ts.append(time.perf_counter() - t)\n"
+            "print(json.dumps(ts))")
+    times: dict[str, list[float]] = {"without": [], "with": []}
+    for _ in range(cycles):
+        for label in ("without", "with"):
+            env = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+            if label == "with":
+                env["MALLOC_TRIM_THRESHOLD_"] = "65536"
+            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            times[label] += json.loads(out.stdout.strip().splitlines()[-1])
+    a, b = statistics.median(times["without"]), statistics.median(times["with"])
+    print(f"baseline run, median of {len(times['with'])}: {a:.3f} s without MALLOC_TRIM_THRESHOLD_, {b:.3f} s with "
+          f"it (x{b / a:.2f})", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="probe", required=True)
+    w = sub.add_parser("worker-cpu")
+    w.add_argument("--runs", type=int, default=6)
+    t = sub.add_parser("timeline")
+    t.add_argument("--backend", choices=["local", "dask"], default="local")
+    t.add_argument("--repeats", type=int, default=2)
+    t.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    m = sub.add_parser("malloc-trim")
+    m.add_argument("--cycles", type=int, default=4)
+    args = ap.parse_args(argv)
+    if args.probe == "worker-cpu":
+        worker_cpu(args.runs)
+    elif args.probe == "malloc-trim":
+        malloc_trim(args.cycles)
+    elif args.child:
+        timeline(args.backend)
+    else:
+        import subprocess
+
+        for _ in range(args.repeats):  # each sweep in a fresh process: a cold fork server, as from the command line
+            subprocess.run([sys.executable, __file__, "timeline", "--backend", args.backend, "--child"], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
