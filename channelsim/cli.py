@@ -40,7 +40,6 @@ from experiments.io import (
 from sim.errors import ScenarioError
 from sim.overrides import apply_overrides
 
-from . import report as report_mod
 from .stats import LEVEL, diff_ci, mean_ci, replication_headlines
 
 app = typer.Typer(
@@ -247,7 +246,20 @@ def run_summary(
     })
 
 
+def _report() -> Any:
+    """:mod:`channelsim.report`, imported when a command writes or prints one.
+
+    It pulls in matplotlib (about a second); the module-level imports here stay light
+    because every process forked for a sweep by ``channelsim sweep`` inherits or
+    re-runs them.
+    """
+    from . import report
+
+    return report
+
+
 def _summary_table(summary: dict[str, Any]) -> Table:
+    report_mod = _report()
     t = Table(title=f"{summary['scenario']}: {summary['replications']} replication(s), {summary['months']} months, "
                     f"seed {summary['seed']}", caption=f"CI: {summary['ci_method']}")
     t.add_column("KPI")
@@ -288,7 +300,7 @@ def run_cmd(
             write_parquet_atomic(frames[name], tmp / f"{name}.parquet")
         atomic_write_text(tmp / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
         dump_scenario(sc, tmp / "scenario.resolved.yaml", extra)
-        atomic_write_text(tmp / "report.html", report_mod.run_report(
+        atomic_write_text(tmp / "report.html", _report().run_report(
             frames["kpis"], frames["partners"], summary, conflicts=frames["conflicts"],
             migrations=frames["migrations"], tiers=sc.tier_names))
     _console().print(_summary_table(summary))
@@ -420,6 +432,7 @@ def compare_cmd(
     for col, just in (("KPI", "left"), ("A mean", "right"), ("B mean", "right"), ("B - A", "right"),
                       ("95 % CI", "right")):
         t.add_column(col, justify=just)
+    report_mod = _report()
     fmt = report_mod.fmt
     for k, r in table.iterrows():
         ci = f"{fmt(r['ci_low'])} .. {fmt(r['ci_high'])}"

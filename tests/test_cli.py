@@ -200,7 +200,7 @@ def test_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
     def broken(*a, **k):
         raise RuntimeError("plotting failed")
 
-    monkeypatch.setattr(cli.report_mod, "run_report", broken)
+    monkeypatch.setattr(cli._report(), "run_report", broken)
     res = invoke("run", "baseline", *TINY, "--out", tmp_path / "out")
     assert res.exit_code != 0 and isinstance(res.exception, RuntimeError)
     assert list(tmp_path.iterdir()) == []

@@ -249,6 +249,42 @@ def test_a_pool_that_cannot_start_is_a_clear_error_after_the_runs_done_meanwhile
     assert run_experiment(exp, tmp_path / "out", InProcess()).executed == 8 - len(done)
 
 
+CONSOLE_SCRIPT = """\
+import sys
+sys.path.insert(0, {repo!r})
+from channelsim.cli import main  # the top level of the `channelsim` console script
+HEAVY = ("matplotlib", "scipy.stats", "channelsim.report", "channelsim.plots")
+
+
+def loaded(task):
+    return {{"heavy": [m for m in HEAVY if m in sys.modules]}}
+
+
+if __name__ == "__main__":
+    from experiments.backends import make_backend
+
+    with make_backend(workers=2, dask={dask}, overlap_startup=False) as backend:
+        tasks = [{{"point": i, "replication": 0}} for i in range(4)]
+        print(sorted({{m for r in backend.map_unordered(loaded, tasks) for m in r["heavy"]}}))
+"""
+
+
+@pytest.mark.parametrize("dask", [None, "local:2"])
+def test_workers_of_the_command_line_do_not_import_the_report_stack(tmp_path, dask):
+    """What each worker of ``channelsim sweep`` imports beyond the fork server's preload.
+
+    On Python 3.12 a worker forked from the fork server runs the main script's top level
+    again (``__main__`` in the preload list is ignored: CPython gh-126631); for the
+    ``channelsim`` command that is ``from channelsim.cli import main``.  Reports and plots
+    (matplotlib, scipy.stats: about 1.4 s a worker) are imported when a command needs them.
+    """
+    script = tmp_path / "channelsim_script.py"
+    script.write_text(CONSOLE_SCRIPT.format(repo=str(REPO), dask=repr(dask)))
+    proc = subprocess.run([PY, str(script)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_dask_local_cluster_gives_identical_results(sequential, tmp_path):
     _, ref = sequential
     exp = load_experiment(write_experiment(tmp_path))
