@@ -5,6 +5,7 @@ Usage::
     .venv/bin/python benchmarks/sweep_probes.py worker-cpu [--runs 6]
     .venv/bin/python benchmarks/sweep_probes.py timeline [--backend local|dask] [--repeats 2]
     .venv/bin/python benchmarks/sweep_probes.py malloc-trim [--cycles 4]
+    .venv/bin/python benchmarks/sweep_probes.py cli [--repeats 4]
 
 ``worker-cpu``: one baseline replication at a time in a ``Dask("local:1")`` worker, under four
 worker configurations: as channelsim ships it; with Dask's statistical profiler back on; with
@@ -22,6 +23,12 @@ closing took, the cores kept busy with runs, and the CPU time the parent spent b
 runs (for Dask: the scheduler, client and nannies, which live in the parent; a run's ``seconds``
 are wall time, so for the pool, whose parent runs share the cores with the fork server's
 imports, this can come out a little below zero).
+
+``cli``: the benchmark's 40-run sweep through the ``channelsim sweep`` command, timed from
+launch to exit (interpreter start, imports and the report of progress included), with
+``--workers 2`` and ``--dask local:2`` in turn, ``--repeats`` times each.  The command's own
+script is the main module, as for a user: each worker forked from the fork server runs its
+top level again (Python 3.12 ignores ``__main__`` in the fork server's preload list).
 
 ``malloc-trim``: baseline replications in fresh processes with and without Dask's
 ``MALLOC_TRIM_THRESHOLD_=65536`` in the environment, alternating, 3 runs a process: the
@@ -172,6 +179,28 @@ def malloc_trim(cycles: int) -> None:
           f"it (x{b / a:.2f})", flush=True)
 
 
+def cli(repeats: int) -> None:
+    import subprocess
+
+    from sweep_benchmark import EXPERIMENT
+
+    command = Path(sys.executable).parent / "channelsim"
+    times: dict[str, list[float]] = {"--workers 2": [], "--dask local:2": []}
+    with tempfile.TemporaryDirectory(prefix="sweep-probe-") as tmp:
+        exp_path = Path(tmp) / "e.yaml"
+        exp_path.write_text(EXPERIMENT.format(points=10, replications=4))
+        for i in range(repeats):
+            for backend in (list(times) if i % 2 == 0 else list(times)[::-1]):
+                out = Path(tmp) / f"out-{i}-{backend.split()[0].strip('-')}"
+                t0 = time.perf_counter()
+                subprocess.run([str(command), "sweep", str(exp_path), "--out", str(out), "--quiet", *backend.split()],
+                               check=True, capture_output=True, text=True)
+                times[backend].append(time.perf_counter() - t0)
+                print(f"channelsim sweep {backend}: {times[backend][-1]:.2f} s", flush=True)
+    a, b = (statistics.median(v) for v in times.values())
+    print(f"median of {repeats}: --workers 2 {a:.2f} s, --dask local:2 {b:.2f} s ({b / a - 1:+.1%})", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="probe", required=True)
@@ -181,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--backend", choices=["local", "dask"], default="local")
     t.add_argument("--repeats", type=int, default=2)
     t.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    c = sub.add_parser("cli")
+    c.add_argument("--repeats", type=int, default=4)
     m = sub.add_parser("malloc-trim")
     m.add_argument("--cycles", type=int, default=4)
     args = ap.parse_args(argv)
@@ -188,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         worker_cpu(args.runs)
     elif args.probe == "malloc-trim":
         malloc_trim(args.cycles)
+    elif args.probe == "cli":
+        cli(args.repeats)
     elif args.child:
         timeline(args.backend)
     else:
