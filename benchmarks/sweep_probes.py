@@ -5,6 +5,7 @@ Usage::
     .venv/bin/python benchmarks/sweep_probes.py worker-cpu [--runs 6]
     .venv/bin/python benchmarks/sweep_probes.py timeline [--backend local|dask] [--repeats 2]
     .venv/bin/python benchmarks/sweep_probes.py malloc-trim [--cycles 4]
+    .venv/bin/python benchmarks/sweep_probes.py in-sweep [--repeats 3]
     .venv/bin/python benchmarks/sweep_probes.py cli [--repeats 4]
 
 ``worker-cpu``: one baseline replication at a time in a ``Dask("local:1")`` worker, under four
@@ -23,6 +24,14 @@ closing took, the cores kept busy with runs, and the CPU time the parent spent b
 runs (for Dask: the scheduler, client and nannies, which live in the parent; a run's ``seconds``
 are wall time, so for the pool, whose parent runs share the cores with the fork server's
 imports, this can come out a little below zero).
+
+``in-sweep``: 30 baseline replications on ``LocalProcesses(2)`` and on ``Dask("local:2")``
+(both without ``overlap_startup``, so every run is in a worker), each backend in a fresh
+process, alternating, ``--repeats`` times.  For each run: its wall time, the running
+thread's CPU time, the share of the wall time the thread was not running (waiting for a
+core or for the GIL), the share of the worker's CPU taken by its other threads, and the
+thread's involuntary context switches (``getrusage(RUSAGE_THREAD)``).  Medians per sweep.
+Shares of one run do not depend on how fast the host runs at the moment.
 
 ``cli``: the benchmark's 40-run sweep through the ``channelsim sweep`` command, timed from
 launch to exit (interpreter start, imports and the report of progress included), with
@@ -179,6 +188,50 @@ def malloc_trim(cycles: int) -> None:
           f"it (x{b / a:.2f})", flush=True)
 
 
+def run_in_worker(task: dict) -> dict:
+    """One baseline replication (seed = the task's point) with what its thread spent."""
+    import resource
+
+    import sim
+    from experiments.io import load_scenario
+
+    scenario = load_scenario("baseline")
+    r0, w0, t0, p0 = (resource.getrusage(resource.RUSAGE_THREAD), time.perf_counter(), time.thread_time(),
+                      time.process_time())
+    sim.run(scenario, task["point"])
+    r1 = resource.getrusage(resource.RUSAGE_THREAD)
+    wall, cpu, proc = time.perf_counter() - w0, time.thread_time() - t0, time.process_time() - p0
+    return {"wall": wall, "cpu": cpu, "waiting": (wall - cpu) / wall, "other_threads": (proc - cpu) / proc,
+            "ivcsw": r1.ru_nivcsw - r0.ru_nivcsw}
+
+
+def in_sweep(backend: str) -> None:
+    import json
+    import logging
+
+    from experiments.backends import Dask, LocalProcesses
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    be = LocalProcesses(2, overlap_startup=False) if backend == "local" else Dask("local:2", overlap_startup=False)
+    with be:
+        runs = list(be.map_unordered(run_in_worker, [{"point": i, "replication": 0} for i in range(30)]))
+    print(json.dumps({k: statistics.median(r[k] for r in runs) for k in runs[0]}), flush=True)
+
+
+def in_sweep_repeats(repeats: int) -> None:
+    import json
+    import subprocess
+
+    for i in range(repeats):
+        for backend in (("local", "dask") if i % 2 == 0 else ("dask", "local")):
+            out = subprocess.run([sys.executable, __file__, "in-sweep", "--backend", backend, "--child"],
+                                 check=True, capture_output=True, text=True)
+            m = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{backend:<6} run {m['wall']:.3f} s, its thread's CPU {m['cpu']:.3f} s; not running "
+                  f"{m['waiting']:.1%}; other threads {m['other_threads']:.1%} of the worker's CPU; "
+                  f"{m['ivcsw']:.0f} involuntary context switches a run", flush=True)
+
+
 def cli(repeats: int) -> None:
     import subprocess
 
@@ -210,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--backend", choices=["local", "dask"], default="local")
     t.add_argument("--repeats", type=int, default=2)
     t.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    i = sub.add_parser("in-sweep")
+    i.add_argument("--backend", choices=["local", "dask"], default="local")
+    i.add_argument("--repeats", type=int, default=3)
+    i.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     c = sub.add_parser("cli")
     c.add_argument("--repeats", type=int, default=4)
     m = sub.add_parser("malloc-trim")
@@ -221,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         malloc_trim(args.cycles)
     elif args.probe == "cli":
         cli(args.repeats)
+    elif args.probe == "in-sweep":
+        if args.child:
+            in_sweep(args.backend)
+        else:
+            in_sweep_repeats(args.repeats)
     elif args.child:
         timeline(args.backend)
     else:
