@@ -10,7 +10,8 @@ Usage::
 
 ``worker-cpu``: one baseline replication at a time in a ``Dask("local:1")`` worker, under four
 worker configurations: as channelsim ships it; with Dask's statistical profiler back on; with
-Dask's own event-loop tick and system monitor intervals; with Dask's own defaults for all three.  For each run it
+Dask's own event-loop tick, system monitor and memory monitor intervals; with Dask's own defaults
+for all four.  For each run it
 records the worker process's CPU time and the running thread's CPU time: their difference is the
 CPU that the worker's other threads (its event loop and their periodic callbacks) took during the
 run.  That share does not depend on how fast the host runs the VM at the moment, unlike a run's
@@ -31,7 +32,8 @@ process, alternating, ``--repeats`` times.  For each run: its wall time, the run
 thread's CPU time, the share of the wall time the thread was not running (waiting for a
 core or for the GIL), the share of the worker's CPU taken by its other threads, and the
 thread's involuntary context switches (``getrusage(RUSAGE_THREAD)``).  Medians per sweep.
-Shares of one run do not depend on how fast the host runs at the moment.
+Shares of one run do not depend on how fast the host runs at the moment.  ``--dask-config
+KEY=VALUE`` (repeatable) changes a setting of the Dask cluster for comparison.
 
 ``cli``: the benchmark's 40-run sweep through the ``channelsim sweep`` command, timed from
 launch to exit (interpreter start, imports and the report of progress included), with
@@ -60,7 +62,8 @@ sys.path.insert(0, str(HERE))
 
 # Dask's own values for what the shipped LocalCluster changes (distributed.yaml).
 DASK_DEFAULTS = {"distributed.worker.profile.enabled": True, "distributed.admin.tick.interval": "20ms",
-                 "distributed.admin.system-monitor.interval": "500ms"}
+                 "distributed.admin.system-monitor.interval": "500ms",
+                 "distributed.worker.memory.monitor-interval": "100ms"}
 
 
 def run_with_cpu(seed: int) -> tuple[float, float, float]:
@@ -74,15 +77,15 @@ def run_with_cpu(seed: int) -> tuple[float, float, float]:
     return time.process_time() - p0, time.thread_time() - t0, time.perf_counter() - w0
 
 
-def _dask_with(overrides: dict):
-    """A ``Dask("local:1")`` whose LocalCluster is built with ``overrides`` on top of the shipped settings."""
+def _dask_with(overrides: dict, workers: int = 1):
+    """A ``Dask("local:N")`` whose LocalCluster is built with ``overrides`` on top of the shipped settings."""
     from experiments.backends import Dask
 
     class Configured(Dask):
         def cluster_settings(self):
             return {**super().cluster_settings(), **overrides}
 
-    return Configured("local:1", overlap_startup=False)
+    return Configured(f"local:{workers}", overlap_startup=False)
 
 
 def worker_cpu(runs: int) -> None:
@@ -95,7 +98,7 @@ def worker_cpu(runs: int) -> None:
     logging.getLogger("distributed").setLevel(logging.ERROR)
     variants = [("Dask, as shipped", {}),
                 ("Dask, profiler on", {"distributed.worker.profile.enabled": True}),
-                ("Dask, Dask's tick+monitor", {k: v for k, v in DASK_DEFAULTS.items() if "profile" not in k}),
+                ("Dask, Dask's tick+monitors", {k: v for k, v in DASK_DEFAULTS.items() if "profile" not in k}),
                 ("Dask, Dask's defaults", DASK_DEFAULTS)]
     for label, overrides in variants:
         with _dask_with(overrides) as d:
@@ -205,26 +208,32 @@ def run_in_worker(task: dict) -> dict:
             "ivcsw": r1.ru_nivcsw - r0.ru_nivcsw}
 
 
-def in_sweep(backend: str) -> None:
+def in_sweep(backend: str, dask_config: dict) -> None:
     import json
     import logging
 
-    from experiments.backends import Dask, LocalProcesses
+    import distributed  # noqa: F401 - its configuration must be loaded before it is overridden
+
+    from experiments.backends import LocalProcesses
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    be = LocalProcesses(2, overlap_startup=False) if backend == "local" else Dask("local:2", overlap_startup=False)
+    if backend == "local":
+        be = LocalProcesses(2, overlap_startup=False)
+    else:
+        be = _dask_with(dask_config, workers=2)
     with be:
         runs = list(be.map_unordered(run_in_worker, [{"point": i, "replication": 0} for i in range(30)]))
     print(json.dumps({k: statistics.median(r[k] for r in runs) for k in runs[0]}), flush=True)
 
 
-def in_sweep_repeats(repeats: int) -> None:
+def in_sweep_repeats(repeats: int, dask_config: list[str]) -> None:
     import json
     import subprocess
 
+    extra = [a for kv in dask_config for a in ("--dask-config", kv)]
     for i in range(repeats):
         for backend in (("local", "dask") if i % 2 == 0 else ("dask", "local")):
-            out = subprocess.run([sys.executable, __file__, "in-sweep", "--backend", backend, "--child"],
+            out = subprocess.run([sys.executable, __file__, "in-sweep", "--backend", backend, "--child", *extra],
                                  check=True, capture_output=True, text=True)
             m = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{backend:<6} run {m['wall']:.3f} s, its thread's CPU {m['cpu']:.3f} s; not running "
@@ -267,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--backend", choices=["local", "dask"], default="local")
     i.add_argument("--repeats", type=int, default=3)
     i.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    i.add_argument("--dask-config", action="append", default=[], metavar="KEY=VALUE",
+                   help="a Dask setting on top of the shipped ones, e.g. distributed.worker.memory.monitor-interval=1s")
     c = sub.add_parser("cli")
     c.add_argument("--repeats", type=int, default=4)
     m = sub.add_parser("malloc-trim")
@@ -280,9 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         cli(args.repeats)
     elif args.probe == "in-sweep":
         if args.child:
-            in_sweep(args.backend)
+            in_sweep(args.backend, dict(kv.split("=", 1) for kv in args.dask_config))
         else:
-            in_sweep_repeats(args.repeats)
+            in_sweep_repeats(args.repeats, args.dask_config)
     elif args.child:
         timeline(args.backend)
     else:

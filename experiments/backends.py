@@ -442,12 +442,20 @@ class Dask(Backend):
         # event loop's 20-ms "tick" (warns when the loop was blocked) and the 0.5-s system monitor.  The
         # worker's other threads took 5.0 % of its CPU during a run with Dask's defaults, 4.6 % with only
         # the profiler back on, 2.2 % with only Dask's tick and monitor, 0.9 % as here
-        # (`benchmarks/sweep_probes.py worker-cpu`).  The memory monitor, which pauses or restarts a
-        # worker running out of memory, keeps its 100 ms.
+        # (`benchmarks/sweep_probes.py worker-cpu`).
+        # The memory monitor (each worker's, and its nanny's in this process) checks the worker's memory
+        # every 1 s instead of 100 ms: ten wake-ups a second per worker and per nanny take the cores
+        # from the runs.  In a sweep on 2 cores a worker's task thread was not running for 3.1-3.7 % of
+        # a run at 100 ms and 2.0-2.5 % at 1 s, and the worker's other threads took 1.2-1.3 % and
+        # 0.9-1.0 % of its CPU (`benchmarks/sweep_probes.py in-sweep`).  It pauses a worker at 80 % of
+        # its memory limit and the nanny restarts it at 95 %; a run here holds its own model only (about
+        # 0.3 GiB for the baseline, under 2 GiB for the large scenario) against a limit of the machine's
+        # memory divided by the workers, so a check a second is still far ahead of any run.
         settings: dict[str, Any] = {"distributed.nanny.pre-spawn-environ": environ,
                                     "distributed.worker.profile.enabled": False,
                                     "distributed.admin.tick.interval": "1s",
-                                    "distributed.admin.system-monitor.interval": "5s"}
+                                    "distributed.admin.system-monitor.interval": "5s",
+                                    "distributed.worker.memory.monitor-interval": "1s"}
         if "forkserver" in mp.get_all_start_methods():
             settings["distributed.worker.multiprocessing-method"] = "forkserver"
         return settings
