@@ -448,9 +448,10 @@ class Dask(Backend):
         # from the runs.  In a sweep on 2 cores a worker's task thread was not running for 3.1-3.7 % of
         # a run at 100 ms and 2.0-2.5 % at 1 s, and the worker's other threads took 1.2-1.3 % and
         # 0.9-1.0 % of its CPU (`benchmarks/sweep_probes.py in-sweep`).  It pauses a worker at 80 % of
-        # its memory limit and the nanny restarts it at 95 %; a run here holds its own model only (about
-        # 0.3 GiB for the baseline, under 2 GiB for the large scenario) against a limit of the machine's
-        # memory divided by the workers, so a check a second is still far ahead of any run.
+        # its memory limit and the nanny restarts it at 95 %; a run here holds its own model only (a
+        # process running one peaks at 183 MiB for the baseline and 335 MiB for the large scenario,
+        # docs/PERFORMANCE.md) against a limit of the machine's memory divided by the workers, so a
+        # check a second is still far ahead of any run.
         settings: dict[str, Any] = {"distributed.nanny.pre-spawn-environ": environ,
                                     "distributed.worker.profile.enabled": False,
                                     "distributed.admin.tick.interval": "1s",
