@@ -291,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         cli(args.repeats)
     elif args.probe == "in-sweep":
         if args.child:
-            in_sweep(args.backend, dict(kv.split("=", 1) for kv in args.dask_config))
+            import yaml
+
+            in_sweep(args.backend, {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.dask_config)})
         else:
             in_sweep_repeats(args.repeats, args.dask_config)
     elif args.child:
