@@ -210,7 +210,7 @@ def _fork_server(preload: tuple[str, ...] | list[str], start: bool = False) -> A
     process while this one goes on.
 
     ``__main__`` is not in the list: on Python 3.12 the fork server ignores it
-    (CPython gh-126631, fixed in 3.13), and every worker runs the main script's top
+    (CPython gh-126631, fixed in later 3.13 releases), and every worker runs the main script's top
     level again after the fork.  What that costs is the main script's own imports
     beyond ``preload``: for the ``channelsim`` command about 0.06 s, because
     :mod:`channelsim.cli` imports its heavy parts (reports, plots) only when a
