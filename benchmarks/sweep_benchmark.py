@@ -308,6 +308,25 @@ def dask_run_ratio(cycles: int) -> dict[str, Any]:
             "ratio_median": statistics.median(ratios), "ratios": ratios}
 
 
+def pool_sessions(paths: list[Path], resamples: int = 20000, seed: int = 0) -> dict[str, Any]:
+    """Dask / pool wall-time ratios of every repeat of several saved sessions, pooled.
+
+    Each repeat is a pool sweep and a Dask sweep a few seconds apart; the median of their
+    ratios minus one, its mean, and a 95 % bootstrap interval of the median (``resamples``
+    resamples of the repeats, from a seeded generator).
+    """
+    import numpy as np
+
+    ratios = np.array([r for p in paths for r in json.loads(p.read_text())["dask_vs_local_per_repeat"]])
+    if ratios.size == 0:
+        raise SystemExit(f"no Dask / pool repeats in {', '.join(map(str, paths))}")
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(ratios, size=(resamples, ratios.size)), axis=1)
+    low, high = np.quantile(medians, [0.025, 0.975])
+    return {"sessions": len(paths), "repeats": int(ratios.size), "median": float(np.median(ratios)),
+            "mean": float(ratios.mean()), "ci95_median": (float(low), float(high))}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=3, help="sweeps per backend (median reported)")
@@ -320,10 +339,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="before each sweep, wait up to this many seconds for the machine to be idle (0: no wait)")
     ap.add_argument("--ceiling-cycles", type=int, default=16,
                     help="cycles of the machine's parallel-ceiling probe before and after the sweeps (0: skip)")
+    ap.add_argument("--pool", type=Path, nargs="+", metavar="RESULTS_JSON",
+                    help="run nothing: pool the Dask / pool ratios of every repeat in these saved results")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--exp", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--dest", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.pool:
+        p = pool_sessions(args.pool)
+        lo, hi = p["ci95_median"]
+        print(f"Dask vs local pool over {p['repeats']} repeats of {p['sessions']} sessions: median {p['median']:+.1%}, "
+              f"mean {p['mean']:+.1%}, 95 % bootstrap interval of the median {lo:+.1%} .. {hi:+.1%}")
+        return 0
     if args.child:
         print(json.dumps(child(args.child, args.exp, args.dest, args.workers)))
         return 0

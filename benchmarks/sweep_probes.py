@@ -6,6 +6,7 @@ Usage::
     .venv/bin/python benchmarks/sweep_probes.py timeline [--backend local|dask] [--repeats 2]
     .venv/bin/python benchmarks/sweep_probes.py malloc-trim [--cycles 4]
     .venv/bin/python benchmarks/sweep_probes.py in-sweep [--repeats 3]
+    .venv/bin/python benchmarks/sweep_probes.py main-import [--repeats 5]
     .venv/bin/python benchmarks/sweep_probes.py cli [--repeats 4]
 
 ``worker-cpu``: one baseline replication at a time in a ``Dask("local:1")`` worker, under four
@@ -34,6 +35,10 @@ core or for the GIL), the share of the worker's CPU taken by its other threads, 
 thread's involuntary context switches (``getrusage(RUSAGE_THREAD)``).  Medians per sweep.
 Shares of one run do not depend on how fast the host runs at the moment.  ``--dask-config
 KEY=VALUE`` (repeatable) changes a setting of the Dask cluster for comparison.
+
+``main-import``: what a worker of ``channelsim sweep`` pays to run the command's script again
+after the fork: in fresh processes that have imported the fork server's preload (``sim``,
+``experiments.runner``), the time of ``import channelsim.cli``; median of ``--repeats``.
 
 ``cli``: the benchmark's 40-run sweep through the ``channelsim sweep`` command, timed from
 launch to exit (interpreter start, imports and the report of progress included), with
@@ -241,6 +246,18 @@ def in_sweep_repeats(repeats: int, dask_config: list[str]) -> None:
                   f"{m['ivcsw']:.0f} involuntary context switches a run", flush=True)
 
 
+def main_import(repeats: int) -> None:
+    import subprocess
+
+    code = ("import time, sim, experiments.runner; t = time.perf_counter(); import channelsim.cli; "
+            "print(time.perf_counter() - t)")
+    # the installed package (or the first checkout on PYTHONPATH, to measure another commit)
+    times = [float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                                  cwd=tempfile.gettempdir()).stdout.split()[-1]) for _ in range(repeats)]
+    print(f"import channelsim.cli after the fork server's preload: median {statistics.median(times):.3f} s "
+          f"({', '.join(f'{t:.3f}' for t in times)})", flush=True)
+
+
 def cli(repeats: int) -> None:
     import subprocess
 
@@ -278,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     i.add_argument("--dask-config", action="append", default=[], metavar="KEY=VALUE",
                    help="a Dask setting on top of the shipped ones, e.g. distributed.worker.memory.monitor-interval=1s")
+    mi = sub.add_parser("main-import")
+    mi.add_argument("--repeats", type=int, default=5)
     c = sub.add_parser("cli")
     c.add_argument("--repeats", type=int, default=4)
     m = sub.add_parser("malloc-trim")
@@ -289,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         malloc_trim(args.cycles)
     elif args.probe == "cli":
         cli(args.repeats)
+    elif args.probe == "main-import":
+        main_import(args.repeats)
     elif args.probe == "in-sweep":
         if args.child:
             import yaml

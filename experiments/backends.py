@@ -212,7 +212,7 @@ def _fork_server(preload: tuple[str, ...] | list[str], start: bool = False) -> A
     ``__main__`` is not in the list: on Python 3.12 the fork server ignores it
     (CPython gh-126631, fixed in later 3.13 releases), and every worker runs the main script's top
     level again after the fork.  What that costs is the main script's own imports
-    beyond ``preload``: for the ``channelsim`` command about 0.06 s, because
+    beyond ``preload``: for the ``channelsim`` command about 0.1 s, because
     :mod:`channelsim.cli` imports its heavy parts (reports, plots) only when a
     command needs them.
     """
@@ -446,7 +446,7 @@ class Dask(Backend):
         # The memory monitor (each worker's, and its nanny's in this process) checks the worker's memory
         # every 1 s instead of 100 ms: ten wake-ups a second per worker and per nanny take the cores
         # from the runs.  In a sweep on 2 cores a worker's task thread was not running for 3.1-3.7 % of
-        # a run at 100 ms and 2.0-2.5 % at 1 s, and the worker's other threads took 1.2-1.3 % and
+        # a run at 100 ms and 1.6-2.5 % at 1 s, and the worker's other threads took 1.2-1.3 % and
         # 0.9-1.0 % of its CPU (`benchmarks/sweep_probes.py in-sweep`).  It pauses a worker at 80 % of
         # its memory limit and the nanny restarts it at 95 %; a run here holds its own model only (a
         # process running one peaks at 183 MiB for the baseline and 335 MiB for the large scenario,

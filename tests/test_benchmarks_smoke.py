@@ -101,3 +101,20 @@ def test_reference_model_follows_bass(ref):
     closed_form = (1 - e) / (1 + (q / p) * e)  # 0.233
     assert abs(model.adopted / 5_000 - closed_form) < 0.03  # ~5 binomial SDs, plus monthly discretisation
     assert sum(a.adopted for a in model.agents) == model.adopted
+
+
+def test_sweep_sessions_pool_every_repeat(tmp_path):
+    """``sweep_benchmark.py --pool``: the repeats of all files in one sample, a seeded interval around the median."""
+    sb = _load("sweep_benchmark")
+    files = []
+    for i, ratios in enumerate([[0.10, 0.30], [-0.05, 0.20, 0.02]]):
+        files.append(tmp_path / f"s{i}.json")
+        files[-1].write_text(json.dumps({"dask_vs_local_per_repeat": ratios}))
+    p = sb.pool_sessions(files, resamples=2000)
+    assert p["sessions"] == 2 and p["repeats"] == 5
+    assert p["median"] == pytest.approx(0.10) and p["mean"] == pytest.approx(0.114)
+    low, high = p["ci95_median"]
+    assert -0.05 <= low <= p["median"] <= high <= 0.30
+    assert sb.pool_sessions(files, resamples=2000)["ci95_median"] == (low, high)  # seeded
+    committed = sorted((BENCH / "sweep_sessions").glob("*.json"))
+    assert sb.pool_sessions(committed, resamples=200)["repeats"] == 50  # the sessions docs/PERFORMANCE.md pools

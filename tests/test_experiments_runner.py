@@ -276,7 +276,8 @@ def test_workers_of_the_command_line_do_not_import_the_report_stack(tmp_path, da
     On Python 3.12 a worker forked from the fork server runs the main script's top level
     again (``__main__`` in the preload list is ignored: CPython gh-126631); for the
     ``channelsim`` command that is ``from channelsim.cli import main``.  Reports and plots
-    (matplotlib, scipy.stats: about 1.4 s a worker) are imported when a command needs them.
+    (matplotlib, scipy.stats: about 1.2 s a worker; `sweep_probes.py main-import`) are imported
+    when a command needs them.
     """
     script = tmp_path / "channelsim_script.py"
     script.write_text(CONSOLE_SCRIPT.format(repo=str(REPO), dask=repr(dask)))
