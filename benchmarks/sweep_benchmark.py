@@ -14,7 +14,9 @@ every headline KPI kept.  For each repeat, in turn:
   ``sim`` preloaded);
 * ``local-spawn`` (only with ``--backends ...,local-spawn``): the same pool with the ``spawn`` start
   method, each worker importing the package itself (the default before the fork server);
-* ``dask``: ``Dask("local:N")``, a LocalCluster with N single-threaded worker processes.
+* ``dask``: ``Dask("local:N")``, a LocalCluster with N single-threaded worker processes;
+* ``dask-single`` (only with ``--backends ...,dask-single``): the same with one run per Dask task
+  (``max_runs_per_task=1``, the default before batches).
 
 Every sweep runs in a fresh Python process (``--child``), as ``channelsim sweep`` would: the
 child imports the package and makes one tiny untimed run (so the in-process reference is not
@@ -172,6 +174,8 @@ def make_backend(name: str, workers: int):
         return LocalProcesses(workers, context="spawn")
     if name == "dask":
         return Dask(f"local:{workers}")
+    if name == "dask-single":  # one run per Dask task (the default before batches, for comparison)
+        return Dask(f"local:{workers}", max_runs_per_task=1)
     raise ValueError(name)
 
 
@@ -283,47 +287,59 @@ def _one_baseline_run(seed: int) -> float:
 
 
 def dask_run_ratio(cycles: int) -> dict[str, Any]:
-    """A run's time in a Dask ``local:1`` worker / in a ``LocalProcesses(1)`` worker, runs alternating.
+    """A run's time in a Dask ``local:1`` worker / in a ``LocalProcesses(1)`` worker, both at once.
 
-    Both backends are up side by side (as ``channelsim sweep`` configures them) and run one
-    baseline replication at a time, in turn (which goes first alternates), so each pair sees the
-    host at about the same speed.
+    Both backends are up side by side (as ``channelsim sweep`` configures them) and each cycle
+    starts the same baseline replication in both at the same moment, then waits for both.  The
+    two runs of a pair see the host at the same speed, and each shares the two cores as in a
+    sweep: with another busy process, and (the Dask run) with the scheduler, client and nanny in
+    this process and the worker's own event loop.  The sessions saved in ``sweep_sessions/``
+    ran a pair's runs one after the other, each with the other core idle, which left that
+    contention out (docs/PERFORMANCE.md).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from experiments.backends import Dask, LocalProcesses
 
-    with LocalProcesses(1, overlap_startup=False) as pool, Dask("local:1", overlap_startup=False) as dask:
-        pool._pool.submit(_one_baseline_run, 99).result()  # noqa: SLF001 - a probe, not the runner
-        dask._client.submit(_one_baseline_run, 99, pure=False).result()  # noqa: SLF001
-        in_pool, in_dask = [], []
+    with LocalProcesses(1, overlap_startup=False) as pool, Dask("local:1", overlap_startup=False) as dask, \
+            ThreadPoolExecutor(2) as waiters:
+        def in_pool(seed: int) -> float:
+            return pool._pool.submit(_one_baseline_run, seed).result()  # noqa: SLF001 - a probe, not the runner
+
+        def in_dask(seed: int) -> float:
+            return dask._client.submit(_one_baseline_run, seed, pure=False).result()  # noqa: SLF001
+
+        in_pool(99), in_dask(99)
+        pairs = []
         for seed in range(cycles):
-            # alternate which goes first, so a trend in the host's speed does not favour either
-            first_pool = seed % 2 == 0
-            for which in ("pool", "dask") if first_pool else ("dask", "pool"):
-                if which == "pool":
-                    in_pool.append(pool._pool.submit(_one_baseline_run, seed).result())  # noqa: SLF001
-                else:
-                    in_dask.append(dask._client.submit(_one_baseline_run, seed, pure=False).result())  # noqa: SLF001
-    ratios = [d / p for d, p in zip(in_dask, in_pool, strict=True)]
-    return {"cycles": cycles, "pool_median": statistics.median(in_pool), "dask_median": statistics.median(in_dask),
-            "ratio_median": statistics.median(ratios), "ratios": ratios}
+            p, d = waiters.submit(in_pool, seed), waiters.submit(in_dask, seed)
+            pairs.append((p.result(), d.result()))
+    ratios = [d / p for p, d in pairs]
+    return {"cycles": cycles, "pool_median": statistics.median(p for p, _ in pairs),
+            "dask_median": statistics.median(d for _, d in pairs), "ratio_median": statistics.median(ratios),
+            "ratios": ratios, "design": "at once"}
 
 
-def pool_sessions(paths: list[Path], resamples: int = 20000, seed: int = 0) -> dict[str, Any]:
+def pool_sessions(paths: list[Path], resamples: int = 20000, seed: int = 0, backend: str = "dask") -> dict[str, Any]:
     """Dask / pool wall-time ratios of every repeat of several saved sessions, pooled.
 
-    Each repeat is a pool sweep and a Dask sweep a few seconds apart; the median of their
-    ratios minus one, its mean, and a 95 % bootstrap interval of the median (``resamples``
-    resamples of the repeats, from a seeded generator).
+    Each repeat is a pool sweep and a ``backend`` sweep (``dask`` or ``dask-single``) a few
+    seconds apart; the median of their ratios minus one, its mean, and a 95 % bootstrap
+    interval of the median (``resamples`` resamples of the repeats, from a seeded generator).
+    Sessions without that backend are skipped.
     """
     import numpy as np
 
-    ratios = np.array([r for p in paths for r in json.loads(p.read_text())["dask_vs_local_per_repeat"]])
+    key = f"{backend.replace('-', '_')}_vs_local_per_repeat"
+    sessions = [json.loads(p.read_text()) for p in paths]
+    used = [s[key] for s in sessions if key in s]
+    ratios = np.array([r for per_repeat in used for r in per_repeat])
     if ratios.size == 0:
-        raise SystemExit(f"no Dask / pool repeats in {', '.join(map(str, paths))}")
+        raise SystemExit(f"no {backend} / pool repeats in {', '.join(map(str, paths))}")
     rng = np.random.default_rng(seed)
     medians = np.median(rng.choice(ratios, size=(resamples, ratios.size)), axis=1)
     low, high = np.quantile(medians, [0.025, 0.975])
-    return {"sessions": len(paths), "repeats": int(ratios.size), "median": float(np.median(ratios)),
+    return {"sessions": len(used), "repeats": int(ratios.size), "median": float(np.median(ratios)),
             "mean": float(ratios.mean()), "ci95_median": (float(low), float(high))}
 
 
@@ -341,15 +357,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="cycles of the machine's parallel-ceiling probe before and after the sweeps (0: skip)")
     ap.add_argument("--pool", type=Path, nargs="+", metavar="RESULTS_JSON",
                     help="run nothing: pool the Dask / pool ratios of every repeat in these saved results")
+    ap.add_argument("--pool-backend", choices=["dask", "dask-single"], default="dask",
+                    help="with --pool: which Dask sweeps to compare with the pool")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--exp", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--dest", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.pool:
-        p = pool_sessions(args.pool)
+        p = pool_sessions(args.pool, backend=args.pool_backend)
         lo, hi = p["ci95_median"]
-        print(f"Dask vs local pool over {p['repeats']} repeats of {p['sessions']} sessions: median {p['median']:+.1%}, "
-              f"mean {p['mean']:+.1%}, 95 % bootstrap interval of the median {lo:+.1%} .. {hi:+.1%}")
+        print(f"{args.pool_backend} vs local pool over {p['repeats']} repeats of {p['sessions']} sessions: median "
+              f"{p['median']:+.1%}, mean {p['mean']:+.1%}, 95 % bootstrap interval of the median "
+              f"{lo:+.1%} .. {hi:+.1%}")
         return 0
     if args.child:
         print(json.dumps(child(args.child, args.exp, args.dest, args.workers)))
@@ -445,11 +464,13 @@ def main(argv: list[str] | None = None) -> int:
     util = res["backend_utilisation"]
     if "parallel_ceiling_all" in res and "local" in util and "in-process" in util:
         res["parallel_efficiency_drift_free"] = util["local"] / util["in-process"] * res["parallel_ceiling_all"]
-    if paired is not None and "local" in util and "dask" in util:
-        res["dask_vs_local_drift_free"] = util["local"] / util["dask"] * paired["ratio_median"] - 1.0
     if "dask" in med and "local" in med:
         res["dask_vs_local"] = med["dask"] / med["local"] - 1.0
         res["dask_vs_local_per_repeat"] = [a / b - 1.0 for a, b in zip(walls["dask"], walls["local"], strict=True)]
+    if "dask-single" in med and "local" in med:
+        res["dask_single_vs_local"] = med["dask-single"] / med["local"] - 1.0
+        res["dask_single_vs_local_per_repeat"] = [a / b - 1.0 for a, b in zip(walls["dask-single"], walls["local"],
+                                                                              strict=True)]
         if "in-process" in med:
             res["parallel_efficiency_dask"] = med["in-process"] / (args.workers * med["dask"])
     if writes:
@@ -487,15 +508,11 @@ def format_table(res: dict[str, Any]) -> str:
                      + ", ".join(f"{c['ceiling']:.1%}" for c in res["parallel_ceiling"]) + " before / after)")
     if "dask_run_vs_pool_run" in res:
         ratio = res["dask_run_vs_pool_run"]["ratio_median"]
-        lines.append(f"a run in a Dask worker / in a pool worker (paired) = {ratio:.3f}")
+        lines.append(f"a run in a Dask worker / in a pool worker (paired, both at once) = {ratio:.3f}")
     if "parallel_efficiency_drift_free" in res:
         pe = res["parallel_efficiency_drift_free"]
         lines.append(f"parallel efficiency, drift-free (utilisation local / in-process x ceiling) = {pe:.1%} "
                      f"(target >= 85 %: {'met' if pe >= 0.85 else 'MISSED'})")
-    if "dask_vs_local_drift_free" in res:
-        dv = res["dask_vs_local_drift_free"]
-        lines.append(f"Dask vs local, drift-free (utilisation local / Dask x paired run ratio) = {dv:+.1%} "
-                     f"(target <= +10 %: {'met' if dv <= 0.10 else 'MISSED'})")
     if "parallel_efficiency" in res:
         pe = res["parallel_efficiency"]
         lines.append(f"parallel efficiency (local) = {pe:.1%} (target >= 85 %: {'met' if pe >= 0.85 else 'MISSED'}); "
@@ -505,6 +522,9 @@ def format_table(res: dict[str, Any]) -> str:
         lines.append(f"Dask LocalCluster vs local pool = {dv:+.1%} (target <= +10 %: "
                      f"{'met' if dv <= 0.10 else 'MISSED'}); per repeat "
                      f"{', '.join(f'{x:+.1%}' for x in res['dask_vs_local_per_repeat'])}")
+    if "dask_single_vs_local" in res:
+        lines.append(f"Dask, one run per task, vs local pool = {res['dask_single_vs_local']:+.1%}; per repeat "
+                     f"{', '.join(f'{x:+.1%}' for x in res['dask_single_vs_local_per_repeat'])}")
     if "store_overhead_median" in res:
         so = res["store_overhead_median"]
         lines.append(f"store write per run = {res['store_write_seconds_median'] * 1000:.1f} ms median "

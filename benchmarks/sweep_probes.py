@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python benchmarks/sweep_probes.py worker-cpu [--runs 6]
     .venv/bin/python benchmarks/sweep_probes.py timeline [--backend local|dask] [--repeats 2]
     .venv/bin/python benchmarks/sweep_probes.py malloc-trim [--cycles 4]
-    .venv/bin/python benchmarks/sweep_probes.py in-sweep [--repeats 3]
+    .venv/bin/python benchmarks/sweep_probes.py in-sweep [--repeats 3] [--backends local,dask,dask-single]
     .venv/bin/python benchmarks/sweep_probes.py main-import [--repeats 5]
     .venv/bin/python benchmarks/sweep_probes.py cli [--repeats 4]
 
@@ -27,14 +27,18 @@ runs (for Dask: the scheduler, client and nannies, which live in the parent; a r
 are wall time, so for the pool, whose parent runs share the cores with the fork server's
 imports, this can come out a little below zero).
 
-``in-sweep``: 30 baseline replications on ``LocalProcesses(2)`` and on ``Dask("local:2")``
-(both without ``overlap_startup``, so every run is in a worker), each backend in a fresh
-process, alternating, ``--repeats`` times.  For each run: its wall time, the running
-thread's CPU time, the share of the wall time the thread was not running (waiting for a
-core or for the GIL), the share of the worker's CPU taken by its other threads, and the
-thread's involuntary context switches (``getrusage(RUSAGE_THREAD)``).  Medians per sweep.
-Shares of one run do not depend on how fast the host runs at the moment.  ``--dask-config
-KEY=VALUE`` (repeatable) changes a setting of the Dask cluster for comparison.
+``in-sweep``: the benchmark's 40-run sweep through ``run_experiment``, as ``channelsim sweep``
+runs it (overlapped start, every record stored), on ``LocalProcesses(2)``, on ``Dask("local:2")``
+as shipped and, with ``--backends``, on ``dask-single`` (one run per Dask task); each sweep in a
+fresh process, the backends in turn, ``--repeats`` times.  The runs are measured by wrapping the
+runner's task function (two ``getrusage`` calls a run).  For each run in a worker: its wall time,
+the running thread's CPU time, the share of the wall time the thread was not running (waiting
+for a core or for the GIL), the share of the worker's CPU taken by its other threads, the
+thread's involuntary context switches and minor page faults (``getrusage(RUSAGE_THREAD)``);
+medians per sweep.  And the CPU time the parent spent during the sweep besides its own runs
+(client, scheduler and nannies for Dask; storing and the pool's threads for both).  Shares of
+one run do not depend on how fast the host runs at the moment.  ``--dask-config KEY=VALUE``
+(repeatable) changes a setting of the Dask cluster for comparison.
 
 ``main-import``: what a worker of ``channelsim sweep`` pays to run the command's script again
 after the fork: in fresh processes that have imported the fork server's preload (``sim``,
@@ -196,21 +200,21 @@ def malloc_trim(cycles: int) -> None:
           f"it (x{b / a:.2f})", flush=True)
 
 
-def run_in_worker(task: dict) -> dict:
-    """One baseline replication (seed = the task's point) with what its thread spent."""
+def measured_task(task: dict) -> dict:
+    """The runner's task function, with what its thread and process spent in ``record["probe"]``."""
     import resource
 
-    import sim
-    from experiments.io import load_scenario
+    from experiments import runner
 
-    scenario = load_scenario("baseline")
+    run = getattr(runner, "_unmeasured_run_task", runner.run_task)  # the original, in the parent too
     r0, w0, t0, p0 = (resource.getrusage(resource.RUSAGE_THREAD), time.perf_counter(), time.thread_time(),
                       time.process_time())
-    sim.run(scenario, task["point"])
+    record = run(task)
     r1 = resource.getrusage(resource.RUSAGE_THREAD)
     wall, cpu, proc = time.perf_counter() - w0, time.thread_time() - t0, time.process_time() - p0
-    return {"wall": wall, "cpu": cpu, "waiting": (wall - cpu) / wall, "other_threads": (proc - cpu) / proc,
-            "ivcsw": r1.ru_nivcsw - r0.ru_nivcsw}
+    record["probe"] = {"wall": wall, "cpu": cpu, "waiting": (wall - cpu) / wall, "other_threads": (proc - cpu) / proc,
+                       "ivcsw": r1.ru_nivcsw - r0.ru_nivcsw, "minflt": r1.ru_minflt - r0.ru_minflt}
+    return record
 
 
 def in_sweep(backend: str, dask_config: dict) -> None:
@@ -218,32 +222,64 @@ def in_sweep(backend: str, dask_config: dict) -> None:
     import logging
 
     import distributed  # noqa: F401 - its configuration must be loaded before it is overridden
+    from sweep_benchmark import EXPERIMENT
 
-    from experiments.backends import LocalProcesses
+    # pickled by reference (a function of this script's __main__ would be pickled by value by Dask)
+    from sweep_probes import measured_task as task_fn
+
+    import sim
+    from experiments import runner
+    from experiments.backends import Dask, LocalProcesses
+    from experiments.design import load_experiment
+    from experiments.io import load_scenario
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
+    sim.run(load_scenario("baseline").with_overrides({"market.n_accounts": 500, "time.warmup_months": 0,
+                                                      "time.months": 1}), 0)
     if backend == "local":
-        be = LocalProcesses(2, overlap_startup=False)
+        be = LocalProcesses(2)
     else:
-        be = _dask_with(dask_config, workers=2)
-    with be:
-        runs = list(be.map_unordered(run_in_worker, [{"point": i, "replication": 0} for i in range(30)]))
-    print(json.dumps({k: statistics.median(r[k] for r in runs) for k in runs[0]}), flush=True)
+        class Configured(Dask):
+            def cluster_settings(self):
+                return {**super().cluster_settings(), **dask_config}
+
+        be = Configured("local:2", max_runs_per_task=1 if backend == "dask-single" else 4)
+    records: list[dict] = []
+
+    class Keep(runner.Progress):
+        def update(self, record, done, failed):
+            records.append(record)
+
+    runner._unmeasured_run_task, runner.run_task = runner.run_task, task_fn  # noqa: SLF001 - a probe
+    with tempfile.TemporaryDirectory(prefix="sweep-probe-") as tmp:
+        exp_path = Path(tmp) / "e.yaml"
+        exp_path.write_text(EXPERIMENT.format(points=10, replications=4))
+        c0, t0 = time.process_time(), time.perf_counter()
+        runner.run_experiment(load_experiment(exp_path), Path(tmp) / "out", be, progress=Keep())
+        wall, parent_cpu = time.perf_counter() - t0, time.process_time() - c0
+    here = f":{os.getpid()}"
+    in_workers = [r["probe"] for r in records if not r["worker"].endswith(here)]
+    own = sum(r["probe"]["cpu"] for r in records if r["worker"].endswith(here))
+    out = {k: statistics.median(r[k] for r in in_workers) for k in in_workers[0]}
+    out.update(sweep=wall, parent_other_cpu=parent_cpu - own, worker_runs=len(in_workers))
+    print(json.dumps(out), flush=True)
 
 
-def in_sweep_repeats(repeats: int, dask_config: list[str]) -> None:
+def in_sweep_repeats(repeats: int, dask_config: list[str], backends: list[str]) -> None:
     import json
     import subprocess
 
     extra = [a for kv in dask_config for a in ("--dask-config", kv)]
     for i in range(repeats):
-        for backend in (("local", "dask") if i % 2 == 0 else ("dask", "local")):
+        for backend in backends[i % len(backends):] + backends[:i % len(backends)]:  # the order rotates
             out = subprocess.run([sys.executable, __file__, "in-sweep", "--backend", backend, "--child", *extra],
                                  check=True, capture_output=True, text=True)
             m = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"{backend:<6} run {m['wall']:.3f} s, its thread's CPU {m['cpu']:.3f} s; not running "
-                  f"{m['waiting']:.1%}; other threads {m['other_threads']:.1%} of the worker's CPU; "
-                  f"{m['ivcsw']:.0f} involuntary context switches a run", flush=True)
+            print(f"{backend:<11} sweep {m['sweep']:5.2f} s; {m['worker_runs']} runs in workers: run "
+                  f"{m['wall']:.3f} s, its thread's CPU {m['cpu']:.3f} s, not running {m['waiting']:.1%}, other "
+                  f"threads {m['other_threads']:.1%} of the worker's CPU, {m['ivcsw']:.0f} involuntary context "
+                  f"switches and {m['minflt']:.0f} page faults a run; the parent's CPU besides its runs "
+                  f"{m['parent_other_cpu']:.2f} s", flush=True)
 
 
 def main_import(repeats: int) -> None:
@@ -290,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--repeats", type=int, default=2)
     t.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     i = sub.add_parser("in-sweep")
-    i.add_argument("--backend", choices=["local", "dask"], default="local")
+    i.add_argument("--backend", choices=["local", "dask", "dask-single"], default="local")
+    i.add_argument("--backends", default="local,dask", help="for the repeats: local, dask, dask-single")
     i.add_argument("--repeats", type=int, default=3)
     i.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     i.add_argument("--dask-config", action="append", default=[], metavar="KEY=VALUE",
@@ -316,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
 
             in_sweep(args.backend, {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.dask_config)})
         else:
-            in_sweep_repeats(args.repeats, args.dask_config)
+            in_sweep_repeats(args.repeats, args.dask_config, [b.strip() for b in args.backends.split(",")])
     elif args.child:
         timeline(args.backend)
     else:

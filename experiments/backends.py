@@ -27,13 +27,16 @@ generator from the integers it carries.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
+import math
 import multiprocessing as mp
 import os
 import signal
+import statistics
 import threading
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import Any
 
 Task = dict[str, Any]
@@ -135,12 +138,49 @@ class _SharedTasks:
     """The tasks of one ``map_unordered`` call, which two threads may take from (see :class:`_Startup`)."""
 
     def __init__(self, tasks: Iterable[Task]):
+        self._left = len(tasks) if isinstance(tasks, Sized) else None
         self._it = iter(tasks)
         self._lock = threading.Lock()
 
     def take(self) -> Task | None:
+        got = self.take_many(1)
+        return got[0] if got else None
+
+    def take_many(self, n: int) -> list[Task]:
+        """Up to ``n`` tasks (fewer only when the tasks run out)."""
         with self._lock:
-            return next(self._it, None)
+            got = list(itertools.islice(self._it, n))
+            if self._left is not None:
+                self._left -= len(got)
+            return got
+
+    def left(self) -> int | None:
+        """How many tasks nobody has taken yet (``None`` if the tasks came as an iterator of unknown length)."""
+        return self._left
+
+
+TASK_SECONDS = 2.0
+
+
+def batch_size(left: int | None, slots: int, cap: int, run_seconds: float | None = None) -> int:
+    """How many runs the next Dask task carries.
+
+    As many runs as take about :data:`TASK_SECONDS` at ``run_seconds`` a run (the typical
+    run so far), at most ``cap``; and at most a share of the runs nobody has taken yet,
+    ``left // (2 * slots)`` for ``slots`` worker threads (guided self-scheduling), so the
+    tasks shrink as the sweep goes on and its last tasks are single runs: no worker sits
+    idle at the end while another works through a batch.  One run per task while the
+    run time or the number of runs left is unknown, or when ``cap`` is 1.
+    """
+    if left is None or run_seconds is None or cap <= 1:
+        return 1
+    fit = int(TASK_SECONDS // run_seconds) if run_seconds > 0 else cap
+    return max(1, min(cap, fit, left // (2 * max(slots, 1))))
+
+
+def _run_batch(fn: Callable[[Task], Record], tasks: list[Task]) -> list[Record]:
+    """Several runs in one Dask task, one after the other (see :class:`Dask`, ``max_runs_per_task``)."""
+    return [fn(task) for task in tasks]
 
 
 def _start(backend: Backend, start: Callable[[], None], what: str, overlap: bool) -> _Startup:
@@ -367,6 +407,21 @@ class Dask(Backend):
     (``overlap_startup``).  A cluster given as ``tcp://...`` is already running: nothing
     is overlapped, and its workers are configured by whoever started them.
 
+    A Dask task may carry several short runs (``max_runs_per_task``, 4 by default).  Each
+    task costs the client, the scheduler and the worker's event loop a few messages (the
+    task, its completion, the client fetching the result, the release), and on a small
+    machine that work takes the cores from the runs: in a 40-run sweep of the baseline on 2
+    cores, a worker's run was not running for 2.4-3.8 % of its time with one run per task and
+    1.2-1.4 % with batches, and this process spent half the CPU (docs/PERFORMANCE.md).  Once
+    the typical run time is known (from the runs this process made while the cluster
+    started, or from the first results), a task carries as many runs as take about
+    :data:`TASK_SECONDS`, so runs of a second or more still go one per task, and batches
+    shrink as the sweep goes on (:func:`batch_size`), so its last tasks are single runs.
+    Records still arrive one per run, and a batch whose task fails (its worker died too
+    often, or ``fn`` raised) is run again one run per task, so a failure is recorded
+    against its own run only.  An interrupted sweep loses the runs of the tasks in flight
+    (the next call runs them again).  ``max_runs_per_task=1`` gives one run per task.
+
     Args:
         address: ``tcp://HOST:PORT`` or ``local:N``.
         max_in_flight: tasks submitted ahead of results (default: 4 per worker thread, at least 8).
@@ -374,14 +429,18 @@ class Dask(Backend):
         connect_timeout: how long to wait for an existing scheduler.
         preload: modules a ``LocalCluster``'s workers have imported before their first task.
         overlap_startup: run tasks in this process while a ``LocalCluster`` starts.
+        max_runs_per_task: the largest batch of runs one Dask task carries (1: no batches).
     """
 
     name = "dask"
 
     def __init__(self, address: str, max_in_flight: int | None = None, retries: int = 2,
                  connect_timeout: str = "30s", preload: tuple[str, ...] | list[str] | None = None,
-                 overlap_startup: bool = True):
+                 overlap_startup: bool = True, max_runs_per_task: int = 4):
+        if isinstance(max_runs_per_task, bool) or not isinstance(max_runs_per_task, int) or max_runs_per_task < 1:
+            raise ValueError(f"max_runs_per_task must be a positive integer, got {max_runs_per_task!r}")
         self.address = address
+        self.max_runs_per_task = max_runs_per_task
         self.connect_timeout = connect_timeout
         self.max_in_flight = max_in_flight
         self.retries = retries
@@ -500,14 +559,12 @@ class Dask(Backend):
         if start_error is not None and (not exc or exc[0] is None):
             raise start_error
 
-    def _slots(self) -> int:
-        if self.max_in_flight:
-            return self.max_in_flight
+    def _threads(self) -> int:
         try:
-            threads = sum(self._client.nthreads().values())
+            return max(1, sum(self._client.nthreads().values()))
         except Exception:  # noqa: BLE001
-            threads = 1
-        return max(8, 4 * max(threads, 1))
+            return 1
+
 
     def map_unordered(self, fn: Callable[[Task], Record], tasks: Iterable[Task]) -> Iterator[Record]:
         from distributed import as_completed
@@ -515,40 +572,68 @@ class Dask(Backend):
         if self._client is None and self._startup is None:
             raise RuntimeError("use Dask as a context manager")
         shared = _SharedTasks(tasks)
-        owner: dict[str, Task] = {}
+        owner: dict[str, list[Task]] = {}
         session = uuid.uuid4().hex[:8]
         first: list[Any] = []
+        threads = 1
+        run_seconds: list[float] = []  # of the runs done so far (appended by this thread, read by the start thread)
 
-        def submit(task: Task) -> Any:
-            key = f"channelsim-run-{session}-{task['point']}-{task['replication']}"
-            fut = self._client.submit(fn, task, key=key, pure=False, retries=self.retries)
-            owner[fut.key] = task
+        def note(record: Record) -> Record:
+            s = record.get("seconds") if isinstance(record, dict) and record.get("status", "ok") == "ok" else None
+            if isinstance(s, int | float) and math.isfinite(s) and s > 0:
+                run_seconds.append(float(s))
+            return record
+
+        def submit(batch: list[Task]) -> Any:
+            head = batch[0]
+            key = f"channelsim-run-{session}-{head['point']}-{head['replication']}"
+            if len(batch) == 1:
+                fut = self._client.submit(fn, head, key=key, pure=False, retries=self.retries)
+            else:
+                fut = self._client.submit(_run_batch, fn, batch, key=f"{key}-x{len(batch)}", pure=False,
+                                          retries=self.retries)
+            owner[fut.key] = batch
             return fut
 
-        def fill() -> None:
-            for _ in range(self._slots() - len(first)):
-                task = shared.take()
-                if task is None:
-                    break
-                first.append(submit(task))
+        def next_batch() -> list[Task]:
+            typical = statistics.median(run_seconds[-20:]) if run_seconds else None
+            return shared.take_many(batch_size(shared.left(), threads, self.max_runs_per_task, typical))
 
-        yield from _while_starting(self._startup if self.overlap_startup else None, fn, shared, fill)
+        def fill() -> None:
+            nonlocal threads
+            threads = self._threads()
+            for _ in range((self.max_in_flight or max(8, 4 * threads)) - len(first)):
+                batch = next_batch()
+                if not batch:
+                    break
+                first.append(submit(batch))
+
+        for record in _while_starting(self._startup if self.overlap_startup else None, fn, shared, fill):
+            yield note(record)
         fill()
         if not first:
             return
         ac = as_completed(first)
         first.clear()
         for fut in ac:
-            task = owner.pop(fut.key)
+            batch = owner.pop(fut.key)
             try:
-                record = fut.result()
+                result = fut.result()
+                records = result if len(batch) > 1 else [result]
             except Exception as err:  # noqa: BLE001 - KilledWorker, lost data, ...
-                record = infrastructure_failure(task, err)
+                if len(batch) > 1:  # again, one run per task: a failure belongs to its own run only
+                    fut.release()
+                    del fut
+                    for task in batch:
+                        ac.add(submit([task]))
+                    continue
+                records = [infrastructure_failure(batch[0], err)]
             fut.release()
             del fut
-            yield record
-            nxt = shared.take()
-            if nxt is not None:
+            for record in records:
+                yield note(record)
+            nxt = next_batch()
+            if nxt:
                 ac.add(submit(nxt))
 
 

@@ -117,4 +117,8 @@ def test_sweep_sessions_pool_every_repeat(tmp_path):
     assert -0.05 <= low <= p["median"] <= high <= 0.30
     assert sb.pool_sessions(files, resamples=2000)["ci95_median"] == (low, high)  # seeded
     committed = sorted((BENCH / "sweep_sessions").glob("*.json"))
-    assert sb.pool_sessions(committed, resamples=200)["repeats"] == 50  # the sessions docs/PERFORMANCE.md pools
+    assert sb.pool_sessions(committed, resamples=200)["repeats"] == 56  # the sessions docs/PERFORMANCE.md pools
+    # with batches, each session also has one-run-per-task Dask sweeps; sessions without a backend are skipped
+    batches = sorted((BENCH / "sweep_sessions" / "batches").glob("*.json"))
+    assert sb.pool_sessions(batches, resamples=200, backend="dask-single")["repeats"] == 16
+    assert sb.pool_sessions([*files, *batches], resamples=200, backend="dask-single")["sessions"] == 2

@@ -295,6 +295,52 @@ def test_dask_local_cluster_gives_identical_results(sequential, tmp_path):
     assert not any(w.endswith(f":{os.getpid()}") for w in got["worker"])
 
 
+def test_dask_batches_fit_the_run_time_and_shrink_to_single_runs_at_the_end():
+    from experiments.backends import TASK_SECONDS, batch_size
+
+    for total, slots, cap in [(40, 2, 4), (1000, 16, 4), (9, 2, 4), (50, 2, 8)]:
+        sizes, left = [], total
+        while left:
+            sizes.append(batch_size(left, slots, cap, run_seconds=0.01))
+            left -= sizes[-1]
+        assert sum(sizes) == total and max(sizes) <= cap
+        assert sizes == sorted(sizes, reverse=True)  # large batches first, so no worker waits on one at the end
+        # once fewer than 2 x 2 x slots runs are left, every task is a single run
+        left_before = [total - sum(sizes[:i]) for i in range(len(sizes))]
+        assert all(n == 1 for n, before in zip(sizes, left_before, strict=True) if before < 4 * slots)
+    # as many runs as take about TASK_SECONDS; runs that long or longer go one per task
+    assert batch_size(1000, 2, 4, TASK_SECONDS / 4) == 4
+    assert batch_size(1000, 2, 4, TASK_SECONDS / 2) == 2
+    assert batch_size(1000, 2, 4, TASK_SECONDS * 0.9) == 1 and batch_size(1000, 2, 4, 60.0) == 1
+    # unknown run time or number of runs left, or batches turned off: one run per task
+    assert batch_size(1000, 2, 4, None) == 1 and batch_size(None, 2, 4, 0.1) == 1 and batch_size(1000, 2, 1, 0.1) == 1
+    with pytest.raises(ValueError, match="max_runs_per_task"):
+        Dask("local:2", max_runs_per_task=0)
+
+
+def _raises_on_point_9(task):
+    import inspect
+
+    if task["point"] == 9:
+        raise RuntimeError("run 9 raised")
+    return {"point": task["point"], "replication": task["replication"], "status": "ok", "seconds": 0.05,
+            "batched": any(f.function == "_run_batch" for f in inspect.stack())}
+
+
+def test_a_failure_inside_a_dask_batch_is_recorded_against_its_own_run_only():
+    # Without overlap the first 8 tasks (points 0-7) go before any run time is known, one run each;
+    # the task submitted after the first result carries points 8-11 (32 runs left, 0.05 s a run).
+    tasks = [{"point": i, "replication": 0} for i in range(40)]
+    with Dask("local:2", overlap_startup=False, max_runs_per_task=4) as d:
+        records = list(d.map_unordered(_raises_on_point_9, tasks))
+    assert sorted(r["point"] for r in records) == list(range(40))  # every run once
+    assert any(r["status"] == "ok" and r["batched"] for r in records)  # batches were used
+    bad = [r for r in records if r["status"] != "ok"]
+    assert [r["point"] for r in bad] == [9] and "run 9 raised" in bad[0]["error"]
+    # the batch that held run 9 was run again one run per task
+    assert all(not r["batched"] for r in records if r["point"] in (8, 10, 11))
+
+
 def test_independent_streams_differ_from_common(tmp_path):
     e1 = load_experiment(write_experiment(tmp_path, "a.yaml", replications=1))
     e2 = load_experiment(write_experiment(tmp_path, "b.yaml", replications=1, streams="independent"))
