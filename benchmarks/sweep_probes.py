@@ -170,7 +170,17 @@ def timeline(backend: str) -> None:
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         here = f":{os.getpid()}"
         parent = [(t - s - t0, t - t0) for t, s, w in arrivals if w.endswith(here)]
-        workers = sorted(t - s - t0 for t, s, w in arrivals if not w.endswith(here))
+        # A Dask batch's records arrive together, after all its runs (then each is stored, a few ms
+        # apart): its first run started at the first arrival minus the seconds of all of them.  A
+        # record of the same worker that arrives sooner after the previous one than its own run took
+        # belongs to the same batch.
+        starts, batch = [], []
+        for t, s, w in [a for a in arrivals if not a[2].endswith(here)] + [(float("inf"), 0.0, "")]:
+            if batch and (w != batch[-1][2] or t - batch[-1][0] >= s):
+                starts.append(batch[0][0] - sum(x[1] for x in batch) - t0)
+                batch = []
+            batch.append((t, s, w))
+        workers = sorted(starts)
         in_parent = sum(s for _, s, w in arrivals if w.endswith(here))
         print(f"{backend:<6}{when}: wall {wall:5.2f} s; the parent ran {len(parent)} runs (last ended at "
               f"{parent[-1][1] if parent else 0:.2f} s); first worker run started at {workers[0]:.2f} s; closing "

@@ -411,8 +411,9 @@ class Dask(Backend):
     task costs the client, the scheduler and the worker's event loop a few messages (the
     task, its completion, the client fetching the result, the release), and on a small
     machine that work takes the cores from the runs: in a 40-run sweep of the baseline on 2
-    cores, a worker's run was not running for 2.4-3.8 % of its time with one run per task and
-    1.2-1.4 % with batches, and this process spent half the CPU (docs/PERFORMANCE.md).  Once
+    cores, a worker's run was not running for 3.8-4.2 % of its time with one run per task and
+    1.7-2.8 % with batches (0.7-1.1 % in the local pool), and this process spent a third less
+    CPU (docs/PERFORMANCE.md, "Sweeps").  Once
     the typical run time is known (from the runs this process made while the cluster
     started, or from the first results), a task carries as many runs as take about
     :data:`TASK_SECONDS`, so runs of a second or more still go one per task, and batches

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from experiments import backends
 from experiments.backends import Dask, InProcess
 from experiments.design import load_experiment
 from experiments.runner import Progress, run_experiment
@@ -54,7 +55,7 @@ class Recorder(Progress):
         self.seen.append((record["point"], record["replication"]))
 
 
-def test_killing_a_worker_mid_sweep_loses_nothing_and_duplicates_nothing(tmp_path):
+def test_killing_a_worker_mid_sweep_loses_nothing_and_duplicates_nothing(tmp_path, monkeypatch):
     exp_file = tmp_path / "e.yaml"
     exp_file.write_text(yaml.safe_dump({
         "name": "dask_kill", "base": "baseline", "seed": 5, "replications": 8,
@@ -74,6 +75,16 @@ def test_killing_a_worker_mid_sweep_loses_nothing_and_duplicates_nothing(tmp_pat
         for i in range(2)
     ]
     killed: dict[str, int] = {}
+    batches: list[int] = []  # sizes of the Dask tasks submitted before the kill
+    sized = backends.batch_size
+
+    def recorded_batch_size(*args, **kwargs):
+        n = sized(*args, **kwargs)
+        if "stored" not in killed:
+            batches.append(n)
+        return n
+
+    monkeypatch.setattr(backends, "batch_size", recorded_batch_size)
     try:
         from distributed import Client
 
@@ -96,6 +107,7 @@ def test_killing_a_worker_mid_sweep_loses_nothing_and_duplicates_nothing(tmp_pat
         assert "stored" in killed, "the worker was never killed"
         assert killed["stored"] < total, "the sweep finished before the worker was killed; make runs slower"
         assert workers[0].poll() is not None  # really dead
+        assert max(batches) > 1, "no batch of runs was submitted before the worker was killed"
         # every run stored exactly once
         assert summary.executed == total and summary.complete
         assert sorted(rec.seen) == sorted({(p, r) for p in range(4) for r in range(8)})
