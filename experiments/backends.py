@@ -6,11 +6,12 @@ Every backend is a context manager with one method::
         for record in backend.map_unordered(fn, tasks):
             store(record)
 
-``map_unordered`` yields each task's result as soon as it is done, whatever the
-order.  ``fn`` is a module-level function that never raises (it returns a failure
-record instead); an error of the infrastructure itself (a worker that died too
-often) is turned into a failure record by :func:`infrastructure_failure`, so the
-sweep carries on and ``--retry-failed`` re-runs it.
+``map_unordered`` yields each task's result as soon as it is done (on Dask, as soon
+as the batch of runs it travelled in is), whatever the order.  ``fn`` is a
+module-level function that never raises (it returns a failure record instead); an
+error of the infrastructure itself (a worker that died too often) is turned into a
+failure record by :func:`infrastructure_failure`, so the sweep carries on and
+``--retry-failed`` re-runs it.
 
 Nothing here has import-time side effects: pools and clusters are created when a
 backend is entered and torn down when it exits.
@@ -413,11 +414,11 @@ class Dask(Backend):
     machine that work takes the cores from the runs: in a 40-run sweep of the baseline on 2
     cores, a worker's run was not running for 3.8-4.2 % of its time with one run per task and
     1.7-2.8 % with batches (0.7-1.1 % in the local pool), and this process spent a third less
-    CPU (docs/PERFORMANCE.md, "Sweeps").  Once
-    the typical run time is known (from the runs this process made while the cluster
-    started, or from the first results), a task carries as many runs as take about
-    :data:`TASK_SECONDS`, so runs of a second or more still go one per task, and batches
-    shrink as the sweep goes on (:func:`batch_size`), so its last tasks are single runs.
+    CPU (docs/PERFORMANCE.md, "Sweeps").  Once the typical run time is known (from the runs
+    this process made while the cluster started, or from the first results), a task carries
+    as many runs as take about :data:`TASK_SECONDS`, so runs of a second or more still go one
+    per task, and batches shrink as the sweep goes on (:func:`batch_size`), so its last tasks
+    are single runs.
     Records still arrive one per run, and a batch whose task fails (its worker died too
     often, or ``fn`` raised) is run again one run per task, so a failure is recorded
     against its own run only.  An interrupted sweep loses the runs of the tasks in flight
@@ -565,7 +566,6 @@ class Dask(Backend):
             return max(1, sum(self._client.nthreads().values()))
         except Exception:  # noqa: BLE001
             return 1
-
 
     def map_unordered(self, fn: Callable[[Task], Record], tasks: Iterable[Task]) -> Iterator[Record]:
         from distributed import as_completed
