@@ -467,12 +467,12 @@ def main(argv: list[str] | None = None) -> int:
     if "dask" in med and "local" in med:
         res["dask_vs_local"] = med["dask"] / med["local"] - 1.0
         res["dask_vs_local_per_repeat"] = [a / b - 1.0 for a, b in zip(walls["dask"], walls["local"], strict=True)]
+        if "in-process" in med:
+            res["parallel_efficiency_dask"] = med["in-process"] / (args.workers * med["dask"])
     if "dask-single" in med and "local" in med:
         res["dask_single_vs_local"] = med["dask-single"] / med["local"] - 1.0
         res["dask_single_vs_local_per_repeat"] = [a / b - 1.0 for a, b in zip(walls["dask-single"], walls["local"],
                                                                               strict=True)]
-        if "in-process" in med:
-            res["parallel_efficiency_dask"] = med["in-process"] / (args.workers * med["dask"])
     if writes:
         ws = [w for w, _ in writes]
         ratios = [w / s for w, s in writes if s > 0]

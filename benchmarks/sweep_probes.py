@@ -86,15 +86,18 @@ def run_with_cpu(seed: int) -> tuple[float, float, float]:
     return time.process_time() - p0, time.thread_time() - t0, time.perf_counter() - w0
 
 
-def _dask_with(overrides: dict, workers: int = 1):
-    """A ``Dask("local:N")`` whose LocalCluster is built with ``overrides`` on top of the shipped settings."""
+def _dask_with(overrides: dict, workers: int = 1, **options):
+    """A ``Dask("local:N")`` whose LocalCluster is built with ``overrides`` on top of the shipped settings.
+
+    ``options`` go to :class:`Dask` (``overlap_startup`` is off unless given).
+    """
     from experiments.backends import Dask
 
     class Configured(Dask):
         def cluster_settings(self):
             return {**super().cluster_settings(), **overrides}
 
-    return Configured(f"local:{workers}", overlap_startup=False)
+    return Configured(f"local:{workers}", **{"overlap_startup": False, **options})
 
 
 def worker_cpu(runs: int) -> None:
@@ -239,7 +242,7 @@ def in_sweep(backend: str, dask_config: dict) -> None:
 
     import sim
     from experiments import runner
-    from experiments.backends import Dask, LocalProcesses
+    from experiments.backends import LocalProcesses
     from experiments.design import load_experiment
     from experiments.io import load_scenario
 
@@ -248,12 +251,9 @@ def in_sweep(backend: str, dask_config: dict) -> None:
                                                       "time.months": 1}), 0)
     if backend == "local":
         be = LocalProcesses(2)
-    else:
-        class Configured(Dask):
-            def cluster_settings(self):
-                return {**super().cluster_settings(), **dask_config}
-
-        be = Configured("local:2", max_runs_per_task=1 if backend == "dask-single" else 4)
+    else:  # as the command line runs it: overlapped start; batches unless dask-single
+        be = _dask_with(dask_config, workers=2, overlap_startup=True,
+                        **({"max_runs_per_task": 1} if backend == "dask-single" else {}))
     records: list[dict] = []
 
     class Keep(runner.Progress):

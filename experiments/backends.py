@@ -418,8 +418,7 @@ class Dask(Backend):
     this process made while the cluster started, or from the first results), a task carries
     as many runs as take about :data:`TASK_SECONDS`, so runs of a second or more still go one
     per task, and batches shrink as the sweep goes on (:func:`batch_size`), so its last tasks
-    are single runs.
-    Records still arrive one per run, and a batch whose task fails (its worker died too
+    are single runs.  Records still arrive one per run, and a batch whose task fails (its worker died too
     often, or ``fn`` raised) is run again one run per task, so a failure is recorded
     against its own run only.  An interrupted sweep loses the runs of the tasks in flight
     (the next call runs them again).  ``max_runs_per_task=1`` gives one run per task.
