@@ -34,14 +34,9 @@ class Customers:
         seg_p = np.array(m.segment_shares.as_array())
         self.segment = rng.choice(3, size=n, p=seg_p).astype(np.int8)
         self.territory = rng.integers(0, m.n_territories, size=n).astype(np.int32)
-        pref = np.empty(n, dtype=np.int8)
-        for s, name in enumerate(("small", "mid", "enterprise")):
-            idx = np.flatnonzero(self.segment == s)
-            pr = m.preference[name]
-            pref[idx] = rng.choice(3, size=idx.size, p=[pr.partner, pr.direct, pr.digital])
-        self.preference = pref
-        median = np.array(m.deal_size.as_array())[self.segment]
-        self.value = median * np.exp(m.deal_size_sigma * rng.standard_normal(n))
+        self.preference = np.empty(n, dtype=np.int8)
+        self.value = np.empty(n)
+        self.redraw(np.arange(n), rng, m)
         self.state = np.full(n, UNAWARE, dtype=np.int8)
         self.channel = np.full(n, -1, dtype=np.int8)
         self.partner = np.full(n, -1, dtype=np.int32)
@@ -54,6 +49,16 @@ class Customers:
         self.terr_size = np.bincount(self.territory, minlength=m.n_territories)
         self.terr_ptr = np.concatenate([[0], np.cumsum(self.terr_size)])
         self.adopted = np.zeros(m.n_territories, dtype=np.int64)  # accounts no longer unaware
+
+    def redraw(self, idx: np.ndarray, rng: np.random.Generator, m) -> None:
+        """Draw the channel preference and first-year value (at today's list prices) of ``idx``."""
+        seg = self.segment[idx]
+        for s, name in enumerate(("small", "mid", "enterprise")):
+            sel = idx[seg == s]
+            pr = m.preference[name]
+            self.preference[sel] = rng.choice(3, size=sel.size, p=[pr.partner, pr.direct, pr.digital])
+        median = np.array(m.deal_size.as_array())[seg]
+        self.value[idx] = median * np.exp(m.deal_size_sigma * rng.standard_normal(idx.size))
 
     def counts(self) -> np.ndarray:
         """Accounts in each state (length 5)."""

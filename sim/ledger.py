@@ -32,6 +32,7 @@ class Ledger:
     revenue_tier: np.ndarray = field(default_factory=lambda: np.zeros(0))
     revenue_type: np.ndarray = field(default_factory=lambda: np.zeros(5))
     revenue_new_channel: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    revenue_new_originated: float = 0.0  # new partner deals won by the partner that sourced the account
     cogs: float = 0.0
     spend: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SPEND_LINES, 0.0))
     spend_tier: dict[str, np.ndarray] = field(default_factory=dict)
@@ -52,11 +53,25 @@ class Ledger:
     claims: int = 0
     claims_compliant: int = 0
     claims_caught: int = 0
+    claims_value: float = 0.0  # true value of the claims filed
+    audits: int = 0
+    leakage: float = 0.0  # paid on claims beyond their true value (over-claims not caught)
+    fines: float = 0.0  # fines withheld from caught over-claims
     onboarded: int = 0
     exited: int = 0
+    exits_by_reason: np.ndarray = field(default_factory=lambda: np.zeros(3, dtype=np.int64))  # choice, terminated, other
     dropouts: int = 0
     recruited: int = 0
     prospects: int = 0
+    prospects_by_source: np.ndarray = field(default_factory=lambda: np.zeros(3, dtype=np.int64))
+    recruited_by_source: np.ndarray = field(default_factory=lambda: np.zeros(3, dtype=np.int64))
+    recruitment_cost_by_source: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    customers_poached: int = 0  # vendor customers competitors' channels pulled back into market
+    customers_closed: int = 0  # customers lost because their business closed (account turnover)
+    certifications_paid: int = 0  # certifications partners paid for themselves
+    partner_gross_margin: float = 0.0  # partners' gross margin on the line, all selling partners
+    partner_profit: float = 0.0  # partners' profit on the line
+    partner_effort: float = 0.0  # seller-months partners gave the vendor
     migrations_up: int = 0
     migrations_down: int = 0
     active_before: int = 0

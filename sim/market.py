@@ -1,10 +1,11 @@
 """Opportunities, pursuit and conflict (guide parts 2, 5 and 8).
 
-Each month every in-market account is an opportunity.  Partners covering its
-territory and segment pursue it in proportion to their free capacity (sellers
-x opportunities per seller x mindshare x ramp, spread over the demand in the
-cells they cover); the partner whose lead brought the account pursues it
-always.  The vendor's direct sales pursues inbound requests and, up to its
+Each month every in-market account is an opportunity.  A partner covering its
+territory and segment pursues it with probability ``1 - exp(-capacity /
+demand)`` (its capacity, sellers x mindshare x ramp x opportunities per
+seller-month, spread over the demand in the cells it covers; each unit of
+effort lands on a random opportunity, so coverage has diminishing returns);
+the partner whose lead brought the account pursues it always.  The vendor's direct sales pursues inbound requests and, up to its
 capacity, outbound opportunities in its territories and segments; the digital
 channel pursues accounts that prefer it and reaches others with a probability.
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from .model import ChannelModel
 
 HORIZONTAL, VERTICAL, MULTICHANNEL = 0, 1, 2
-DISCOUNT_PASS_THROUGH = 0.5  # share of a partner's discount it passes on to the customer as price
 CONFLICT_TYPES = ("horizontal", "vertical", "multichannel")
 
 
@@ -110,13 +110,24 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
     selling = t.selling
     d_i = np.bincount(model.edge_partner, weights=demand[model.edge_cell], minlength=t.n)
     cap = model.partner_capacity()
-    a = np.where(selling & (d_i > 0), np.minimum(1.0, cap / np.maximum(d_i, 1e-12)), 0.0)
+    x = np.where(selling & (d_i > 0), cap / np.maximum(d_i, 1e-12), 0.0)
+    a = -np.expm1(-x)
+    # Selling intensity: effort per opportunity pursued, against a seller-month's standard
+    # (x / (1 - e^-x) >= 1: a partner with more effort than its cells need puts more into each deal);
+    # its contest bonus is contest_effort x ln(intensity): each doubling of effort per deal adds the same.
+    intensity = np.where(x > 1e-9, x / np.maximum(a, 1e-300), 1.0)
+    model.effort_bonus = np.log(intensity)  # effort beyond what its pursuits need (also keeps its customers)
     opp_rep, p_rep = _expand(cell, model.cell_ptr, model.cell_edge_partner)
-    pursue = rng.random(opp_rep.size, dtype=np.float32) < a[p_rep]
+    # Every random number is drawn per (opportunity, candidate) pair or per opportunity, whether or
+    # not the candidate pursues, so that two scenarios with the same seed draw the same numbers for
+    # the same pairs (common random numbers survive a change in who pursues).
+    pair_u = rng.random((4, opp_rep.size))
+    pursue = pair_u[0] < a[p_rep]
     has_source = np.flatnonzero(sourced[opp_rep] >= 0)
     pursue[has_source] |= (p_rep[has_source] == sourced[opp_rep[has_source]]) & selling[p_rep[has_source]]
     p_opp = opp_rep[pursue]
     p_partner = p_rep[pursue]
+    opp_u = rng.random((9, n))
 
     # Direct sales: inbound requests first, then outbound up to capacity.
     dcfg = sc.direct
@@ -128,7 +139,7 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
     spare = max(capacity - inbound.sum(), 0.0)
     n_out = outbound.sum()
     a_d = min(1.0, spare / n_out) if n_out > 0 else 0.0
-    d_pursue = inbound | (outbound & (rng.random(n) < a_d))
+    d_pursue = inbound | (outbound & (opp_u[0] < a_d))
     if capacity <= 0:
         d_pursue[:] = False
 
@@ -136,7 +147,7 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
     gcfg = sc.digital
     if gcfg.enabled:
         reach = np.array(gcfg.reach.as_array())[seg]
-        g_pursue = (pref == DIGITAL_CH) | (rng.random(n) < reach)
+        g_pursue = (pref == DIGITAL_CH) | (opp_u[1] < reach)
     else:
         g_pursue = np.zeros(n, dtype=bool)
 
@@ -152,27 +163,32 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
     )
     partner = np.concatenate([p_partner, np.full(d_opp.size + g_opp.size, -1)])
 
-    # Contest utility (before noise).
+    # Contest utility (before noise): capability, log price, relationship, preferred channel.
     cc = sc.conflict
+    beta = sc.market.price_sensitivity
+    log_index = np.log(sc.market.price_index)
     util = np.empty(opp_idx.size)
     k = p_opp.size
     if k:
-        disc = model.tier_table["discount"][t.tier[p_partner]] * sc.incentives.discount_scale
-        joint = np.where(model.tier_table["joint_selling"][t.tier[p_partner]], sc.relationship.joint_selling, 0.0)
-        util[:k] = (
-            cc.contest_capability * model.contest_capability[p_partner]
-            + cc.contest_price * DISCOUNT_PASS_THROUGH * disc
-            + cc.contest_relationship * (t.satisfaction[p_partner] - 0.5)
-            + cc.contest_mindshare * (t.mindshare[p_partner] - sc.partners.mindshare.initial)
-            + cc.contest_preference * (pref[p_opp] == PARTNER_CH)
+        passed = sc.partners.economics.pass_through * model.expected_discount()
+        price = -beta * (log_index + np.log1p(-np.minimum(passed, 0.999)))
+        joint = np.where(model.tier_table["joint_selling"][t.tier], sc.relationship.joint_selling, 0.0)
+        by_partner = (
+            cc.contest_capability * model.contest_capability
+            + price
+            + cc.contest_effort * np.log(intensity)
+            + cc.contest_relationship * (t.satisfaction - cc.relationship_pivot)
             + joint
         )
-    util[k : k + d_opp.size] = cc.contest_capability * dcfg.capability + cc.contest_preference * (
-        pref[d_opp] == DIRECT_CH
+        util[:k] = by_partner[p_partner] + cc.contest_preference * (pref[p_opp] == PARTNER_CH)
+    util[k : k + d_opp.size] = (
+        cc.contest_capability * dcfg.capability
+        - beta * (log_index + np.log1p(-min(dcfg.discount, 0.999)))
+        + cc.contest_preference * (pref[d_opp] == DIRECT_CH)
     )
     util[k + d_opp.size :] = (
         cc.contest_capability * gcfg.capability
-        + cc.contest_price * gcfg.price_advantage
+        - beta * (log_index + np.log1p(-min(gcfg.price_advantage, 0.999)))
         + cc.contest_preference * (pref[g_opp] == DIGITAL_CH)
     )
     rows = opp_idx.size
@@ -188,10 +204,10 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
         kind=kind,
         partner=partner,
         utility=util,
-        gumbel=rng.gumbel(size=rows),
-        u_register=rng.random(rows),
-        u_order=rng.random(rows),
-        u_prevent=rng.random(n),
+        gumbel=-np.log(-np.log(np.clip(np.concatenate([pair_u[1][pursue], opp_u[2][d_opp], opp_u[3][g_opp]]), 1e-300, None))),
+        u_register=np.concatenate([pair_u[2][pursue], opp_u[4][d_opp], opp_u[5][g_opp]]),
+        u_order=np.concatenate([pair_u[3][pursue], opp_u[6][d_opp], opp_u[7][g_opp]]),
+        u_prevent=opp_u[8],
         live=np.ones(rows, dtype=bool),
         prevented=np.zeros(rows, dtype=bool),
         registered_row=np.full(n, -1),
@@ -275,15 +291,24 @@ def resolve(model: ChannelModel, batch: PursuitBatch, rng: np.random.Generator) 
     u = batch.utility[winner] if batch.utility.size else np.zeros(n)
     u = np.where(pursued, u, 0.0)
     reg_win = pursued & (batch.registered_row == winner) & (winner >= 0)
-    u = u + np.where(reg_win, cc.contest_price * DISCOUNT_PASS_THROUGH * cc.deal_registration.extra_discount, 0.0)
+    if reg_win.any():
+        # The registrant passes part of the extra discount on too: a lower price against the competitor.
+        sc = model.config
+        pi = sc.partners.economics.pass_through
+        d = model.expected_discount()[batch.partner[np.where(reg_win, winner, 0)]]
+        extra = cc.deal_registration.extra_discount * model.payout_ratio.get("discount", 1.0)
+        gain = sc.market.price_sensitivity * (
+            np.log1p(-np.minimum(pi * d, 0.999)) - np.log1p(-np.minimum(pi * (d + extra), 0.999))
+        )
+        u = u + np.where(reg_win, gain, 0.0)
     if strength > 0:
-        p_win = 1.0 / (1.0 + strength * np.exp(model.competitor_utility - u))
+        p_win = 1.0 / (1.0 + strength * np.exp(model.competitor_utility + model.competitor_response() - u))
     else:
         p_win = np.ones(n)
     vendor_wins = pursued & ~settlement.lost & (rng.random(n) < p_win)
     lost = pursued & ~vendor_wins
 
-    margin_lost = settlement.margin_lost_share * batch.opp_value * vendor_wins
+    margin_lost = settlement.margin_lost_share * batch.opp_value * model.config.market.price_index * vendor_wins
     cost = np.where(in_conflict, cc.management_cost, 0.0) + settlement.cost
     return Outcome(
         batch=batch,
@@ -297,4 +322,120 @@ def resolve(model: ChannelModel, batch: PursuitBatch, rng: np.random.Generator) 
         registered=reg_win & vendor_wins,
         initial_rows=initial_rows,
         resolution_names=names,
+    )
+
+
+def _gather(values: np.ndarray, rows: np.ndarray, missing: int = -1) -> np.ndarray:
+    """``values[rows]`` where ``rows >= 0``, ``missing`` elsewhere (safe when ``values`` is empty)."""
+    out = np.full(rows.shape, missing, dtype=np.int64)
+    ok = rows >= 0
+    out[ok] = values[rows[ok]]
+    return out
+
+
+def round(model: ChannelModel) -> Outcome:  # noqa: A001 - the market round
+    """The month's market round: pursuit, conflicts, contests; won accounts become customers and are booked."""
+    from .customers import COMPETITOR, CUSTOMER, IN_MARKET
+
+    cu = model.customers
+    led = model.ledger
+    m = model.month
+    sc = model.config
+    opps = np.flatnonzero(cu.state == IN_MARKET)
+    led.opportunities = int(opps.size)
+    batch = build_pursuit(model, opps, model.streams["market"])
+    out = resolve(model, batch, model.streams["market"])
+    won = out.winner_row >= 0
+    led.pursued = int(out.pursued.sum())
+    led.won = int(won.sum())
+    acc = opps[won]
+    wr = out.winner_row[won]
+    ch = batch.kind[wr]
+    pid = batch.partner[wr]
+    cu.state[acc] = CUSTOMER
+    cu.channel[acc] = ch
+    cu.partner[acc] = pid
+    cu.since[acc] = m
+    conflicted = out.conflict_type[won] >= 0
+    cu.satisfaction[acc] = np.clip(
+        model.service_level(acc)
+        + sc.market.satisfaction_noise * model.streams["customers"].standard_normal(acc.size)
+        - sc.conflict.customer_satisfaction_hit * conflicted,
+        0,
+        1,
+    )
+    lost = opps[out.lost]
+    cu.state[lost] = COMPETITOR
+    cu.partner[lost] = -1
+    cu.channel[lost] = -1
+    waiting = opps[~out.pursued]
+    gave_up = waiting[(m - cu.entered[waiting] + 1) >= sc.market.patience_months]
+    cu.state[gave_up] = COMPETITOR
+    led.new_customers += np.bincount(ch, minlength=3)
+    # Partner-originated: won by the partner whose own lead (prospecting or MDF) brought the account.
+    originated = (ch == PARTNER_CH) & (batch.opp_sourced[won] == pid)
+    led.revenue_new_originated += float((cu.value[acc] * originated).sum()) * sc.market.price_index
+    model.book(ch, pid, cu.value[acc], new=True, registered=out.registered[won])
+    led.margin_lost += float(out.margin_lost.sum())
+    led.conflict_management += float(out.conflict_cost.sum())
+    _partner_statistics(model, batch, out, ch, pid)
+    for k in range(3):
+        led.conflicts[k] += int((out.conflict_type == k).sum())
+    for j, name in enumerate(out.resolution_names):
+        led.conflicts_by_resolution[name] = led.conflicts_by_resolution.get(name, 0) + int(
+            (out.resolution == j).sum()
+        )
+    return out
+
+
+def _partner_statistics(model: ChannelModel, batch: PursuitBatch, out: Outcome, ch: np.ndarray, pid: np.ndarray):
+    """Each partner's pursuits, wins, and conflicts won and lost (to another partner, direct, digital)."""
+    t = model.partners
+    prow = (batch.kind == PARTNER_CH) & ~batch.prevented
+    model.pursuits = np.bincount(batch.partner[prow], minlength=t.n).astype(float)
+    model.wins = np.bincount(pid[ch == PARTNER_CH], minlength=t.n).astype(float)
+    conf_rows = out.initial_rows
+    conf_rows = conf_rows[batch.kind[conf_rows] == PARTNER_CH]
+    winner_kind = _gather(batch.kind, out.winner_row)
+    winner_row_of = out.winner_row[batch.opp[conf_rows]]
+    won = conf_rows[winner_row_of == conf_rows]
+    loser = conf_rows[winner_row_of != conf_rows]
+    wk = winner_kind[batch.opp[loser]]
+    n = t.n
+    t.conf_won += np.bincount(batch.partner[won], minlength=n).astype(np.int32)
+    t.conf_lost_partner += np.bincount(batch.partner[loser[wk == PARTNER_CH]], minlength=n).astype(np.int32)
+    t.conf_lost_direct += np.bincount(batch.partner[loser[wk == DIRECT_CH]], minlength=n).astype(np.int32)
+    t.conf_lost_digital += np.bincount(batch.partner[loser[wk == DIGITAL_CH]], minlength=n).astype(np.int32)
+
+
+def log_conflicts(model: ChannelModel, out: Outcome) -> None:
+    """Append the month's conflicts to the conflict log (reported months only)."""
+    m = model.month
+    warm = model.config.time.warmup_months
+    b = out.batch
+    rows = out.initial_rows
+    if not rows.size:
+        return
+    opp = b.opp[rows]
+    opps = np.unique(opp)
+    wr = out.winner_row[opps]
+    model.conflict_log.append(
+        {
+            "month": np.full(opps.size, m - warm + 1, dtype=np.int32),
+            "account": b.opp_account[opps],
+            "territory": b.opp_territory[opps],
+            "segment": b.opp_segment[opps],
+            "type": out.conflict_type[opps],
+            "resolution": out.resolution[opps],
+            "winner_kind": _gather(b.kind, wr),
+            "winner_partner": _gather(b.partner, wr),
+            "lost_to_competitor": out.lost[opps],
+            "value_at_stake": b.opp_value[opps] * model.config.market.price_index,
+            "margin_lost": out.margin_lost[opps],
+            "cost": out.conflict_cost[opps],
+            "_rows_opp": opp,
+            "_rows_kind": b.kind[rows],
+            "_rows_partner": b.partner[rows],
+            "_names": np.array(out.resolution_names, dtype=object),
+        }
     )

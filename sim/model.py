@@ -1,21 +1,29 @@
 """The channel ecosystem as a Mesa model: one step is one month.
 
-Order of a step (see ``docs/MODEL.md``, "Process overview and scheduling"):
+The model owns the state (partner table, customer population, the programme's
+tables, the books of the month) and the order of the monthly processes; each
+process lives in a module of its own (see ``docs/MODEL.md``, "Process overview
+and scheduling"):
 
-1. recruitment: prospects arrive, are pre-qualified and evaluated;
-2. partners move their mindshare toward the better-paying vendor;
-3. start-of-month levers: MDF claims (and audits), training, relationship
-   programme, improvement-plan support;
-4. customers: Bass adoption, re-entry, leads from MDF and from the vendor;
-5. the market round: pursuit, conflicts, protections, contest, deals;
-6. deal-time levers (discounts, SPIFFs) and booking of revenue by channel;
-7. renewals, churn and customer satisfaction;
-8. month-end: revenue history, MDF accrual and expiry, rebates (and audits);
-9. capability (training lag, skill decay), partner satisfaction, exits,
+1. recruitment (:mod:`sim.recruitment`): prospects from events, directories and
+   referrals arrive at a rate that follows what partners earn; they are
+   pre-qualified, evaluated and signed;
+2. effort (:mod:`sim.effort`): partners split their sellers' time between this
+   vendor and their other lines by the margin each returns per seller-month;
+3. start-of-month levers: MDF claims (audited, :mod:`sim.compliance`), training,
+   relationship programme, improvement-plan support;
+4. demand (:mod:`sim.demand`): account turnover, Bass adoption, re-entry; leads
+   from partners' own prospecting, MDF campaigns and the vendor;
+5. the market round (:mod:`sim.market`): pursuit, conflicts, protections,
+   contest on capability, price and relationship; deals booked with their
+   deal-time levers (discounts, SPIFFs);
+6. renewals (:mod:`sim.renewals`): customer satisfaction, renewals, churn;
+7. month end: revenue history, MDF accrual and expiry, rebates (audited);
+8. partner economics (:mod:`sim.economics`): each partner's P&L on the line,
+   certifications it pays for, satisfaction, exits (with their reason),
    onboarding and improvement plans;
-10. tier review every N months: tiers, recognition, improvement plans,
-    territory exclusivity;
-11. data collection (KPI reporters, partner panel, conflict log).
+9. tier review every N months (:mod:`sim.review`);
+10. data collection (KPI reporters, partner panel, conflict log).
 """
 
 from __future__ import annotations
@@ -25,27 +33,29 @@ from typing import Any
 import mesa
 import numpy as np
 
-from . import reporters
-from .customers import (
-    CHURNED,
-    COMPETITOR,
-    CUSTOMER,
-    DIGITAL_CH,
-    DIRECT_CH,
-    IN_MARKET,
-    PARTNER_CH,
-    UNAWARE,
-    Customers,
-)
+from . import demand, economics, effort, market, recruitment, renewals, reporters, review
+from .compliance import audited_claims
+from .customers import CHURNED, COMPETITOR, CUSTOMER, DIGITAL_CH, DIRECT_CH, PARTNER_CH, Customers
 from .ledger import Budget, Ledger
-from .market import DISCOUNT_PASS_THROUGH, build_pursuit, resolve
-from .partners import ACTIVE, CAP, EXITED, IMPROVEMENT, ONBOARDING, PartnerAgent, PartnerTable
+from .partners import ACTIVE, CAP, EXITED, ONBOARDING, PL_LINES, PartnerAgent, PartnerTable
 from .policies import LeverEvent, Policies
-from .policies.levers import DealBatch
 from .rng import make_rng
 from .scenario import CAPABILITIES, PARTNER_TYPES, SEGMENTS, Scenario
 
-STREAMS = ("setup", "demand", "recruit", "partners", "market", "customers")
+# One random stream per process, drawn afresh every month (see ``_month_streams``).
+STREAMS = (
+    "setup",
+    "demand",
+    "turnover",
+    "recruit",
+    "leads",
+    "levers",
+    "claims",
+    "market",
+    "customers",
+    "renewals",
+    "exits",
+)
 _AUDITED = ("mdf", "rebate")  # levers paid on partners' claims, which audits check
 _TIER_FIELDS = (
     "min_ttm_revenue",
@@ -61,38 +71,9 @@ _TIER_FIELDS = (
     "joint_selling",
     "support_level",
     "training_budget",
+    "programme_fee",
 )
-
-
-def _gather(values: np.ndarray, rows: np.ndarray, missing: int = -1) -> np.ndarray:
-    """``values[rows]`` where ``rows >= 0``, ``missing`` elsewhere (safe when ``values`` is empty)."""
-    out = np.full(rows.shape, missing, dtype=np.int64)
-    ok = rows >= 0
-    out[ok] = values[rows[ok]]
-    return out
-
-
-def _bernoulli_thinned(rng: np.random.Generator, n: int, prob_at, p_max: float) -> np.ndarray:
-    """Indices ``i < n`` drawn independently with probability ``prob_at(i)`` (at most ``p_max``).
-
-    Thinning: candidates arrive at rate ``p_max`` (geometric gaps), each kept with
-    probability ``prob_at(i) / p_max``, so each index is drawn with exactly its own
-    probability while only about ``p_max * n`` candidates are touched.
-    """
-    if p_max <= 0.0 or n == 0:
-        return np.zeros(0, dtype=np.int64)
-    if p_max >= 1.0:
-        pos = np.arange(n)
-    else:
-        expected = n * p_max
-        chunk = int(expected + 6.0 * np.sqrt(expected) + 16)
-        gaps = [rng.geometric(p_max, size=chunk)]
-        while gaps[-1].size and int(sum(g.sum() for g in gaps)) < n:
-            gaps.append(rng.geometric(p_max, size=chunk))
-        pos = np.cumsum(np.concatenate(gaps)) - 1
-        pos = pos[pos < n]
-    keep = rng.random(pos.size) * p_max < prob_at(pos)
-    return pos[keep]
+PL = {name: i for i, name in enumerate(PL_LINES)}
 
 
 class ChannelModel(mesa.Model):
@@ -104,6 +85,12 @@ class ChannelModel(mesa.Model):
             model's only source of randomness.  ``None`` draws fresh entropy (and
             records it in ``self.seed``), which is for exploration only.
         policies: replacement policy objects (levers, tiering, conflict rules).
+        warmup: the scenario of the warm-up months (typically the baseline the what-if ``scenario``
+            changes); ``scenario`` then takes effect at the first reported month, so the reported
+            months show the transition from that steady state, and two what-ifs warmed up on the same
+            baseline with the same seed share their whole warm-up.  ``None``: ``scenario`` from month 0.
+            Fields that size the model's state (accounts, territories, tiers, MDF expiry, training
+            lag, certification slots, horizon) must agree between the two.
         **overrides: scenario fields by path with double underscores, e.g.
             ``incentives__mdf__scale=1.5``, so that Mesa's ``batch_run`` can sweep them.
 
@@ -122,32 +109,37 @@ class ChannelModel(mesa.Model):
         *,
         rng: int | np.random.Generator | np.random.SeedSequence | None = None,
         policies: Policies | None = None,
+        warmup: Scenario | None = None,
         **overrides: Any,
     ):
         scenario = scenario if scenario is not None else Scenario()
         if overrides:
             scenario = scenario.with_overrides(overrides)
+        if warmup is not None:
+            _check_switch(warmup, scenario)
+            if warmup.time.warmup_months == 0:
+                warmup = None
+        self._final = scenario
+        self._user_policies = policies or Policies()
         if rng is None:
             rng = int(np.random.SeedSequence().entropy % (2**63))
         self.seed = rng if isinstance(rng, int | np.integer) else None
         gen = make_rng(int(rng)) if isinstance(rng, int | np.integer) else make_rng(rng)
         super().__init__(rng=gen)
-        # Independent substreams of the run's generator, one per process, so that a what-if
-        # changes the draws of the processes it affects and leaves the others in step
+        # Independent substreams of the run's generator, one per process and month, so that a
+        # what-if changes the draws of the processes it affects and leaves the others in step, and a
+        # month whose draws differ between two scenarios does not shift the next month's
         # (common random numbers across scenarios with the same seed).
         # Derived from a draw of the run's generator (not Generator.spawn, which counts children
         # on a SeedSequence that callers may share between runs).
-        root = int(self.rng.integers(2**63))
-        self.streams = {
-            name: np.random.Generator(np.random.PCG64(np.random.SeedSequence(root, spawn_key=(i,))))
-            for i, name in enumerate(STREAMS)
-        }
-        self.config = scenario
-        self.policies = (policies or Policies()).resolved(scenario)
+        self._root = int(self.rng.integers(2**63))
+        self.streams = self._month_streams(0)
+        self.config = warmup if warmup is not None else scenario
+        self.policies = self._user_policies.resolved(self.config)
         self.month = 0
         self.horizon = scenario.time.warmup_months + scenario.time.months
         self._setup_tables()
-        self.budget = Budget(scenario.incentives.budget)
+        self._setup_programme()
         self.payout_ratio: dict[str, float] = {}
         self.conflict_log: list[dict[str, np.ndarray]] = []
         self.migrations: list[tuple[int, int, int, int]] = []
@@ -155,18 +147,19 @@ class ChannelModel(mesa.Model):
         self.mdf_window = np.zeros((12, 2))  # claimed, expired for the last 12 months
         self.renew_window = np.zeros((12, 2))  # renewed, due for the last 12 months
         self.ledger = Ledger(month=0, n_tiers=len(scenario.tiering.tiers))
+        self._new_month_accumulators()
         self._init_partners()
         self._init_customers()
         self.datacollector = mesa.DataCollector(model_reporters=reporters.model_reporters(scenario))
 
     # ------------------------------------------------------------------ set-up
     def _setup_tables(self) -> None:
+        """The model's state: partner table, coverage edges, territories (sized by the scenario)."""
         sc = self.config
-        tiers = sc.tiering.tiers
-        self.tier_table = {f: np.array([getattr(t, f) for t in tiers]) for f in _TIER_FIELDS}
         self.n_cells = sc.market.n_territories * 3
         tr = sc.incentives.training
-        expected = sc.partners.n_initial + int(sc.partners.recruitment.arrival_rate * self.horizon) + 16
+        rates = sum(s.rate for s in sc.partners.recruitment.sources.values())
+        expected = sc.partners.n_initial + int(min(rates, 1e5) * 0.5 * self.horizon) + 16
         self.partners = PartnerTable(
             expected,
             mdf_months=sc.incentives.mdf.expiry_months,
@@ -175,18 +168,34 @@ class ChannelModel(mesa.Model):
         )
         self.edge_partner = np.zeros(0, dtype=np.int64)
         self.edge_cell = np.zeros(0, dtype=np.int64)
+        self.cell_edge_partner = np.zeros(0, dtype=np.int64)
+        self.cell_ptr = np.zeros(self.n_cells + 1, dtype=np.int64)
+        n_terr = sc.market.n_territories
+        # Direct sales enters territories in this order (the first territory_coverage of them).
+        self._direct_order = self.streams["setup"].permutation(n_terr)
+        self.exclusive_holder = np.full(n_terr, -1)
+
+    def _setup_programme(self) -> None:
+        """What the scenario's programme and market make of the state: tier table, channels, competitor, budget."""
+        sc = self.config
+        tiers = sc.tiering.tiers
+        self.tier_table = {f: np.array([getattr(t, f) for t in tiers]) for f in _TIER_FIELDS}
         self.direct_segments = np.array([s in sc.direct.segments for s in SEGMENTS])
         n_terr = sc.market.n_territories
         k = int(round(sc.direct.territory_coverage * n_terr))
         self.direct_territories = np.zeros(n_terr, dtype=bool)
-        self.direct_territories[self.streams["setup"].permutation(n_terr)[:k]] = True
-        self.exclusive_holder = np.full(n_terr, -1)
-        # The best competing vendor's channel in a contest: an average capability (0.55),
-        # a typical 15 % discount passed through as price, preferred half the time.
-        cc = sc.conflict
+        self.direct_territories[self._direct_order[:k]] = True
+        self.budget = Budget(sc.incentives.budget)
+        mk, cc = sc.market, sc.conflict
+        # The best competing vendor's offer in a contest (S10).
         self.competitor_utility = (
-            cc.contest_capability * 0.55 + cc.contest_price * DISCOUNT_PASS_THROUGH * 0.15 + cc.contest_preference * 0.5
+            cc.contest_capability * mk.competitor_capability
+            - mk.price_sensitivity * np.log(mk.competitor_price)
+            + cc.contest_preference * mk.competitor_preference
         )
+        w = cc.capability_weights
+        self.capability_weights = (w.sales, w.technical, w.strategic_fit)
+        names = [n for n in PARTNER_TYPES if n in sc.partners.types]
         self.type_table = {
             "segmask": np.array(
                 [
@@ -197,23 +206,33 @@ class ChannelModel(mesa.Model):
                 ],
                 dtype=np.uint8,
             ),
+            "service_margin": np.array(
+                [sc.partners.types[n].service_margin if n in sc.partners.types else 0.0 for n in PARTNER_TYPES]
+            ),
         }
+        self._type_names = names
 
-    def _draw_partners(self, k: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Draw ``k`` partner profiles (type, territory, capabilities, capacity) from the scenario."""
+    def draw_partners(self, k: int, rng: np.random.Generator, quality: np.ndarray | float = 0.0) -> dict[str, np.ndarray]:
+        """Draw ``k`` partner profiles (type, territory, capabilities, capacity, outside option) from the scenario.
+
+        ``quality`` shifts the capability means (per profile or for all), as a prospect source does.
+        """
         sc = self.config.partners
-        names = [n for n in PARTNER_TYPES if n in sc.types]
+        names = self._type_names
         shares = np.array([sc.types[n].share for n in names])
         ti = rng.choice(len(names), size=k, p=shares / shares.sum())
         ptype = np.array([PARTNER_TYPES.index(names[i]) for i in ti], dtype=np.int8)
         cfg = [sc.types[names[i]] for i in range(len(names))]
-        cap_mean = np.array([c.capability_mean for c in cfg])[ti]
+        cap_mean = np.array([c.capability_mean for c in cfg])[ti] + quality
         cap = np.clip(
             cap_mean[:, None] + sc.capability_spread * rng.standard_normal((k, len(CAPABILITIES))), 0.02, 0.98
         )
         med = np.array([c.sellers_median for c in cfg])[ti]
         sig = np.array([c.sellers_sigma for c in cfg])[ti]
         sellers = med * np.exp(sig * rng.standard_normal(k))
+        outside = np.array([c.outside_margin for c in cfg])[ti] * np.exp(
+            sc.mindshare.outside_spread * rng.standard_normal(k)
+        )
         return {
             "ptype": ptype,
             "home": rng.integers(0, self.config.market.n_territories, size=k),
@@ -223,10 +242,33 @@ class ChannelModel(mesa.Model):
             "sellers": sellers,
             "opps_per_seller": np.array([c.opps_per_seller for c in cfg])[ti],
             "service_margin": np.array([c.service_margin for c in cfg])[ti],
+            "outside_margin": outside,
         }
 
-    def _admit(
-        self, profile: dict[str, np.ndarray], lifecycle: int, joined: np.ndarray, rng: np.random.Generator
+    def _draw_screened(self, k: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """``k`` profiles that pass pre-qualification and evaluation (drawn in batches until there are enough)."""
+        from .recruitment import screen
+
+        parts: list[dict[str, np.ndarray]] = []
+        have = 0
+        for _ in range(1000):
+            prof = self.draw_partners(max(2 * (k - have), 16), rng)
+            ok = screen(self, prof["cap"])
+            parts.append({key: v[ok] for key, v in prof.items()})
+            have += int(ok.sum())
+            if have >= k:
+                break
+        else:  # pragma: no cover - a screen that almost nobody passes
+            raise ValueError("partners.recruitment: almost no profile passes pre-qualification and evaluation")
+        return {key: np.concatenate([p[key] for p in parts])[:k] for key in parts[0]}
+
+    def admit(
+        self,
+        profile: dict[str, np.ndarray],
+        lifecycle: int,
+        joined: np.ndarray,
+        rng: np.random.Generator,
+        source: int = 0,
     ) -> np.ndarray:
         """Add partners to the table and the model, with coverage edges; return their ids."""
         sc = self.config.partners
@@ -235,19 +277,30 @@ class ChannelModel(mesa.Model):
         ids = t.add(k)
         for name, values in profile.items():
             getattr(t, name)[ids] = values
+        t.cap0[ids] = profile["cap"]
         t.tier[ids] = 0
         t.lifecycle[ids] = lifecycle
         t.joined[ids] = joined
         t.left[ids] = -1
+        t.source[ids] = source
+        t.last_deal[ids] = joined - 1
         ms = sc.mindshare
-        t.mindshare[ids] = np.clip(ms.initial + 0.1 * rng.standard_normal(k), ms.minimum, ms.maximum)
-        t.satisfaction[ids] = np.clip(sc.satisfaction.initial + 0.1 * rng.standard_normal(k), 0, 1)
-        t.win_ema[ids] = sc.mindshare.outside_win_rate
+        t.mindshare[ids] = np.clip(ms.initial + ms.initial_spread * rng.standard_normal(k), ms.minimum, ms.maximum)
+        ss = sc.satisfaction
+        t.satisfaction[ids] = np.clip(ss.initial + ss.initial_spread * rng.standard_normal(k), 0, 1)
+        t.win_ema[ids] = 0.0
         cc = sc.compliance
-        t.compliance[ids] = np.clip(cc.propensity_mean + cc.propensity_spread * rng.standard_normal(k), 0, 1)
+        t.honesty[ids] = cc.honesty_mean + cc.honesty_spread * rng.standard_normal(k)
+        t.perceived_audit[ids] = cc.audit_rate
+        economics.init_beliefs(self, ids)
         for i in ids:
             PartnerAgent(self, int(i))
-        # Coverage: home territory and the next ones, in the type's segments.
+        self._add_coverage(ids, profile)
+        self._grow_accumulators()
+        return ids
+
+    def _add_coverage(self, ids: np.ndarray, profile: dict[str, np.ndarray]) -> None:
+        """Coverage edges: home territory and the next ones, in the type's segments."""
         n_terr = self.config.market.n_territories
         cells_p, cells_c = [], []
         for s in range(3):
@@ -257,52 +310,51 @@ class ChannelModel(mesa.Model):
                 terr = (profile["home"][m] + j) % n_terr
                 cells_p.append(ids[m])
                 cells_c.append(terr * 3 + s)
-        if cells_p:
-            self.edge_partner = np.concatenate([self.edge_partner, *cells_p]).astype(np.int64)
-            self.edge_cell = np.concatenate([self.edge_cell, *cells_c]).astype(np.int64)
-            order = np.argsort(self.edge_cell, kind="stable")
-            self.cell_edge_partner = self.edge_partner[order]
-            self.cell_ptr = np.concatenate([[0], np.cumsum(np.bincount(self.edge_cell, minlength=self.n_cells))])
-        elif not hasattr(self, "cell_ptr"):
-            self.cell_edge_partner = np.zeros(0, dtype=np.int64)
-            self.cell_ptr = np.zeros(self.n_cells + 1, dtype=np.int64)
-        return ids
+        if not cells_p:
+            return
+        self.edge_partner = np.concatenate([self.edge_partner, *cells_p]).astype(np.int64)
+        self.edge_cell = np.concatenate([self.edge_cell, *cells_c]).astype(np.int64)
+        order = np.argsort(self.edge_cell, kind="stable")
+        self.cell_edge_partner = self.edge_partner[order]
+        self.cell_ptr = np.concatenate([[0], np.cumsum(np.bincount(self.edge_cell, minlength=self.n_cells))])
 
     def _init_partners(self) -> None:
         k = self.config.partners.n_initial
         self._agents_by_idx: dict[int, PartnerAgent] = {}
-        if not hasattr(self, "cell_ptr"):
-            self.cell_edge_partner = np.zeros(0, dtype=np.int64)
-            self.cell_ptr = np.zeros(self.n_cells + 1, dtype=np.int64)
         if k:
-            profile = self._draw_partners(k, self.streams["setup"])
-            # Established partners: tenure spread over the past ten years.
-            joined = -self.streams["setup"].integers(12, 120, size=k)
-            ids = self._admit(profile, ACTIVE, joined, self.streams["setup"])
+            rng = self.streams["setup"]
+            lc = self.config.partners.lifecycle
+            # Established partners passed the same pre-qualification and evaluation when they joined.
+            profile = self._draw_screened(k, rng)
+            # Established partners: tenure spread over the past years.
+            joined = -rng.integers(lc.initial_tenure_min, lc.initial_tenure_max, size=k)
+            ids = self.admit(profile, ACTIVE, joined, rng)
             # Established partners hold certifications in line with their technical capability,
-            # each with some validity left.
+            # each with some validity left (they then keep what their tier needs, S8).
             tr = self.config.incentives.training
             t = self.partners
-            held = self.streams["setup"].binomial(tr.max_certifications, t.cap[ids, CAP["technical"]] * 0.6)
-            left = self.streams["setup"].integers(1, tr.certification_months + 1, size=(k, tr.max_certifications))
+            held = rng.binomial(tr.max_certifications, t.cap[ids, CAP["technical"]] * 0.6)
+            left = rng.integers(1, tr.certification_months + 1, size=(k, tr.max_certifications))
             slots = np.arange(tr.max_certifications)[None, :] < held[:, None]
             t.cert_expiry[ids] = np.where(slots, left, -1)
         self._refresh_capability()
-        self._update_exclusivity()
+        review.update_exclusivity(self)
 
     def _init_customers(self) -> None:
-        sc = self.config.market
-        cu = Customers(self.config, self.streams["setup"])
+        mk = self.config.market
+        rng = self.streams["setup"]
+        cu = Customers(self.config, rng)
         self.customers = cu
         self.mean_deal_value = float(cu.value.mean())
         n = cu.n
-        adopted = self.streams["setup"].random(n) < sc.initial_adoption
-        vendor = adopted & (self.streams["setup"].random(n) < sc.initial_vendor_share)
+        adopted = rng.random(n) < mk.adoption_at_start
+        vendor = adopted & (rng.random(n) < mk.initial_vendor_share)
         cu.state[adopted] = COMPETITOR
         idx = np.flatnonzero(vendor)
         cu.state[idx] = CUSTOMER
-        cu.since[idx] = -self.streams["setup"].integers(0, sc.renewal_interval, size=idx.size)
-        # Existing vendor customers sit with their preferred channel where it reaches them.
+        cu.since[idx] = -rng.integers(0, mk.renewal_interval, size=idx.size)
+        # Existing vendor customers sit with their preferred channel where it reaches them;
+        # partner customers with a partner covering their cell, in proportion to its effort.
         pref = cu.preference[idx]
         ch = pref.copy()
         cell = cu.territory[idx].astype(np.int64) * 3 + cu.segment[idx]
@@ -314,58 +366,110 @@ class ChannelModel(mesa.Model):
         cu.channel[idx] = ch
         pick = np.flatnonzero(to_partner)
         if pick.size:
-            offs = (self.streams["setup"].random(pick.size) * counts[pick]).astype(np.int64)
-            cu.partner[idx[pick]] = self.cell_edge_partner[self.cell_ptr[cell[pick]] + offs]
+            cu.partner[idx[pick]] = self._draw_cell_partner(cell[pick], rng)
         cu.satisfaction[idx] = np.clip(
-            self._service_level(idx) + 0.05 * self.streams["setup"].standard_normal(idx.size), 0, 1
+            self.service_level(idx) + mk.satisfaction_noise * rng.standard_normal(idx.size), 0, 1
         )
         np.add.at(cu.adopted, cu.territory[adopted], 1)
         self.state_counts = cu.counts()
         self.customer_satisfaction_mean = float(cu.satisfaction[idx].mean()) if idx.size else float("nan")
 
-    # ------------------------------------------------------------------ helpers
-    def _refresh_capability(self) -> None:
-        self.contest_capability = self.partners.contest_capability()
+    def _draw_cell_partner(self, cells: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A partner covering each cell, drawn in proportion to its capacity for the vendor."""
+        cap = self.partner_capacity()
+        w = cap[self.cell_edge_partner] + 1e-12
+        cum = np.cumsum(w)
+        start = self.cell_ptr[cells]
+        end = self.cell_ptr[cells + 1]
+        lo = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
+        hi = cum[end - 1]
+        target = lo + rng.random(cells.size) * (hi - lo)
+        pos = np.searchsorted(cum, target, side="right")
+        return self.cell_edge_partner[np.clip(pos, start, end - 1)]
 
-    def _service_level(self, accounts: np.ndarray) -> np.ndarray:
+    # ------------------------------------------------------------------ shared helpers
+    def _refresh_capability(self) -> None:
+        self.contest_capability = self.partners.contest_capability(self.capability_weights)
+
+    def service_level(self, accounts: np.ndarray) -> np.ndarray:
+        """Service level each account gets from the channel (and partner) serving it."""
+        mk = self.config.market
         cu = self.customers
         ch = cu.channel[accounts]
-        # Service level of each partner, then one gather for the partner channel.
-        by_partner = np.append(0.3 + 0.6 * self.partners.cap[:, CAP["service"]], 0.5)  # last: no partner
+        by_partner = np.append(mk.service_floor + mk.service_slope * self.partners.cap[:, CAP["service"]], 0.5)
         level = by_partner[cu.partner[accounts]]  # partner -1 picks the last entry
         channel_level = np.array([0.0, self.config.direct.service, self.config.digital.service, 0.5])
         return np.where(ch == PARTNER_CH, level, channel_level[np.where(ch < 0, 3, ch)])
+
+    def competitor_response(self) -> float:
+        """Extra contest utility of competing vendors as the vendor's market share rises above the reference.
+
+        ``response x (logit(share) - logit(reference))``, with the share of the accounts buying the
+        category at the start of the month: competitors answer share losses (price, programmes).
+        """
+        mk = self.config.market
+        if mk.competitor_response == 0:
+            return 0.0
+        c = self.state_counts
+        buying = c[CUSTOMER] + c[COMPETITOR] + c[CHURNED]
+        share = min(max(c[CUSTOMER] / buying, 1e-3), 1 - 1e-3) if buying else mk.reference_share
+        ref = mk.reference_share
+        return float(mk.competitor_response * (np.log(share / (1 - share)) - np.log(ref / (1 - ref))))
 
     def mdf_utilisation(self) -> float:
         """MDF claimed / (claimed + expired unclaimed) over the last twelve months (NaN before any)."""
         claimed, expired = self.mdf_window.sum(axis=0)
         return float(claimed / (claimed + expired)) if claimed + expired > 0 else float("nan")
 
-    def partner_capacity(self) -> np.ndarray:
-        """Opportunities each partner can work this month for the vendor."""
+    def ramp(self) -> np.ndarray:
+        """Share of full productivity: rises linearly over onboarding, 1 afterwards."""
         t = self.partners
         onboarding = self.config.partners.lifecycle.onboarding_months
         tenure = self.month - t.joined
-        ramp = np.where(t.lifecycle == ONBOARDING, np.minimum(1.0, (tenure + 1) / max(onboarding, 1)), 1.0)
-        return np.where(t.selling, t.sellers * t.opps_per_seller * t.mindshare * ramp, 0.0)
+        return np.where(t.lifecycle == ONBOARDING, np.minimum(1.0, (tenure + 1) / max(onboarding, 1)), 1.0)
+
+    def partner_effort(self) -> np.ndarray:
+        """Seller-months each partner gives the vendor this month (0 for partners not selling)."""
+        t = self.partners
+        scale = self.config.partners.sellers_scale
+        return np.where(t.selling, t.sellers * scale * t.mindshare * self.ramp(), 0.0)
+
+    def partner_capacity(self) -> np.ndarray:
+        """Opportunities each partner can work this month for the vendor: effort x opportunities per seller-month."""
+        return self.partner_effort() * self.partners.opps_per_seller
 
     def partner_customer_satisfaction(self) -> np.ndarray:
-        """Mean satisfaction of each partner's current customers (0 for a partner with none)."""
+        """Mean satisfaction of each partner's current customers (0 for a partner with none).
+
+        Computed once a month, at the first call after the renewals (partners' own customers do
+        not change after that within the month; those of a partner that exits go elsewhere).
+        """
+        cached = getattr(self, "_csat", None)
+        if cached is not None and cached[0] == self.month and cached[1].size == self.partners.n:
+            return cached[1]
         cu = self.customers
         m = (cu.state == CUSTOMER) & (cu.partner >= 0)
         n = self.partners.n
         cnt = np.bincount(cu.partner[m], minlength=n)
         tot = np.bincount(cu.partner[m], weights=cu.satisfaction[m], minlength=n)
-        return np.where(cnt > 0, tot / np.maximum(cnt, 1), 0.0)
+        out = np.where(cnt > 0, tot / np.maximum(cnt, 1), 0.0)
+        self._csat = (self.month, out)
+        return out
 
-    def expected_return(self) -> np.ndarray:
-        """Return per revenue dollar a partner expects from the vendor (own margin plus every lever)."""
-        r = self.partners.service_margin.copy()
+    def expected_discount(self) -> np.ndarray:
+        """Front-end discount each partner expects to be paid: its tier's rate x the share the budget honours."""
+        d = self.tier_table["discount"][self.partners.tier] * self.config.incentives.discount_scale
+        return d * self.payout_ratio.get("discount", 1.0)
+
+    def expected_rate(self) -> np.ndarray:
+        """Return per revenue dollar a partner expects from the levers (for certification decisions)."""
+        r = np.zeros(self.partners.n)
         for lever in self.policies.levers:
             r += lever.expected_rate(self) * self.payout_ratio.get(lever.name, 1.0)
         return r
 
-    def _spend(self, lever_name: str, requested: np.ndarray, partner_ids: np.ndarray) -> np.ndarray:
+    def spend(self, lever_name: str, requested: np.ndarray, partner_ids: np.ndarray) -> np.ndarray:
+        """Pass a request through the budget; book what is paid by lever, tier and partner."""
         paid = self.budget.grant(requested)
         led = self.ledger
         led.spend[lever_name] = led.spend.get(lever_name, 0.0) + float(paid.sum())
@@ -373,264 +477,58 @@ class ChannelModel(mesa.Model):
             tiers = self.partners.tier[partner_ids]
             led.spend_tier.setdefault(lever_name, np.zeros(led.n_tiers))
             led.spend_tier[lever_name] += np.bincount(tiers, weights=paid, minlength=led.n_tiers)
-            self._partner_spend += np.bincount(partner_ids, weights=paid, minlength=self.partners.n)
+            by_partner = np.bincount(partner_ids, weights=paid, minlength=self.partners.n)
+            self._partner_spend += by_partner
+            self.paid_by_lever[lever_name] = self.paid_by_lever.get(lever_name, 0.0) + by_partner
         return paid
 
-    def _run_levers(self, phase: str, event: LeverEvent, partner_ids: np.ndarray) -> None:
+    def run_levers(self, phase: str, event: LeverEvent, partner_ids: np.ndarray) -> None:
+        """Ask every lever of ``phase`` for its request, pay it through the budget and apply its effect."""
         for lever in self.policies.levers:
             if lever.phase != phase:
                 continue
             req = np.asarray(lever.request(self, event), dtype=float)
             if lever.name in _AUDITED:
-                claimed, true_share = self._audited_claims(req)
-                paid = self._spend(lever.name, claimed, partner_ids)
-                true = paid * true_share
-                fill = float(paid.sum() / claimed.sum()) if claimed.sum() > 0 else 1.0
+                claims = audited_claims(self, lever.name, req)
+                paid = self.spend(lever.name, claims.payable, partner_ids)
+                fill = float(paid.sum() / claims.payable.sum()) if claims.payable.sum() > 0 else 1.0
+                share = np.where(claims.payable > 0, paid / np.maximum(claims.payable, 1e-12), 0.0)
+                true = req * share  # what the claim was really worth, as far as it was paid
+                fines = claims.fine * share
+                self.ledger.leakage += float((claims.overstated * share).sum())
+                self.ledger.fines += float(fines.sum())
+                pl = self.partners.pl
+                if lever.name == "rebate":
+                    pl[:, PL["rebate"]] += paid + fines
+                else:
+                    pl[:, PL["mdf_net"]] += paid + fines - true
+                pl[:, PL["fines"]] -= fines
                 lever.apply(self, event, true)
                 if lever.name == "mdf":
                     self.ledger.mdf_claimed += float(true.sum())
             else:
-                paid = self._spend(lever.name, req, partner_ids)
+                paid = self.spend(lever.name, req, partner_ids)
                 fill = float(paid.sum() / req.sum()) if req.sum() > 0 else 1.0
                 lever.apply(self, event, paid)
             # Partners learn what share of the programme's promises the budget honours.
-            self.payout_ratio[lever.name] = 0.7 * self.payout_ratio.get(lever.name, 1.0) + 0.3 * fill
+            w = self.config.incentives.payout_learning
+            self.payout_ratio[lever.name] = (1.0 - w) * self.payout_ratio.get(lever.name, 1.0) + w * fill
 
-    def _audited_claims(self, requested: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Partners' claims (MDF, rebates): some overstated, some of those caught by audit.
-
-        Returns the amount claimed (overstatements not caught included) and
-        the true share of each claim.
-        """
-        cc = self.config.partners.compliance
-        t = self.partners
-        claim = requested > 0
-        n_claim = int(claim.sum())
-        bad = claim & (self.streams["partners"].random(t.n) > t.compliance)
-        caught = bad & (self.streams["partners"].random(t.n) < cc.audit_rate)
-        claimed = np.where(bad & ~caught, requested * (1.0 + cc.inflation), requested)
-        led = self.ledger
-        led.claims += n_claim
-        led.claims_compliant += int((claim & ~bad).sum())
-        led.claims_caught += int(caught.sum())
-        col = self.month % 12
-        t.claims_hist[:, col] += claim
-        t.caught_hist[:, col] += caught
-        self._caught_now |= caught
-        true_share = np.where(claimed > 0, requested / np.maximum(claimed, 1e-12), 0.0)
-        return claimed, true_share
-
-    # ------------------------------------------------------------------ the step
-    def step(self) -> None:
-        """Simulate one month."""
-        sc = self.config
-        m = self.month
-        t = self.partners
-        self.ledger = Ledger(month=m, n_tiers=len(sc.tiering.tiers))
-        led = self.ledger
-        led.active_before = int(t.active.sum())
-        t.revenue = 0.0
-        self._partner_spend = np.zeros(t.n)
-        self._caught_now = np.zeros(t.n, dtype=bool)
-        self.budget.new_month(m)
-
-        self._recruit()
-        self._update_mindshare()
-        event = LeverEvent("month", m, self.streams["partners"])
-        self._run_levers("month", event, np.arange(t.n))
-        self._demand(event.extra.get("mdf_leads"))
-        outcome = self._market_round()
-        self._renewals()
-        self._month_end()
-        self._partners_update(outcome)
-        if (m + 1) % sc.tiering.review_every_months == 0:
-            self._review()
-        self._collect(outcome)
-        self.month += 1
-        self.running = self.month < self.horizon
-        self.datacollector.collect(self)
-
-    # 1. recruitment ---------------------------------------------------------
-    def _recruit(self) -> None:
-        rc = self.config.partners.recruitment
-        led = self.ledger
-        k = int(self.streams["recruit"].poisson(rc.arrival_rate))
-        led.prospects = k
-        if k == 0 or self.partners.active.sum() >= rc.max_partners:
-            return
-        prof = self._draw_partners(k, self.streams["recruit"])
-        cap = prof["cap"]
-        passed = (cap >= rc.prequal_min).all(axis=1)
-        w = np.array([rc.weights.get(c, 0.0) for c in CAPABILITIES])
-        score = cap @ w / w.sum()
-        accept = passed & (score >= rc.accept_score)
-        if not accept.any():
-            return
-        chosen = {key: v[accept] for key, v in prof.items()}
-        n = int(accept.sum())
-        lifecycle = ONBOARDING if self.config.partners.lifecycle.onboarding_months > 0 else ACTIVE
-        self._admit(chosen, lifecycle, np.full(n, self.month), self.streams["recruit"])
-        led.recruited = n
-        if lifecycle == ACTIVE:
-            led.onboarded += n
-        # Per-partner accumulators of the month grow with the table (new rows start at zero).
-        grow = self.partners.n - self._partner_spend.size
-        self._partner_spend = np.concatenate([self._partner_spend, np.zeros(grow)])
-        self._caught_now = np.concatenate([self._caught_now, np.zeros(grow, dtype=bool)])
-        cost = np.zeros(self.partners.n)
-        cost[-n:] = self.config.partners.lifecycle.onboarding_cost
-        self._spend("training", cost, np.arange(self.partners.n))
-        self._refresh_capability()
-
-    # 2. mindshare -------------------------------------------------------------
-    def _update_mindshare(self) -> None:
-        ms = self.config.partners.mindshare
-        t = self.partners
-        rel = self.expected_return() * t.win_ema / (ms.outside_return * ms.outside_win_rate) - 1.0
-        self._relative_return = rel
-        # Mindshare moves part of the way toward a target set by the vendor's relative
-        # return and the partner's satisfaction, within [minimum, maximum].
-        pull = ms.sensitivity * rel + ms.satisfaction_weight * (t.satisfaction - 0.6)
-        target = ms.minimum + (ms.maximum - ms.minimum) / (1.0 + np.exp(-pull))
-        new = t.mindshare + ms.speed * (target - t.mindshare)
-        t.mindshare = np.where(t.selling, np.clip(new, ms.minimum, ms.maximum), t.mindshare)
-
-    # 4. demand ----------------------------------------------------------------
-    def _demand(self, mdf_leads: np.ndarray | None) -> None:
-        sc = self.config.market
-        cu = self.customers
-        m = self.month
-        # Bass adoption: hazard (p + q F_territory) per year, per month here.
-        f = cu.adopted / np.maximum(cu.terr_size, 1)
-        n_terr = f.size
-        # Monthly entry probability by (state, territory): Bass hazard for the unaware,
-        # re-entry for competitors' and churned accounts, none for the rest.
-        table = np.zeros((5, n_terr), dtype=np.float32)
-        table[UNAWARE] = (sc.bass_p + sc.bass_q * f) / 12.0
-        table[COMPETITOR] = sc.reentry_rate
-        table[CHURNED] = sc.reentry_rate
-        idx = _bernoulli_thinned(
-            self.streams["demand"], cu.n, lambda pos: table[cu.state[pos], cu.territory[pos]], float(table.max())
-        )
-        newly = idx[cu.state[idx] == UNAWARE]
-        np.add.at(cu.adopted, cu.territory[newly], 1)
-        cu.state[idx] = IN_MARKET
-        cu.entered[idx] = m
-        cu.sourced[idx] = -1
-        # Leads: partners' own prospecting (in proportion to the effort they give the vendor),
-        # their MDF campaigns, and leads the vendor shares by tier.
-        t = self.partners
-        effort = self.partner_capacity() * self.config.partners.sourcing_rate
-        leads = self.streams["partners"].poisson(effort).astype(np.int64)
-        if mdf_leads is not None:
-            leads += np.asarray(mdf_leads[: t.n], dtype=np.int64)
-        vendor = self.streams["partners"].poisson(np.where(t.active, self.tier_table["leads_per_month"][t.tier], 0.0))
-        self._place_leads(leads, from_market=False)
-        self._place_leads(vendor, from_market=True)
-
-    def _place_leads(self, leads: np.ndarray, from_market: bool) -> None:
-        """Turn leads into in-market accounts sourced by the partner.
-
-        MDF leads wake accounts that are not in market (unaware, competitors'
-        customers, churned) in the partner's territories and segments; vendor
-        leads hand the partner an account already in market that nobody sourced.
-        Leads that land on an unsuitable account are wasted.
-        """
-        total = int(leads.sum())
-        if total == 0:
-            return
-        cu = self.customers
-        t = self.partners
-        who = np.repeat(np.arange(t.n), leads)
-        terr = (
-            t.home[who] + (self.streams["partners"].random(total) * t.n_terr[who]).astype(np.int64)
-        ) % self.config.market.n_territories
-        pos = cu.terr_ptr[terr] + (self.streams["partners"].random(total) * cu.terr_size[terr]).astype(np.int64)
-        acc = cu.terr_order[np.minimum(pos, cu.n - 1)]
-        seg_ok = (t.segmask[who] & (1 << cu.segment[acc].astype(np.uint8))) > 0
-        st = cu.state[acc]
-        if from_market:
-            ok = seg_ok & (st == IN_MARKET) & (cu.sourced[acc] < 0)
-        else:
-            ok = seg_ok & ((st == UNAWARE) | (st == COMPETITOR) | (st == CHURNED))
-        acc, who = acc[ok], who[ok]
-        acc, first = np.unique(acc, return_index=True)
-        who = who[first]
-        if not from_market:
-            newly = cu.state[acc] == UNAWARE
-            np.add.at(cu.adopted, cu.territory[acc[newly]], 1)
-            cu.state[acc] = IN_MARKET
-            cu.entered[acc] = self.month
-        cu.sourced[acc] = who
-
-    # 5-6. market round --------------------------------------------------------
-    def _market_round(self):
-        cu = self.customers
-        led = self.ledger
-        m = self.month
-        opps = np.flatnonzero(cu.state == IN_MARKET)
-        led.opportunities = int(opps.size)
-        batch = build_pursuit(self, opps, self.streams["market"])
-        out = resolve(self, batch, self.streams["market"])
-        won = out.winner_row >= 0
-        led.pursued = int(out.pursued.sum())
-        led.won = int(won.sum())
-        acc = opps[won]
-        wr = out.winner_row[won]
-        ch = batch.kind[wr]
-        pid = batch.partner[wr]
-        cu.state[acc] = CUSTOMER
-        cu.channel[acc] = ch
-        cu.partner[acc] = pid
-        cu.since[acc] = m
-        conflicted = out.conflict_type[won] >= 0
-        cu.satisfaction[acc] = np.clip(
-            self._service_level(acc)
-            + 0.05 * self.streams["customers"].standard_normal(acc.size)
-            - self.config.conflict.customer_satisfaction_hit * conflicted,
-            0,
-            1,
-        )
-        lost = opps[out.lost]
-        cu.state[lost] = COMPETITOR
-        cu.partner[lost] = -1
-        cu.channel[lost] = -1
-        waiting = opps[~out.pursued]
-        gave_up = waiting[(m - cu.entered[waiting] + 1) >= self.config.market.patience_months]
-        cu.state[gave_up] = COMPETITOR
-        led.new_customers += np.bincount(ch, minlength=3)
-        self._book(ch, pid, cu.value[acc], new=True, registered=out.registered[won])
-        led.margin_lost += float(out.margin_lost.sum())
-        led.conflict_management += float(out.conflict_cost.sum())
-        # Partner pursuit statistics (for win rate and conflict satisfaction).
-        t = self.partners
-        prow = (batch.kind == PARTNER_CH) & ~batch.prevented
-        self._pursuits = np.bincount(batch.partner[prow], minlength=t.n).astype(float)
-        self._wins = np.bincount(pid[ch == PARTNER_CH], minlength=t.n).astype(float)
-        conf_rows = out.initial_rows
-        conf_rows = conf_rows[batch.kind[conf_rows] == PARTNER_CH]
-        winner_kind = _gather(batch.kind, out.winner_row)
-        winner_row_of = out.winner_row[batch.opp[conf_rows]]
-        loser = conf_rows[winner_row_of != conf_rows]
-        wk = winner_kind[batch.opp[loser]]
-        self._lost_partner = np.bincount(batch.partner[loser[wk == PARTNER_CH]], minlength=t.n).astype(float)
-        self._lost_vendor = np.bincount(
-            batch.partner[loser[(wk == DIRECT_CH) | (wk == DIGITAL_CH)]], minlength=t.n
-        ).astype(float)
-        for k in range(3):
-            led.conflicts[k] += int((out.conflict_type == k).sum())
-        for j, name in enumerate(out.resolution_names):
-            led.conflicts_by_resolution[name] = led.conflicts_by_resolution.get(name, 0) + int(
-                (out.resolution == j).sum()
-            )
-        return out
-
-    def _book(
-        self, ch: np.ndarray, pid: np.ndarray, value: np.ndarray, *, new: bool, registered: np.ndarray | None = None
+    def book(
+        self,
+        ch: np.ndarray,
+        pid: np.ndarray,
+        value: np.ndarray,
+        *,
+        new: bool,
+        registered: np.ndarray | None = None,
     ) -> None:
         """Book won deals: revenue to exactly one channel, cost of goods, and deal-time levers for partners."""
+        from .policies.levers import DealBatch
+
         led = self.ledger
         t = self.partners
+        value = value * self.config.market.price_index  # deal values are at today's list prices
         led.revenue += np.bincount(ch, weights=value, minlength=3)
         if new:
             led.revenue_new_channel += np.bincount(ch, weights=value, minlength=3)
@@ -641,46 +539,92 @@ class ChannelModel(mesa.Model):
         p = pid[pm]
         v = value[pm]
         t.revenue[:] += np.bincount(p, weights=v, minlength=t.n)
+        t.last_deal[np.unique(p)] = self.month
         led.revenue_tier += np.bincount(t.tier[p], weights=v, minlength=led.n_tiers)
         led.revenue_type += np.bincount(t.ptype[p], weights=v, minlength=5)
         reg = registered[pm] if registered is not None else np.zeros(p.size, dtype=bool)
-        deals = DealBatch(partner=p, value=v, registered=reg, new_customer=np.full(p.size, new))
-        self._run_levers("deals", LeverEvent("deals", self.month, self.streams["partners"], deals=deals), p)
-
-    # 7. renewals and customer satisfaction -------------------------------------
-    def _renewals(self) -> None:
-        sc = self.config.market
-        cu = self.customers
-        m = self.month
-        cust = np.flatnonzero(cu.state == CUSTOMER)
-        # Satisfaction drifts toward the serving channel's service level.
-        level = self._service_level(cust)
-        cu.satisfaction[cust] += 0.1 * (level - cu.satisfaction[cust])
-        age = m - cu.since[cust]
-        due = cust[(age > 0) & (age % sc.renewal_interval == 0)]
-        led = self.ledger
-        led.renewals_due = int(due.size)
-        self.renew_window[m % 12] = (0, due.size)
-        if due.size == 0:
-            return
-        base = (
-            np.log(sc.renewal_base / max(1 - sc.renewal_base, 1e-9))
-            if 0 < sc.renewal_base < 1
-            else (50.0 if sc.renewal_base >= 1 else -50.0)
+        # The price the customer paid: the partner passed part of its expected discount on.
+        dr = self.config.conflict.deal_registration
+        expected = self.expected_discount()[p] + np.where(
+            reg, dr.extra_discount * self.payout_ratio.get("discount", 1.0), 0.0
         )
-        p = 1.0 / (1.0 + np.exp(-(base + sc.renewal_slope * (cu.satisfaction[due] - 0.7))))
-        renew = self.streams["customers"].random(due.size) < p
-        keep = due[renew]
-        drop = due[~renew]
-        led.renewals_done = int(keep.size)
-        self.renew_window[m % 12, 0] = keep.size
-        led.churned += int(drop.size)
-        cu.state[drop] = CHURNED
-        cu.partner[drop] = -1
-        cu.channel[drop] = -1
-        self._book(cu.channel[keep], cu.partner[keep], cu.value[keep] * sc.renewal_value_share, new=False)
+        passed = np.bincount(p, weights=self.config.partners.economics.pass_through * expected * v, minlength=t.n)
+        service = np.bincount(p, weights=t.service_margin[p] * v, minlength=t.n)
+        before = {name: self.paid_by_lever.get(name, 0.0) for name in ("discount", "spiff")}
+        deals = DealBatch(partner=p, value=v, registered=reg, new_customer=np.full(p.size, new))
+        self.run_levers("deals", LeverEvent("deals", self.month, self.streams["levers"], deals=deals), p)
+        discount = self.paid_by_lever.get("discount", 0.0) - before["discount"]
+        t.pl[:, PL["product_margin"]] += discount - passed
+        t.pl[:, PL["service_margin"]] += service
+        t.pl[:, PL["spiff"]] += self.paid_by_lever.get("spiff", 0.0) - before["spiff"]
+        if new:
+            t.new_margin[:] += discount - passed + service
+        else:
+            t.renewal_margin[:] += discount - passed + service
 
-    # 8. month end ---------------------------------------------------------------
+    # ------------------------------------------------------------------ the step
+    def _new_month_accumulators(self) -> None:
+        n = self.partners.n
+        self._partner_spend = np.zeros(n)
+        self._caught_now = np.zeros(n, dtype=bool)
+        self.paid_by_lever: dict[str, np.ndarray] = {}
+
+    def _grow_accumulators(self) -> None:
+        """Per-partner accumulators of the month grow with the table (new rows start at zero)."""
+        grow = self.partners.n - self._partner_spend.size
+        if grow <= 0:
+            return
+        self._partner_spend = np.concatenate([self._partner_spend, np.zeros(grow)])
+        self._caught_now = np.concatenate([self._caught_now, np.zeros(grow, dtype=bool)])
+        for name, arr in self.paid_by_lever.items():
+            self.paid_by_lever[name] = np.concatenate([arr, np.zeros(grow)])
+
+    def _month_streams(self, month: int) -> dict[str, np.random.Generator]:
+        """The processes' generators of ``month`` (month 0 also holds the set-up)."""
+        return {
+            name: np.random.Generator(np.random.PCG64(np.random.SeedSequence(self._root, spawn_key=(i, month))))
+            for i, name in enumerate(STREAMS)
+        }
+
+    def _switch(self) -> None:
+        """The what-if takes effect (first reported month after a warm-up on another scenario)."""
+        self.config = self._final
+        self.policies = self._user_policies.resolved(self.config)
+        self._setup_programme()
+        self._refresh_capability()
+
+    def step(self) -> None:
+        """Simulate one month."""
+        if self.config is not self._final and self.month >= self._final.time.warmup_months:
+            self._switch()
+        if self.month > 0:
+            self.streams = self._month_streams(self.month)
+        sc = self.config
+        m = self.month
+        t = self.partners
+        self.ledger = Ledger(month=m, n_tiers=len(sc.tiering.tiers))
+        led = self.ledger
+        led.active_before = int(t.active.sum())
+        economics.open_month(self)
+        self._new_month_accumulators()
+        self.budget.new_month(m)
+
+        recruitment.recruit(self)
+        effort.allocate(self)
+        event = LeverEvent("month", m, self.streams["levers"])
+        self.run_levers("month", event, np.arange(t.n))
+        demand.step(self, event.extra.get("mdf_leads"))
+        outcome = market.round(self)
+        renewals.step(self)
+        self._month_end()
+        economics.close_month(self)
+        if (m + 1) % sc.tiering.review_every_months == 0:
+            review.step(self)
+        self._collect(outcome)
+        self.month += 1
+        self.running = self.month < self.horizon
+        self.datacollector.collect(self)
+
     def _month_end(self) -> None:
         t = self.partners
         m = self.month
@@ -697,85 +641,24 @@ class ChannelModel(mesa.Model):
         led.mdf_accrued = float(accrual.sum())
         led.mdf_expired = expired
         self.mdf_window[m % 12] = (led.mdf_claimed, expired)
-        self._run_levers("month_end", LeverEvent("month_end", m, self.streams["partners"]), np.arange(t.n))
+        self.run_levers("month_end", LeverEvent("month_end", m, self.streams["levers"]), np.arange(t.n))
 
-    # 9. partners ------------------------------------------------------------------
-    def _partners_update(self, outcome) -> None:
-        sc = self.config.partners
-        tr = self.config.incentives.training
-        t = self.partners
-        m = self.month
-        led = self.ledger
-        # Capability: training arriving after its lag; skills decay without it.
-        slot = m % t.train_pipe.shape[1]
-        gain = t.train_pipe[:, slot].copy()
-        t.train_pipe[:, slot] = 0.0
-        for c in ("sales", "technical", "service"):
-            col = t.cap[:, CAP[c]]
-            t.cap[:, CAP[c]] = np.clip(col + gain * (1.0 - col) - tr.decay, 0.02, 0.98)
-        self._refresh_capability()
-        # Win rate and conflict losses, smoothed.
-        pursued = self._pursuits > 0
-        t.win_ema = np.where(pursued, 0.9 * t.win_ema + 0.1 * self._wins / np.maximum(self._pursuits, 1), t.win_ema)
-        denom = np.maximum(self._pursuits, 1)
-        t.loss_partner_ema = 0.8 * t.loss_partner_ema + 0.2 * self._lost_partner / denom
-        t.loss_vendor_ema = 0.8 * t.loss_vendor_ema + 0.2 * self._lost_vendor / denom
-        # Satisfaction (part 4).
-        ss = sc.satisfaction
-        plan_support = 0.2 * self.payout_ratio.get("improvement", 1.0)
-        support = self.tier_table["support_level"][t.tier] + np.where(t.lifecycle == IMPROVEMENT, plan_support, 0.0)
-        communication = self.config.relationship.communication * self.payout_ratio.get("relationship", 1.0)
-        profit = np.clip(self._relative_return + 1.0, 0.0, 2.0) / 2.0
-        target = (
-            ss.base
-            + ss.profit_weight * profit
-            + ss.support_weight * support
-            + ss.recognition_weight * t.recognition
-            + ss.communication_weight * communication
-            - ss.conflict_loss_penalty * t.loss_partner_ema
-            - ss.direct_loss_penalty * t.loss_vendor_ema
-        )
-        t.satisfaction = np.clip(t.satisfaction + ss.speed * (target - t.satisfaction), 0, 1)
-        t.satisfaction = np.where(
-            self._caught_now, np.clip(t.satisfaction - sc.compliance.audit_satisfaction_penalty, 0, 1), t.satisfaction
-        )
-        t.recognition = t.recognition * (1.0 - self.config.incentives.recognition.decay)
-        # Exits: hazard rises as satisfaction falls (parts 4, 7).
-        lc = sc.lifecycle
-        hazard = np.minimum(1.0, lc.exit_hazard * np.exp(lc.exit_satisfaction_slope * (0.6 - t.satisfaction)))
-        leave = t.selling & (self.streams["partners"].random(t.n) < hazard)
-        # Onboarding ends after the ramp.
-        tenure = m - t.joined
-        done = (t.lifecycle == ONBOARDING) & ~leave & (tenure + 1 >= lc.onboarding_months)
-        t.lifecycle[done] = ACTIVE
-        led.onboarded += int(done.sum())
-        # Improvement plans run their course.
-        imp = sc.improvement
-        on_plan = (t.lifecycle == IMPROVEMENT) & ~leave
-        t.plan_left = np.where(on_plan, t.plan_left - 1, t.plan_left)
-        ending = on_plan & (t.plan_left <= 0)
-        if ending.any():
-            recovered = t.ttm_revenue() >= imp.threshold * self._plan_reference()
-            t.lifecycle[ending & recovered] = ACTIVE
-            fail = ending & ~recovered
-            if imp.exit_if_not_recovered:
-                leave |= fail
-            else:
-                t.lifecycle[fail] = ACTIVE
-        self._exit(leave)
-
-    def _exit(self, leave: np.ndarray) -> None:
+    def exit_partners(self, leave: np.ndarray, reason: np.ndarray) -> None:
+        """Partners in ``leave`` exit the programme with ``reason`` (EXIT_* codes); their customers churn or go direct."""
         t = self.partners
         led = self.ledger
         if not leave.any():
             return
         was_onboarding = leave & (t.lifecycle == ONBOARDING)
         led.dropouts += int(was_onboarding.sum())
-        led.exited += int((leave & ~was_onboarding).sum())
+        counted = leave & ~was_onboarding
+        led.exited += int(counted.sum())
+        for code in (1, 2, 3):
+            led.exits_by_reason[code - 1] += int((counted & (reason == code)).sum())
+        t.exit_reason[leave] = reason[leave]
         t.lifecycle[leave] = EXITED
         t.left[leave] = self.month
-        ids = np.flatnonzero(leave)
-        for i in ids:
+        for i in np.flatnonzero(leave):
             agent = self._agents_by_idx.pop(int(i), None)
             if agent is not None:
                 agent.remove()
@@ -783,64 +666,14 @@ class ChannelModel(mesa.Model):
         cu = self.customers
         cust = np.flatnonzero((cu.state == CUSTOMER) & (cu.partner >= 0))
         gone = cust[leave[cu.partner[cust]]]
-        follow = self.streams["customers"].random(gone.size) < self.config.partners.lifecycle.customers_follow_exit
+        follow = self.streams["exits"].random(gone.size) < self.config.partners.lifecycle.customers_follow_exit
         cu.state[gone[follow]] = CHURNED
         cu.channel[gone[follow]] = -1
         cu.channel[gone[~follow]] = DIRECT_CH
         cu.partner[gone] = -1
         led.churned += int(follow.sum())
 
-    def _plan_reference(self) -> np.ndarray:
-        """Revenue an improvement plan measures against: the median TTM revenue of active partners of the same type."""
-        t = self.partners
-        ttm = t.ttm_revenue()
-        ref = np.zeros(len(PARTNER_TYPES))
-        for k in range(len(PARTNER_TYPES)):
-            peers = ttm[t.active & (t.ptype == k)]
-            ref[k] = np.median(peers) if peers.size else 0.0
-        return ref[t.ptype]
-
-    # 10. tier review ------------------------------------------------------------------
-    def _review(self) -> None:
-        t = self.partners
-        m = self.month
-        led = self.ledger
-        active = t.active
-        new = self.policies.tiering.review(self)
-        new = np.where(active, np.clip(new, 0, len(self.config.tiering.tiers) - 1), t.tier).astype(np.int8)
-        moved = np.flatnonzero(new != t.tier)
-        for i in moved:
-            self.migrations.append((m, int(i), int(t.tier[i]), int(new[i])))
-        led.migrations_up += int((new > t.tier).sum())
-        led.migrations_down += int((new < t.tier).sum())
-        t.tier = new
-        self._run_levers("review", LeverEvent("review", m, self.streams["partners"]), np.arange(t.n))
-        imp = self.config.partners.improvement
-        if imp.enabled:
-            tenure = m - t.joined
-            # Only with a full year of history is TTM revenue a fair measure.
-            weak = (
-                (t.lifecycle == ACTIVE)
-                & (tenure >= 12)
-                & (m >= 11)
-                & (t.ttm_revenue() < imp.threshold * self._plan_reference())
-            )
-            t.lifecycle[weak] = IMPROVEMENT
-            t.plan_left[weak] = imp.months
-        self._update_exclusivity()
-
-    def _update_exclusivity(self) -> None:
-        """Each territory's exclusive partner: the active partner based there with the highest tier, then revenue."""
-        t = self.partners
-        holder = np.full(self.config.market.n_territories, -1)
-        ids = np.flatnonzero(t.active)
-        if ids.size:
-            order = np.lexsort((t.ttm_revenue()[ids], t.tier[ids], t.home[ids]))
-            r = ids[order]
-            holder[t.home[r]] = r  # the last (highest) per territory wins
-        self.exclusive_holder = holder
-
-    # 11. collection ---------------------------------------------------------------------
+    # 10. collection ---------------------------------------------------------------------
     def _collect(self, outcome) -> None:
         t = self.partners
         m = self.month
@@ -851,56 +684,8 @@ class ChannelModel(mesa.Model):
         t.customers = np.bincount(served[served >= 0], minlength=t.n)
         self.customer_satisfaction_mean = float(cu.satisfaction[cust].mean()) if cust.size else float("nan")
         if m >= self.config.time.warmup_months:
-            ids = np.flatnonzero(t.lifecycle != EXITED)
-            ids = np.union1d(ids, np.flatnonzero(t.left == m))
-            self.panel.append(
-                {
-                    "month": np.full(ids.size, m - self.config.time.warmup_months + 1, dtype=np.int32),
-                    "partner_id": ids.astype(np.int32),
-                    "type": t.ptype[ids].copy(),
-                    "tier": t.tier[ids].copy(),
-                    "lifecycle": t.lifecycle[ids].copy(),
-                    "revenue": t.revenue[ids].copy(),
-                    "ttm_revenue": t.ttm_revenue()[ids],
-                    "mindshare": t.mindshare[ids].copy(),
-                    "satisfaction": t.satisfaction[ids].copy(),
-                    "capability": self.contest_capability[ids].copy(),
-                    "certifications": t.certifications(m)[ids],
-                    "customers": t.customers[ids].copy(),
-                    "opportunities": self._pursuits[ids],
-                    "wins": self._wins[ids],
-                    "incentives": self._partner_spend[ids].copy(),
-                    "compliance": t.compliance_record()[ids],
-                }
-            )
-            b = outcome.batch
-            rows = outcome.initial_rows
-            if rows.size:
-                opp = b.opp[rows]
-                opps = np.unique(opp)
-                wr = outcome.winner_row[opps]
-                winner_kind = _gather(b.kind, wr)
-                winner_partner = _gather(b.partner, wr)
-                self.conflict_log.append(
-                    {
-                        "month": np.full(opps.size, m - self.config.time.warmup_months + 1, dtype=np.int32),
-                        "account": b.opp_account[opps],
-                        "territory": b.opp_territory[opps],
-                        "segment": b.opp_segment[opps],
-                        "type": outcome.conflict_type[opps],
-                        "resolution": outcome.resolution[opps],
-                        "winner_kind": winner_kind,
-                        "winner_partner": winner_partner,
-                        "lost_to_competitor": outcome.lost[opps],
-                        "value_at_stake": b.opp_value[opps],
-                        "margin_lost": outcome.margin_lost[opps],
-                        "cost": outcome.conflict_cost[opps],
-                        "_rows_opp": opp,
-                        "_rows_kind": b.kind[rows],
-                        "_rows_partner": b.partner[rows],
-                        "_names": np.array(outcome.resolution_names, dtype=object),
-                    }
-                )
+            self.panel.append(economics.panel_rows(self))
+            market.log_conflicts(self, outcome)
 
     # ------------------------------------------------------------------ Mesa glue
     def register_agent(self, agent) -> None:  # keep an index -> agent map for exits
@@ -913,3 +698,35 @@ class ChannelModel(mesa.Model):
         while self.month < self.horizon:
             self.step()
         return self
+
+
+_STRUCTURAL = (
+    "time",
+    "market.n_accounts",
+    "market.n_territories",
+    "incentives.mdf.expiry_months",
+    "incentives.training.lag_months",
+    "incentives.training.max_certifications",
+)
+
+
+def _check_switch(warmup: Scenario, scenario: Scenario) -> None:
+    """The fields that size the model's state must agree between the warm-up and the what-if."""
+    from .errors import ScenarioError
+
+    a, b = warmup.to_dict(), scenario.to_dict()
+    problems = []
+    for path in _STRUCTURAL:
+        va, vb = a, b
+        for part in path.split("."):
+            va, vb = va[part], vb[part]
+        if va != vb:
+            problems.append((path, vb, f"must equal the warm-up scenario's value {va!r} (it sizes the model's state)"))
+    if warmup.tier_names != scenario.tier_names:
+        problems.append(("tiering.tiers", scenario.tier_names,
+                         f"tier names must equal the warm-up scenario's {warmup.tier_names}"))
+    if problems:
+        raise ScenarioError(scenario.name, problems)
+
+
+__all__ = ["ChannelModel", "EXITED", "PL", "STREAMS"]

@@ -22,6 +22,23 @@ if TYPE_CHECKING:
 # Lifecycle states (the brief's prospects are screened before they get a row).
 ONBOARDING, ACTIVE, IMPROVEMENT, EXITED = 1, 2, 3, 4
 LIFECYCLE_NAMES = {ONBOARDING: "onboarding", ACTIVE: "active", IMPROVEMENT: "improvement_plan", EXITED: "exited"}
+# Why a partner left (0 while it is in the programme).
+EXIT_NONE, EXIT_CHOICE, EXIT_TERMINATED, EXIT_OTHER = 0, 1, 2, 3
+EXIT_REASONS = ("", "partner_choice", "failed_improvement_plan", "other")
+# Where a partner came from (initial partners: "initial").
+SOURCE_NAMES = ("initial", "events", "directories", "referrals")
+# The partner's profit and loss on the vendor's line, one month (USD).  ``gross_margin`` is the sum of
+# the first six; ``line_profit`` = gross_margin - effort_cost - programme_cost.
+PL_LINES = (
+    "product_margin",  # front-end discount paid, less what was passed on to the customer as price
+    "service_margin",  # the partner's own services attached to its deals
+    "rebate",  # back-end rebates paid (over-claims not caught included, fines withheld)
+    "spiff",
+    "mdf_net",  # MDF paid less the campaigns it ran (over-claims not caught; negative when fined)
+    "fines",  # negative: fines withheld from rebate payments
+    "effort_cost",  # sellers' time given to the line
+    "programme_cost",  # tier fee and certifications the partner paid for
+)
 
 CAP = {name: i for i, name in enumerate(CAPABILITIES)}
 
@@ -32,6 +49,7 @@ _COLUMNS: list[tuple[str, str, tuple[int, ...]]] = [
     ("n_terr", "int16", ()),
     ("segmask", "uint8", ()),
     ("cap", "float64", (len(CAPABILITIES),)),
+    ("cap0", "float64", (len(CAPABILITIES),)),  # the partner's own capability, without the vendor's training
     ("sellers", "float64", ()),
     ("opps_per_seller", "float64", ()),
     ("service_margin", "float64", ()),
@@ -51,6 +69,35 @@ _COLUMNS: list[tuple[str, str, tuple[int, ...]]] = [
     ("train_accum", "float64", ()),
     ("revenue", "float64", ()),  # this month
     ("customers", "int32", ()),
+    ("source", "int8", ()),  # index into SOURCE_NAMES
+    ("exit_reason", "int8", ()),  # index into EXIT_REASONS
+    ("last_deal", "int32", ()),  # month of the last deal won (new or renewal); joined - 1 before any
+    # Effort and the partner's view of the line (share of wallet, S3).
+    ("outside_margin", "float64", ()),  # gross margin per seller-month on its other lines (USD)
+    ("seller_cost", "float64", ()),  # cost of a seller-month (USD)
+    ("effort", "float64", ()),  # seller-months given to the vendor this month
+    ("gm_ema", "float64", ()),  # smoothed gross margin of the line (USD a month)
+    ("effort_ema", "float64", ()),  # smoothed effort (seller-months a month)
+    ("profit_ema", "float64", ()),  # smoothed line profit
+    ("outside_ema", "float64", ()),  # smoothed profit the same effort earns on the other lines
+    ("observed", "int32", ()),  # months of its own results the partner has seen (in this model)
+    ("gm_fast", "float64", ()),
+    ("gm_slow", "float64", ()),
+    # Compliance (S5): honesty trait and the perceived audit rate.
+    ("honesty", "float64", ()),
+    ("perceived_audit", "float64", ()),
+    ("claimed_month", "bool", ()),  # filed a claim this month
+    ("audited_month", "bool", ()),  # a claim of its was audited this month
+    ("overclaimed_month", "bool", ()),  # over-claimed this month
+    # Conflicts this month: won, lost to another partner, to direct sales, to the digital channel.
+    ("conf_won", "int32", ()),
+    ("conf_lost_partner", "int32", ()),
+    ("conf_lost_direct", "int32", ()),
+    ("conf_lost_digital", "int32", ()),
+    ("pass_through", "float64", ()),  # discount passed on to customers as price this month (USD)
+    ("new_margin", "float64", ()),  # product and service margin on this month's new customers (USD)
+    ("renewal_margin", "float64", ()),  # product and service margin on this month's renewals (USD)
+    ("certs_paid", "int16", ()),  # certifications the partner paid for this month
 ]
 
 
@@ -78,6 +125,7 @@ class PartnerTable:
             ("claims_hist", "float64", (12,)),
             ("caught_hist", "float64", (12,)),
             ("mdf_fund", "float64", (self._mdf_months,)),
+            ("pl", "float64", (len(PL_LINES),)),  # this month's P&L lines
             ("train_pipe", "float64", (self._train_lag + 1,)),
             ("cert_expiry", "int32", (self._max_certs,)),
         ]
@@ -128,9 +176,24 @@ class PartnerTable:
         lc = self.lifecycle
         return (lc == ACTIVE) | (lc == IMPROVEMENT)
 
-    def contest_capability(self) -> np.ndarray:
+    def contest_capability(self, weights: tuple[float, float, float] = (0.5, 0.3, 0.2)) -> np.ndarray:
+        """Weighted capability in a contest: sales, technical and strategic fit (weights normalised)."""
         c = self.cap
-        return 0.5 * c[:, CAP["sales"]] + 0.3 * c[:, CAP["technical"]] + 0.2 * c[:, CAP["strategic_fit"]]
+        ws, wt, wf = weights
+        total = ws + wt + wf
+        return (ws * c[:, CAP["sales"]] + wt * c[:, CAP["technical"]] + wf * c[:, CAP["strategic_fit"]]) / total
+
+    def gross_margin(self) -> np.ndarray:
+        """This month's gross margin on the line: the P&L lines before effort and programme costs."""
+        return self.pl[:, :6].sum(axis=1)
+
+    def line_profit(self) -> np.ndarray:
+        """This month's profit on the line: gross margin less effort and programme costs."""
+        return self.pl.sum(axis=1)
+
+    def profit_ratio(self) -> np.ndarray:
+        """Smoothed line profit against what the same effort earns on the partner's other lines."""
+        return self.profit_ema / np.maximum(self.outside_ema, 1e-9)
 
     def ttm_revenue(self) -> np.ndarray:
         return self.rev_hist[:, :12].sum(axis=1)

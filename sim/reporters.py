@@ -16,7 +16,7 @@ from .customers import CHURNED, COMPETITOR, CUSTOMER, DIGITAL_CH, DIRECT_CH, IN_
 from .ledger import SPEND_LINES
 from .market import CONFLICT_TYPES
 from .partners import ONBOARDING
-from .scenario import PARTNER_TYPES, Scenario
+from .scenario import PARTNER_TYPES, SOURCES, Scenario
 
 if TYPE_CHECKING:
     from .model import ChannelModel
@@ -55,6 +55,21 @@ def revenue_digital(m):
 
 def partner_revenue_share(m):
     return _ratio(m.ledger.revenue[PARTNER_CH], m.ledger.revenue_total)
+
+
+def revenue_new_partner(m):
+    """First-year revenue of the partner channel's new customers this month."""
+    return float(m.ledger.revenue_new_channel[PARTNER_CH])
+
+
+def revenue_partner_originated(m):
+    """Of it, won by the partner whose own lead (prospecting or MDF) brought the account."""
+    return m.ledger.revenue_new_originated
+
+
+def partner_originated_share(m):
+    """Share of the partner channel's new-deal revenue won by the partner whose own lead brought the account."""
+    return _ratio(m.ledger.revenue_new_originated, m.ledger.revenue_new_channel[PARTNER_CH])
 
 
 def cost_of_goods(m):
@@ -102,6 +117,110 @@ def partners_exited(m):
 
 def partners_recruited(m):
     return m.ledger.recruited
+
+
+def _exits(code: int) -> Reporter:
+    def f(m):
+        return int(m.ledger.exits_by_reason[code])
+
+    f.__doc__ = "Active partners that left this month for this reason."
+    return f
+
+
+def partner_gross_margin(m):
+    """Partners' gross margin on the vendor's line this month (margin kept, services, rebates, SPIFFs, MDF net)."""
+    return m.ledger.partner_gross_margin
+
+
+def partner_profit(m):
+    """Partners' profit on the vendor's line this month: gross margin less effort and programme costs."""
+    return m.ledger.partner_profit
+
+
+def partner_effort(m):
+    """Seller-months partners gave the vendor this month."""
+    return m.ledger.partner_effort
+
+
+def partner_profit_ratio(m):
+    """Mean profit ratio of active partners: line profit against what the effort earns on their other lines."""
+    a = m.partners.active
+    return float(np.clip(m.partners.profit_ratio()[a], -5.0, 5.0).mean()) if a.any() else float("nan")
+
+
+def _source(kind: str, j: int) -> Reporter:
+    def f(m):
+        led = m.ledger
+        arr = {"prospects": led.prospects_by_source, "recruited": led.recruited_by_source,
+               "cost": led.recruitment_cost_by_source}[kind]
+        return float(arr[j]) if kind == "cost" else int(arr[j])
+
+    return f
+
+
+def recruitment_cost(m):
+    """Cost of all prospects this month (events, directories, referral bonuses); an operating expense."""
+    return float(m.ledger.recruitment_cost_by_source.sum())
+
+
+def audits(m):
+    return m.ledger.audits
+
+
+def audit_cost(m):
+    """Claims audited x the cost of an audit; an operating expense."""
+    return m.ledger.audits * m.config.partners.compliance.audit_cost
+
+
+def leakage(m):
+    """Paid on MDF and rebate claims beyond their true value (over-claims not caught)."""
+    return m.ledger.leakage
+
+
+def claims_value(m):
+    """True value of the MDF and rebate claims filed this month."""
+    return m.ledger.claims_value
+
+
+def leakage_share(m):
+    """Leakage as a share of the true value of the claims filed."""
+    return _ratio(m.ledger.leakage, m.ledger.claims_value)
+
+
+def customers_poached(m):
+    return m.ledger.customers_poached
+
+
+def customers_closed(m):
+    return m.ledger.customers_closed
+
+
+def certifications_paid(m):
+    return m.ledger.certifications_paid
+
+
+def discount_rate(m):
+    """Front-end discount paid per dollar of partner revenue."""
+    return _ratio(m.ledger.spend["discount"], m.ledger.revenue[PARTNER_CH])
+
+
+def rebate_rate(m):
+    """Back-end rebate paid per dollar of revenue of the partners in tiers that earn one."""
+    led = m.ledger
+    earning = m.tier_table["rebate_rate"] > 0
+    return _ratio(led.spend["rebate"], float(led.revenue_tier[earning].sum()))
+
+
+def channel_opex(m):
+    """Operating expenses of the channels outside gross profit: direct sellers, the digital channel, recruitment, audits."""
+    sc = m.config
+    digital = sc.digital.monthly_cost if sc.digital.enabled else 0.0
+    return sc.direct.sellers * sc.direct.cost_per_seller + digital + recruitment_cost(m) + audit_cost(m)
+
+
+def operating_profit(m):
+    """Gross profit less the channels' operating expenses."""
+    return m.ledger.gross_profit - channel_opex(m)
 
 
 def partner_churn(m):
@@ -304,6 +423,9 @@ def model_reporters(scenario: Scenario) -> dict[str, Reporter]:
         "revenue_direct": revenue_direct,
         "revenue_digital": revenue_digital,
         "partner_revenue_share": partner_revenue_share,
+        "revenue_new_partner": revenue_new_partner,
+        "revenue_partner_originated": revenue_partner_originated,
+        "partner_originated_share": partner_originated_share,
         "cost_of_goods": cost_of_goods,
         "gross_profit": gross_profit,
         "incentive_spend": incentive_spend,
@@ -313,10 +435,17 @@ def model_reporters(scenario: Scenario) -> dict[str, Reporter]:
         "partners_recruited": partners_recruited,
         "partners_onboarded": partners_onboarded,
         "partners_exited": partners_exited,
+        "partners_exited_choice": _exits(0),
+        "partners_exited_terminated": _exits(1),
+        "partners_exited_other": _exits(2),
         "partner_churn": partner_churn,
         "partner_satisfaction": partner_satisfaction,
         "partner_nps": partner_nps,
         "partner_mindshare": partner_mindshare,
+        "partner_effort": partner_effort,
+        "partner_gross_margin": partner_gross_margin,
+        "partner_profit": partner_profit,
+        "partner_profit_ratio": partner_profit_ratio,
         "channel_maturity": channel_maturity,
         "customers_active": customers_active,
         "customers_new": customers_new,
@@ -340,6 +469,19 @@ def model_reporters(scenario: Scenario) -> dict[str, Reporter]:
         "mdf_utilisation": mdf_utilisation,
         "compliance_rate": compliance_rate,
         "claims_caught": claims_caught,
+        "audits": audits,
+        "audit_cost": audit_cost,
+        "claims_value": claims_value,
+        "leakage": leakage,
+        "leakage_share": leakage_share,
+        "discount_rate": discount_rate,
+        "rebate_rate": rebate_rate,
+        "certifications_paid": certifications_paid,
+        "customers_closed": customers_closed,
+        "customers_poached": customers_poached,
+        "recruitment_cost": recruitment_cost,
+        "channel_opex": channel_opex,
+        "operating_profit": operating_profit,
         "tier_migrations_up": tier_migrations_up,
         "tier_migrations_down": tier_migrations_down,
     }
@@ -354,6 +496,10 @@ def model_reporters(scenario: Scenario) -> dict[str, Reporter]:
         r[f"partners_tier_{tier}"] = _partners_tier(i)
     for k, name in enumerate(PARTNER_TYPES):
         r[f"revenue_type_{name}"] = _revenue_type(k)
+    for j, name in enumerate(SOURCES):
+        r[f"prospects_{name}"] = _source("prospects", j)
+        r[f"partners_recruited_{name}"] = _source("recruited", j)
+        r[f"recruitment_cost_{name}"] = _source("cost", j)
     for line in SPEND_LINES:
         for i, tier in enumerate(scenario.tier_names):
             r[f"spend_{line}_{tier}"] = _spend_cell(line, i)

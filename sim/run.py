@@ -9,11 +9,10 @@ import pandas as pd
 
 from .customers import CHANNEL_NAMES
 from .model import ChannelModel
-from .partners import LIFECYCLE_NAMES
+from .partners import EXIT_REASONS, LIFECYCLE_NAMES, SOURCE_NAMES
 from .policies import Policies
 from .scenario import PARTNER_TYPES, SEGMENTS, Scenario
 
-_KIND = {-1: "competitor", 0: "partner", 1: "direct", 2: "digital"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,14 @@ FLOW_KPIS = (
     "customers_new",
     "customers_churned",
     "partners_exited",
+    "partners_exited_choice",
+    "partners_exited_terminated",
+    "partners_exited_other",
     "partners_onboarded",
+    "partners_recruited",
+    "partner_profit",
+    "operating_profit",
+    "leakage",
     "conflicts_horizontal",
     "conflicts_vertical",
     "conflicts_multichannel",
@@ -70,6 +76,9 @@ LEVEL_KPIS = (
     "compliance_rate",
     "channel_maturity",
     "partner_mindshare",
+    "partner_profit_ratio",
+    "discount_rate",
+    "rebate_rate",
 )
 
 
@@ -94,6 +103,7 @@ def run(
     *,
     months: int | None = None,
     policies: Policies | None = None,
+    warmup: Scenario | None = None,
 ) -> RunResult:
     """Simulate ``scenario`` with ``seed`` and return its KPIs, partner panel and conflict log.
 
@@ -102,11 +112,17 @@ def run(
         seed: an int, a SeedSequence (as experiments derive them) or a Generator.
         months: reported months, replacing ``scenario.time.months``.
         policies: replacement policy objects.
+        warmup: run the warm-up months under this scenario (e.g. the baseline) and let ``scenario``
+            take effect at the first reported month: the reported months then show the transition
+            from today's steady state, and what-ifs warmed up on the same baseline with the same
+            seed share their warm-up exactly (see :class:`ChannelModel`).
     """
     scenario = scenario if scenario is not None else Scenario()
     if months is not None:
         scenario = scenario.with_overrides({"time.months": months})
-    model = ChannelModel(scenario, rng=seed, policies=policies)
+        if warmup is not None:
+            warmup = warmup.with_overrides({"time.months": months})
+    model = ChannelModel(scenario, rng=seed, policies=policies, warmup=warmup)
     model.run()
     return collect(model)
 
@@ -135,6 +151,8 @@ def partner_frame(model: ChannelModel) -> pd.DataFrame:
     cols = {k: np.concatenate([p[k] for p in model.panel]) for k in model.panel[0]}
     df = pd.DataFrame(cols)
     df["type"] = pd.Categorical.from_codes(df["type"], categories=list(PARTNER_TYPES))
+    df["source"] = pd.Categorical.from_codes(df["source"], categories=list(SOURCE_NAMES))
+    df["exit_reason"] = pd.Categorical.from_codes(df["exit_reason"], categories=list(EXIT_REASONS))
     df["tier"] = pd.Categorical.from_codes(df["tier"], categories=list(tiers), ordered=True)
     life = list(LIFECYCLE_NAMES.values())
     df["lifecycle"] = pd.Categorical.from_codes(df["lifecycle"] - min(LIFECYCLE_NAMES), categories=life)
@@ -172,18 +190,20 @@ def conflict_frame(model: ChannelModel) -> pd.DataFrame:
     offsets = np.cumsum([0] + [int(log["_rows_opp"].max(initial=-1)) + 1 for log in logs[:-1]])
     opp = np.concatenate([log["_rows_opp"] + off for log, off in zip(logs, offsets, strict=True)])
     kinds, partners = cat("_rows_kind"), cat("_rows_partner")
-    names_of = {1: "direct", 2: "digital"}
-    labels = np.array(
-        [f"P{p}" if k == 0 else names_of[k] for k, p in zip(kinds.tolist(), partners.tolist(), strict=True)],
-        dtype=object,
-    )
+    # One label per partner id, then "direct", "digital" and "competitor": labels by lookup.
+    n = model.partners.n
+    lookup = np.array([f"P{i}" for i in range(n)] + ["direct", "digital", "competitor"], dtype=object)
+
+    def label(kind: np.ndarray, partner: np.ndarray) -> np.ndarray:
+        kind = kind.astype(np.int64)
+        code = np.where(kind == 0, partner, np.where(kind < 0, n + 2, n + kind - 1))
+        return lookup[code]
+
+    labels = label(kinds, partners)
     # Conflicts are stored in (month, opportunity) order, as np.unique orders the global ids.
     _, group = np.unique(opp, return_inverse=True)
     parties, n_parties = _join_groups(group, labels)
-    wk, wp = cat("winner_kind"), cat("winner_partner")
-    winner = np.array(
-        [f"P{p}" if k == 0 else _KIND[k] for k, p in zip(wk.tolist(), wp.tolist(), strict=True)], dtype=object
-    )
+    winner = label(cat("winner_kind"), cat("winner_partner"))
     df = pd.DataFrame(
         {
             "month": cat("month"),

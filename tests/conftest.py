@@ -4,7 +4,7 @@ The small scenario keeps every mechanism of the baseline (four tiers, all the
 levers, direct and digital channels, deal registration and rules of
 engagement) but shrinks the population so that one run takes a fraction of a
 second: 5,000 accounts in 5 territories, 60 initial partners, a recruitment
-rate scaled down with the market, 6 warm-up and 24 reported months.
+rate of prospects scaled down with the market, 6 warm-up and 24 reported months.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ SMALL_OVERRIDES: dict[str, object] = {
     "market.n_accounts": 5_000,
     "market.n_territories": 5,
     "partners.n_initial": 60,
-    "partners.recruitment.arrival_rate": 1.0,
+    "partners.recruitment.sources.events.rate": 0.25,
+    "partners.recruitment.sources.directories.rate": 0.25,
     "time.warmup_months": 6,
     "time.months": 24,
 }

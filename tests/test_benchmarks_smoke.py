@@ -19,7 +19,7 @@ TINY = {
     "market.n_accounts": 2_000,
     "market.n_territories": 4,
     "partners.n_initial": 20,
-    "partners.recruitment.arrival_rate": 0.5,
+    "partners.recruitment.sources.events.rate": 0.125, "partners.recruitment.sources.directories.rate": 0.125,
     "time.warmup_months": 1,
     "time.months": 2,
 }

@@ -55,7 +55,7 @@ MAY_CHANGE = {
 SCENARIO = small({
     "time.warmup_months": 0,
     "time.months": 36,
-    "partners.recruitment.arrival_rate": 2.0,
+    "partners.recruitment.sources.events.rate": 0.5, "partners.recruitment.sources.directories.rate": 0.5,
     "partners.lifecycle.exit_hazard": 0.02,
     "tiering.review_every_months": 3,
     "partners.improvement.threshold": 0.5,

@@ -46,8 +46,8 @@ def _close(a: float, b: float, scale: float = 1.0) -> bool:
 class StepChecker:
     """Steps a model and checks every identity at every month.
 
-    It wraps the model's ``_exit`` (partner exits, the last change to the
-    accounts in a step) to snapshot the accounts just before it, without
+    It wraps the model's ``exit_partners`` (partner exits, the last change to
+    the accounts in a step) to snapshot the accounts just before it, without
     changing what it does.
     """
 
@@ -56,14 +56,14 @@ class StepChecker:
         self.year_spend = 0.0
         self.binding_months = 0
         self.violations: list[str] = []
-        original = model._exit
+        original = model.exit_partners
 
-        def spy(leave):
+        def spy(leave, reason):
             cu = model.customers
             self._pre_exit = (cu.state.copy(), cu.channel.copy(), cu.partner.copy())
-            return original(leave)
+            return original(leave, reason)
 
-        model._exit = spy
+        model.exit_partners = spy
 
     # ---------------------------------------------------------------- one month
     def step(self) -> None:
@@ -79,16 +79,19 @@ class StepChecker:
         m.step()
         led = m.ledger
         row = m.datacollector.get_model_vars_dataframe().iloc[-1]
-        assert self._pre_exit is not None, "the model no longer calls _exit every step; update the spy"
+        assert self._pre_exit is not None, "the model no longer calls exit_partners every step; update the spy"
         state1, channel1, partner1 = self._pre_exit
+        # Accounts whose business closed this month (account turnover) start over as new businesses.
+        closed = np.zeros(cu.n, dtype=bool)
+        closed[m.closed_accounts] = True
 
         # ---- each won deal and renewal booked to exactly one channel (and partner)
         assert led.revenue.shape == (3,)
         assert np.all(led.revenue >= 0)
-        new = (state0 != CUSTOMER) & (state1 == CUSTOMER)
+        new = ((state0 != CUSTOMER) | closed) & (state1 == CUSTOMER)
         assert np.all(cu.since[new] == month), "a new customer without this month as its start"
         age = month - since0
-        due = (state0 == CUSTOMER) & (age > 0) & (age % sc.market.renewal_interval == 0)
+        due = (state0 == CUSTOMER) & ~closed & (age > 0) & (age % sc.market.renewal_interval == 0)
         renewed = due & (state1 == CUSTOMER)
         assert np.all(channel1[new | renewed] >= 0)
         share = sc.market.renewal_value_share
@@ -246,7 +249,7 @@ def test_identities_every_step_small_baseline():
 def test_identities_every_step_with_exits_and_recruitment():
     # A churning ecosystem: many prospects, fast exits, instant onboarding, plans that fail.
     sc = small({
-        "partners.recruitment.arrival_rate": 4.0,
+        "partners.recruitment.sources.events.rate": 2.0, "partners.recruitment.sources.directories.rate": 2.0,
         "partners.lifecycle.exit_hazard": 0.05,
         "partners.lifecycle.onboarding_months": 0,
         "partners.lifecycle.customers_follow_exit": 0.5,
@@ -283,7 +286,7 @@ def test_zero_budget_pays_nothing():
 
 
 def test_identities_without_partners():
-    sc = small({"partners.n_initial": 0, "partners.recruitment.arrival_rate": 0.0, "time.months": 12})
+    sc = small({"partners.n_initial": 0, "partners.recruitment.sources.events.rate": 0.0, "partners.recruitment.sources.directories.rate": 0.0, "partners.recruitment.referrals.rate_per_promoter": 0.0, "time.months": 12})
     model = sim.ChannelModel(sc, rng=4)
     StepChecker(model).run()
     k = model.datacollector.get_model_vars_dataframe()
@@ -303,7 +306,8 @@ def scenarios(draw):
         "market.n_accounts": draw(st.integers(500, 3_000)),
         "market.n_territories": draw(st.integers(1, 6)),
         "partners.n_initial": draw(st.sampled_from([0, 1, 5, 20, 40])),
-        "partners.recruitment.arrival_rate": draw(st.sampled_from([0.0, 0.5, 2.0])),
+        "partners.recruitment.sources.events.rate": draw(st.sampled_from([0.0, 0.25, 1.0])),
+        "partners.recruitment.sources.directories.rate": draw(st.sampled_from([0.0, 0.25, 1.0])),
         "partners.lifecycle.onboarding_months": draw(st.sampled_from([0, 2, 6])),
         "incentives.budget": draw(st.one_of(st.none(), st.sampled_from([0.0, 1e3, 2e4, 2e5, 5e6]))),
         "incentives.rebate.scale": draw(st.sampled_from([0.0, 1.0, 3.0])),
@@ -359,7 +363,7 @@ def test_identities_under_each_conflict_policy(protections, fallback):
 
 
 def test_no_vendor_channel_at_all():
-    sc = small({"partners.n_initial": 0, "partners.recruitment.arrival_rate": 0.0, "digital.enabled": False,
+    sc = small({"partners.n_initial": 0, "partners.recruitment.sources.events.rate": 0.0, "partners.recruitment.sources.directories.rate": 0.0, "partners.recruitment.referrals.rate_per_promoter": 0.0, "digital.enabled": False,
                 "direct.territory_coverage": 0.0, "time.warmup_months": 0, "time.months": 3})
     res = sim.run(sc, 0)
     # Nobody sells (a month with no pursuer row at all must not crash): no new customers, nothing

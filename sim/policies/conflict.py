@@ -158,7 +158,7 @@ class PriceContest(Fallback):
     def settle(self, model, batch, open_opps, rng):
         cfg = self.scenario.conflict
         n = batch.n_opps
-        winner = batch.contest_winner(open_opps, noise=1.0)
+        winner = batch.contest_winner(open_opps, noise=cfg.contest_noise)
         rivals = batch.live_count() - 1
         erosion = np.where(open_opps, np.minimum(cfg.max_erosion, cfg.erosion_per_rival * np.maximum(rivals, 0)), 0.0)
         return Settlement(winner, erosion, np.zeros(n), np.zeros(n, dtype=bool))
@@ -172,7 +172,7 @@ class Mediation(Fallback):
     def settle(self, model, batch, open_opps, rng):
         cfg = self.scenario.conflict
         n = batch.n_opps
-        winner = batch.contest_winner(open_opps, noise=0.25)
+        winner = batch.contest_winner(open_opps, noise=cfg.mediation_noise)
         lost = open_opps & (rng.random(n) < cfg.mediation_delay_loss)
         cost = np.where(open_opps, cfg.mediation_cost, 0.0)
         return Settlement(winner, np.zeros(n), cost, lost)

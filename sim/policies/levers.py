@@ -87,9 +87,7 @@ class DiscountLever(Lever):
 
     def expected_rate(self, model):
         # The partner passes part of its discount to the customer as price; it keeps the rest.
-        from ..market import DISCOUNT_PASS_THROUGH
-
-        return self.rate(model) * (1.0 - DISCOUNT_PASS_THROUGH)
+        return self.rate(model) * (1.0 - self.scenario.partners.economics.pass_through)
 
     def request(self, model, event):
         d = event.deals
@@ -153,10 +151,11 @@ class MDFLever(Lever):
         return _tier_values(model, "mdf_accrual_rate") * self.scenario.incentives.mdf.scale
 
     def expected_rate(self, model):
-        # A partner values MDF at what it expects to use of it.
-        # ... at the observed utilisation, 0.5 before any fund has been claimed or has expired.
+        # A partner values MDF at what it expects to use of it: the observed utilisation, or the
+        # prior before any fund has been claimed or has expired.
         observed = model.mdf_utilisation()
-        return self.accrual_rate(model) * (observed if np.isfinite(observed) else 0.5)
+        prior = self.scenario.incentives.mdf.utilisation_prior
+        return self.accrual_rate(model) * (observed if np.isfinite(observed) else prior)
 
     def request(self, model, event):
         cfg = self.scenario.incentives.mdf
@@ -177,7 +176,9 @@ class MDFLever(Lever):
             t.mdf_fund[:, col] -= take
             remaining -= take
         leads = cfg.leads_per_1000 * (np.maximum(paid, 0.0) / 1000.0) ** cfg.diminishing
-        event.extra["mdf_leads"] = event.rng.poisson(leads)
+        from ..demand import poisson
+
+        event.extra["mdf_leads"] = poisson(event.rng, leads)
 
 
 class TrainingLever(Lever):
@@ -188,9 +189,10 @@ class TrainingLever(Lever):
 
     def request(self, model, event):
         t = model.partners
-        budget = _tier_values(model, "training_budget") * self.scenario.incentives.training.scale
+        cfg = self.scenario.incentives.training
+        budget = _tier_values(model, "training_budget") * cfg.scale
         # Partners take up funded training in proportion to their engagement.
-        uptake = 0.5 + 0.5 * t.mindshare
+        uptake = np.clip(cfg.uptake_base + cfg.uptake_mindshare * t.mindshare, 0.0, 1.0)
         return np.where(t.selling, budget * uptake, 0.0)
 
     def apply(self, model, event, paid):
@@ -267,6 +269,8 @@ class ImprovementLever(Lever):
         boost = cfg.capability_boost * share
         for c in ("sales", "marketing", "service"):
             t.cap[:, CAP[c]] = np.clip(t.cap[:, CAP[c]] + boost, 0.02, 0.98)
+        # Marketing is not trained by the vendor: a plan's lift to it stays in the partner's own level.
+        t.cap0[:, CAP["marketing"]] = np.clip(t.cap0[:, CAP["marketing"]] + boost, 0.02, 0.98)
 
 
 def default_levers(scenario) -> list[Lever]:

@@ -1,0 +1,208 @@
+"""Demand (guide parts 2, 6, 7): account turnover, Bass adoption, re-entry and leads.
+
+Each month:
+
+* account turnover: each account closes with probability ``account_turnover / 12``
+  and is replaced in its territory and segment by a new, unaware business (new
+  deal value and channel preference); a closing customer is lost;
+* Bass adoption: an unaware account comes into market with probability
+  ``(p + q F) / 12``, ``F`` the adopted share of its territory; with turnover the
+  adopted share has a steady state, where the model starts by default;
+* re-entry: competitors' and churned accounts come back into market at
+  ``reentry_rate``; competing vendors' channels pull the vendor's customers into
+  market at ``competitor_prospecting`` (the counterpart of the vendor's partners'
+  own prospecting of competitors' customers);
+* leads: partners' own prospecting (in proportion to the effort they give the
+  vendor), their MDF campaigns, and leads the vendor shares by tier.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .customers import CHURNED, COMPETITOR, CUSTOMER, IN_MARKET, UNAWARE
+
+if TYPE_CHECKING:
+    from .model import ChannelModel
+
+
+def bernoulli_thinned(rng: np.random.Generator, n: int, prob_at, p_max: float) -> np.ndarray:
+    """Indices ``i < n`` drawn independently with probability ``prob_at(i)`` (at most ``p_max``).
+
+    Thinning: candidates arrive at rate ``p_max`` (geometric gaps), each kept with
+    probability ``prob_at(i) / p_max``, so each index is drawn with exactly its own
+    probability while only about ``p_max * n`` candidates are touched.
+    """
+    if p_max <= 0.0 or n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if p_max >= 1.0:
+        pos = np.arange(n)
+    else:
+        expected = n * p_max
+        chunk = int(expected + 6.0 * np.sqrt(expected) + 16)
+        gaps = [rng.geometric(p_max, size=chunk)]
+        while gaps[-1].size and int(sum(g.sum() for g in gaps)) < n:
+            gaps.append(rng.geometric(p_max, size=chunk))
+        pos = np.cumsum(np.concatenate(gaps)) - 1
+        pos = pos[pos < n]
+    keep = rng.random(pos.size) * p_max < prob_at(pos)
+    return pos[keep]
+
+
+def poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
+    """Poisson draws by inversion: one uniform per draw, so a larger rate gives at least as many events.
+
+    (numpy's own Poisson sampler uses a varying number of uniforms, which would shift every later
+    draw of the stream when a what-if changes one rate: inversion keeps paired runs in step.)
+    Rates above 30 use the normal approximation of the same uniform (continuity-corrected).
+    """
+    lam = np.asarray(lam, dtype=float)
+    u = rng.random(lam.shape)
+    out = np.zeros(lam.shape, dtype=np.int64)
+    big = lam > 30.0
+    if big.any():
+        from scipy.special import ndtri
+
+        z = ndtri(np.clip(u[big], 1e-12, 1 - 1e-12))
+        out[big] = np.maximum(0, np.floor(lam[big] + np.sqrt(lam[big]) * z + 0.5)).astype(np.int64)
+    small = (lam > 0) & ~big
+    if small.any():
+        lm, us = lam[small], u[small]
+        p = np.exp(-lm)
+        cdf = p.copy()
+        k = np.zeros(lm.shape, dtype=np.int64)
+        todo = us > cdf
+        n = 0
+        while todo.any() and n < 200:
+            n += 1
+            p = np.where(todo, p * lm / n, p)
+            cdf = np.where(todo, cdf + p, cdf)
+            k += todo
+            todo &= us > cdf
+        out[small] = k
+    return out
+
+
+def turnover(model: ChannelModel) -> None:
+    """Accounts that close are replaced by new, unaware businesses in the same territory and segment."""
+    mk = model.config.market
+    model.closed_accounts = np.zeros(0, dtype=np.int64)
+    if mk.account_turnover <= 0:
+        return
+    cu = model.customers
+    rng = model.streams["turnover"]
+    p = mk.account_turnover / 12.0
+    idx = bernoulli_thinned(rng, cu.n, lambda pos: np.full(pos.size, p), p)
+    model.closed_accounts = idx
+    if idx.size == 0:
+        return
+    st = cu.state[idx]
+    was_customer = st == CUSTOMER
+    model.ledger.customers_closed += int(was_customer.sum())
+    adopted = idx[st != UNAWARE]
+    np.subtract.at(cu.adopted, cu.territory[adopted], 1)
+    cu.state[idx] = UNAWARE
+    cu.channel[idx] = -1
+    cu.partner[idx] = -1
+    cu.sourced[idx] = -1
+    cu.satisfaction[idx] = 0.0
+    cu.redraw(idx, rng, mk)
+
+
+def step(model: ChannelModel, mdf_leads: np.ndarray | None) -> None:
+    """The month's demand: turnover, market entry, and leads placed in partners' cells."""
+    mk = model.config.market
+    cu = model.customers
+    m = model.month
+    turnover(model)
+    # Bass adoption: hazard (p + q F_territory) per year, per month here.
+    f = cu.adopted / np.maximum(cu.terr_size, 1)
+    n_terr = f.size
+    # Monthly entry probability by (state, territory): Bass hazard for the unaware,
+    # re-entry for competitors' and churned accounts, none for the rest.
+    table = np.zeros((5, n_terr), dtype=np.float32)
+    table[UNAWARE] = (mk.bass_p + mk.bass_q * f) / 12.0
+    table[COMPETITOR] = mk.reentry_rate
+    table[CHURNED] = mk.reentry_rate
+    # Competing vendors' channels prospect the vendor's customers as its partners prospect theirs.
+    table[CUSTOMER] = mk.competitor_prospecting
+    idx = bernoulli_thinned(
+        model.streams["demand"], cu.n, lambda pos: table[cu.state[pos], cu.territory[pos]], float(min(table.max(), 1))
+    )
+    newly = idx[cu.state[idx] == UNAWARE]
+    np.add.at(cu.adopted, cu.territory[newly], 1)
+    poached = idx[cu.state[idx] == CUSTOMER]
+    model.ledger.customers_poached += int(poached.size)
+    cu.channel[poached] = -1
+    cu.partner[poached] = -1
+    cu.state[idx] = IN_MARKET
+    cu.entered[idx] = m
+    cu.sourced[idx] = -1
+    # Leads: partners' own prospecting (in proportion to the effort they give the vendor),
+    # their MDF campaigns, and leads the vendor shares by tier.
+    t = model.partners
+    rng = model.streams["leads"]
+    effort = model.partner_capacity() * model.config.partners.sourcing_rate
+    leads = poisson(rng, effort)
+    if mdf_leads is not None:
+        leads += np.asarray(mdf_leads[: t.n], dtype=np.int64)
+    vendor = poisson(rng, np.where(t.active, model.tier_table["leads_per_month"][t.tier], 0.0))
+    place_leads(model, leads, from_market=False)
+    place_leads(model, vendor, from_market=True)
+
+
+def place_leads(model: ChannelModel, leads: np.ndarray, from_market: bool) -> None:
+    """Turn leads into in-market accounts sourced by the partner.
+
+    Own and MDF leads bring competitors' customers and churned accounts in the
+    partner's territories and segments back into market (prospecting and
+    campaigns win accounts that already buy the category; adoption of the
+    category itself is Bass diffusion): each lead picks one of the partner's
+    territories and segments and an account of that cell that is a
+    competitor's customer or churned.  Vendor leads hand the partner an account
+    already in market that nobody sourced.  Two leads on one account go to the
+    first; a lead that finds no suitable account is wasted.
+    """
+    total = int(leads.sum())
+    if total == 0:
+        return
+    cu = model.customers
+    t = model.partners
+    rng = model.streams["leads"]
+    n_terr = model.config.market.n_territories
+    who = np.repeat(np.arange(t.n), leads)
+    terr = (t.home[who] + (rng.random(total) * t.n_terr[who]).astype(np.int64)) % n_terr
+    # A segment the partner sells to, uniformly among its segments.
+    mask = t.segmask[who].astype(np.int64)
+    n_seg = (mask & 1) + ((mask >> 1) & 1) + ((mask >> 2) & 1)
+    pick = (rng.random(total) * np.maximum(n_seg, 1)).astype(np.int64)
+    seg = np.full(total, -1, dtype=np.int64)
+    for s_ in (2, 1, 0):  # the pick-th set bit, counting from the lowest
+        has = (mask >> s_) & 1
+        below = np.zeros(total, dtype=np.int64)
+        for b in range(s_):
+            below += (mask >> b) & 1
+        seg = np.where(has.astype(bool) & (below == pick), s_, seg)
+    cell = terr * 3 + seg
+    u = rng.random(total)
+    st = cu.state
+    if from_market:
+        eligible = np.flatnonzero((st == IN_MARKET) & (cu.sourced < 0))
+    else:
+        eligible = np.flatnonzero((st == COMPETITOR) | (st == CHURNED))
+    ecell = cu.territory[eligible].astype(np.int64) * 3 + cu.segment[eligible]
+    order = np.argsort(ecell, kind="stable")
+    eligible, ecell = eligible[order], ecell[order]
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(ecell, minlength=n_terr * 3))])
+    size = ptr[np.maximum(cell, 0) + 1] - ptr[np.maximum(cell, 0)]
+    ok = (seg >= 0) & (size > 0)
+    acc = eligible[np.minimum(ptr[cell[ok]] + (u[ok] * size[ok]).astype(np.int64), eligible.size - 1)]
+    who = who[ok]
+    acc, first = np.unique(acc, return_index=True)
+    who = who[first]
+    if not from_market:
+        cu.state[acc] = IN_MARKET
+        cu.entered[acc] = model.month
+    cu.sourced[acc] = who

@@ -1,0 +1,65 @@
+"""Customers after the sale (guide parts 1, 3, 6): satisfaction, renewals and churn.
+
+Every customer's satisfaction drifts toward the service level of the channel
+(and partner) serving it.  On each anniversary the contract falls due and
+renews with probability ``sigma(logit(renewal_base) + renewal_slope x (s -
+renewal_pivot) + renewal_effort x care)``, ``care`` the serving partner's selling
+intensity bonus (``1 - 1/intensity``, S7: effort beyond what its pursuits need
+goes into its accounts); a renewal is booked through the same channel and partner
+at ``renewal_value_share`` of the first-year value, a non-renewal churns.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .customers import CHURNED, CUSTOMER
+
+if TYPE_CHECKING:
+    from .model import ChannelModel
+
+
+def renewal_probability(model: ChannelModel, satisfaction: np.ndarray, care: np.ndarray | float = 0.0) -> np.ndarray:
+    """Chance a contract renews: satisfaction around the pivot, and the serving partner's account care."""
+    mk = model.config.market
+    b = mk.renewal_base
+    base = np.log(b / (1.0 - b)) if 0 < b < 1 else (50.0 if b >= 1 else -50.0)
+    x = base + mk.renewal_slope * (satisfaction - mk.renewal_pivot) + mk.renewal_effort * care
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def step(model: ChannelModel) -> None:
+    """Drift customer satisfaction, then renew or churn the contracts that fall due."""
+    mk = model.config.market
+    cu = model.customers
+    m = model.month
+    cust = np.flatnonzero(cu.state == CUSTOMER)
+    level = model.service_level(cust)
+    cu.satisfaction[cust] += mk.satisfaction_drift * (level - cu.satisfaction[cust])
+    age = m - cu.since[cust]
+    due = cust[(age > 0) & (age % mk.renewal_interval == 0)]
+    led = model.ledger
+    led.renewals_due = int(due.size)
+    model.renew_window[m % 12] = (0, due.size)
+    if due.size == 0:
+        return
+    # A partner that gives the line more effort than its pursuits need spends it on its accounts too.
+    bonus = getattr(model, "effort_bonus", None)
+    care = np.zeros(due.size)
+    if bonus is not None:
+        served = cu.partner[due]
+        ok = served >= 0
+        care[ok] = bonus[served[ok]]
+    p = renewal_probability(model, cu.satisfaction[due], care)
+    renew = model.streams["renewals"].random(due.size) < p
+    keep = due[renew]
+    drop = due[~renew]
+    led.renewals_done = int(keep.size)
+    model.renew_window[m % 12, 0] = keep.size
+    led.churned += int(drop.size)
+    cu.state[drop] = CHURNED
+    cu.partner[drop] = -1
+    cu.channel[drop] = -1
+    model.book(cu.channel[keep], cu.partner[keep], cu.value[keep] * mk.renewal_value_share, new=False)
