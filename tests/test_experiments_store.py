@@ -302,3 +302,22 @@ class _Stop:
             if i == self.after:
                 raise KeyboardInterrupt
             yield fn(task)
+
+
+@pytest.mark.parametrize("damage", ["experiment", "design"])
+def test_report_on_a_damaged_folder_is_one_paragraph(done, tmp_path, damage):
+    if damage == "experiment":
+        _, out = copy_of(done, tmp_path)
+        manifest = json.loads((out / MANIFEST).read_text())
+        manifest["experiment"] = {"name": 1, "replications": "many"}
+        (out / MANIFEST).write_text(json.dumps(manifest))
+    else:  # a Morris design: its indices read design.parquet
+        exp = write_experiment(tmp_path, replications=1, design={"kind": "morris", "n": 1},
+                               factors={"incentives.spiff.amount": {"low": 0, "high": 1500},
+                                        "incentives.mdf.scale": {"low": 0.5, "high": 1.5}})
+        out = tmp_path / "out"
+        assert sweep(exp, "--out", out).exit_code == 0
+        (out / "design.parquet").write_bytes(b"PAR1 garbage")
+    res = CliRunner().invoke(cli(), ["report", str(out)])
+    assert res.exit_code == 2, res.output
+    one_paragraph(res)
