@@ -321,3 +321,28 @@ def test_report_on_a_damaged_folder_is_one_paragraph(done, tmp_path, damage):
     res = CliRunner().invoke(cli(), ["report", str(out)])
     assert res.exit_code == 2, res.output
     one_paragraph(res)
+
+
+def test_a_full_disk_during_a_sweep_is_one_paragraph_and_the_stored_runs_stay_whole(tmp_path, monkeypatch):
+    import errno
+
+    from experiments.store import RunStore
+
+    real = RunStore.write
+    written = []
+
+    def full(self, record):
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path(record["point"], 0)))
+        written.append(record)
+        return real(self, record)
+
+    monkeypatch.setattr(RunStore, "write", full)
+    exp = write_experiment(tmp_path)
+    res = sweep(exp, "--out", tmp_path / "out")
+    assert res.exit_code == 2 and "No space left on device" in res.output and "run the same command" in res.output
+    one_paragraph(res)
+    assert len(load_results(tmp_path / "out")) == 1
+    monkeypatch.setattr(RunStore, "write", real)
+    again = sweep(exp, "--out", tmp_path / "out")
+    assert again.exit_code == 0 and "3 runs executed, 1 already stored" in again.output
