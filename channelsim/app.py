@@ -13,6 +13,13 @@ Endpoints:
   uses ``sim.seed_sequence(seed, r)``, as ``channelsim run`` does) and answers with the headline KPIs of
   both, the paired differences with 95 % CIs and the charts.  Errors: 400 with ``{"error": message}``.
 
+Every request is checked before anything runs (:func:`parse_run_request`, :meth:`_Handler.check_origin`):
+the ``Host`` header names this server and a browser's ``Origin`` (or ``Sec-Fetch-Site``) is this page
+(so another site the user visits cannot start simulations, nor read the page through a rebound DNS
+name); a body is at most :data:`MAX_BODY_BYTES` of JSON nested at most :data:`MAX_JSON_DEPTH` levels;
+each lever is within its range (the slider's, enforced here, not only in the page).  A bad request is
+answered with a short 4xx; a socket that sends nothing for :data:`SOCKET_TIMEOUT` seconds is closed.
+
 See ``docs/APP.md``.
 """
 
@@ -21,6 +28,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,13 +39,22 @@ from typing import Any
 import pandas as pd
 
 import sim
-from sim.errors import ScenarioError
+from sim.errors import MAX_INT, Described, ScenarioError
+from sim.overrides import apply_overrides
 
 from . import plots
 from .stats import LEVEL, diff_ci, mean_ci, replication_headlines
 
 #: Most replications a request may ask for (each is two simulations: baseline and what-if).
 MAX_REPLICATIONS = 32
+#: Largest request body (bytes); a run request is well under 1 KB.
+MAX_BODY_BYTES = 16_384
+#: Deepest nesting of JSON arrays and objects in a request body (a run request has 2 levels).
+MAX_JSON_DEPTH = 8
+#: Seconds a connection may stay silent (while sending its request line, headers or body) before it is closed.
+SOCKET_TIMEOUT = 15.0
+#: Longest error message sent back (characters).
+MAX_ERROR_CHARS = 2_000
 
 #: Headline KPIs shown first, in this order (the others follow in :func:`sim.headline` order).
 HEADLINE_ORDER = (
@@ -136,10 +153,15 @@ def overrides_for(scenario: sim.Scenario, values: dict[str, Any], levers: list[L
     current = lever_values(scenario, levers)
     out: dict[str, Any] = {}
     problems = []
+    unknown = [str(k) for k in values if k not in by_key]
+    if unknown:  # one problem for them all: a request may name thousands
+        shown = ", ".join(repr(k[:40]) for k in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5
+                                                                else "")
+        problems.append((unknown[0][:40] if len(unknown) == 1 else "levers", Described(shown),
+                         f"unknown lever(s); the levers of the page: {', '.join(sorted(by_key))}"))
     for key, value in values.items():
         lv = by_key.get(key)
         if lv is None:
-            problems.append((key, value, f"a lever of the page: {sorted(by_key)}"))
             continue
         if lv.kind == "checkbox":
             if not isinstance(value, bool):
@@ -155,8 +177,12 @@ def overrides_for(scenario: sim.Scenario, values: dict[str, Any], levers: list[L
             elif value != current[key]:
                 out[lv.path] = value
         else:
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                problems.append((key, value, "a number"))
+            lo, hi = lv.min if lv.min is not None else -math.inf, lv.max if lv.max is not None else math.inf
+            if isinstance(value, bool) or not isinstance(value, int | float) or \
+                    (isinstance(value, float) and not math.isfinite(value)):
+                problems.append((key, value, f"a number from {lo:g} to {hi:g}"))
+            elif not lo <= value <= hi:  # compared exactly: a 400-digit integer is out of range, not an overflow
+                problems.append((key, value, f"a number from {lo:g} to {hi:g} (the lever's range)"))
             elif float(value) != current[key]:
                 out[lv.path] = float(value)
     if problems:
@@ -245,15 +271,18 @@ class WhatIf:
             ScenarioError: for bad lever values, seed or replications, or a what-if the scenario rejects.
         """
         problems = []
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            problems.append(("seed", seed, "a non-negative integer"))
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_INT:
+            problems.append(("seed", seed, f"an integer from 0 to {MAX_INT}"))
         if isinstance(replications, bool) or not isinstance(replications, int) or \
                 not 1 <= replications <= MAX_REPLICATIONS:
             problems.append(("replications", replications, f"an integer from 1 to {MAX_REPLICATIONS}"))
         if problems:
             raise ScenarioError("the page's run request", problems)
+        if not isinstance(values, dict):
+            raise ScenarioError("the page's run request", [("levers", values, "an object of lever values")])
         overrides = overrides_for(self.base, values, self.levers)
-        scenario = self.base.with_overrides(overrides, source="the page's levers") if overrides else self.base
+        scenario = apply_overrides(self.base, overrides, source="the page's levers", strict=True) \
+            if overrides else self.base
         t0 = time.perf_counter()
         with self._lock:  # one simulation batch at a time: the machine's cores are shared
             key = (seed, replications)
@@ -442,26 +471,128 @@ def page(whatif: WhatIf, *, seed: int = 0, replications: int = 3) -> str:
             .replace("__SEED__", str(int(seed))).replace("__CONFIG__", config))
 
 
+class RequestError(Exception):
+    """A request the page refuses before running anything: an HTTP status and a short message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message[:MAX_ERROR_CHARS]
+
+
+def _json_depth(raw: bytes) -> int:
+    """The deepest nesting of arrays and objects in a JSON text (strings skipped), without parsing it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > 20:
+        raise ValueError(f"an integer of {len(text)} digits")
+    return int(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse_run_request(raw: bytes, *, default_seed: int = 0, default_replications: int = 3) -> tuple[dict, Any, Any]:
+    """``(levers, seed, replications)`` of a ``POST /api/run`` body; nothing is validated beyond the JSON's shape.
+
+    Raises:
+        RequestError: 413 for a body over :data:`MAX_BODY_BYTES`, 400 for one that is not UTF-8 JSON nested at
+            most :data:`MAX_JSON_DEPTH` levels, or not an object with a ``levers`` object.
+    """
+    if len(raw) > MAX_BODY_BYTES:
+        raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"a body of at most {MAX_BODY_BYTES} bytes")
+    if _json_depth(raw) > MAX_JSON_DEPTH:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"bad request: JSON nested more than {MAX_JSON_DEPTH} levels")
+    try:
+        req = json.loads(raw.decode("utf-8") or "{}", parse_int=_int, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as err:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"bad request: not JSON ({str(err)[:200]})") from None
+    if not isinstance(req, dict) or not isinstance(req.get("levers", {}), dict):
+        raise RequestError(HTTPStatus.BAD_REQUEST, "bad request: the body must be a JSON object with a 'levers' object")
+    unknown = sorted(set(req) - {"levers", "seed", "replications"})
+    if unknown:
+        shown = ", ".join(repr(k[:40]) for k in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"bad request: unknown key(s) {shown}; allowed: levers, seed, "
+                                                   "replications")
+    return req.get("levers", {}), req.get("seed", default_seed), req.get("replications", default_replications)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: AppServer
     protocol_version = "HTTP/1.1"
+
+    @property
+    def timeout(self) -> float:  # type: ignore[override]
+        """StreamRequestHandler sets this on the socket: a client silent for that long is dropped."""
+        return self.server.socket_timeout
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         if self.server.verbose:
             super().log_message(format, *args)
 
-    def _send(self, status: int, body: bytes, ctype: str) -> None:
+    def _send(self, status: int, body: bytes, ctype: str, *, close: bool = False) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(body)
 
-    def _json(self, status: int, payload: Any) -> None:
-        self._send(status, json.dumps(payload, allow_nan=False).encode(), "application/json")
+    def _json(self, status: int, payload: Any, *, close: bool = False) -> None:
+        self._send(status, json.dumps(payload, allow_nan=False).encode(), "application/json", close=close)
+
+    def _error(self, err: RequestError, *, close: bool = True) -> None:
+        self._json(err.status, {"error": err.message}, close=close)
+
+    def check_origin(self, post: bool) -> None:
+        """Refuse a request whose ``Host`` is not this server, or (for a POST) that another site's page sent.
+
+        Raises:
+            RequestError: 421 for another ``Host`` (a DNS name rebound to this machine), 403 for a cross-site POST.
+        """
+        host = (self.headers.get("Host") or "").strip().lower()
+        if host not in self.server.allowed_hosts:
+            raise RequestError(HTTPStatus.MISDIRECTED_REQUEST,
+                               f"this server answers for {', '.join(sorted(self.server.allowed_hosts))} only")
+        if not post:
+            return
+        origin = self.headers.get("Origin")
+        if origin is not None and origin.strip().lower() != f"http://{host}":
+            raise RequestError(HTTPStatus.FORBIDDEN, "cross-site request refused: the page's own origin only")
+        site = self.headers.get("Sec-Fetch-Site")
+        if site is not None and site.strip().lower() not in ("same-origin", "none"):
+            raise RequestError(HTTPStatus.FORBIDDEN, "cross-site request refused: the page's own origin only")
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        try:
+            self.check_origin(post=False)
+        except RequestError as err:
+            self._error(err)
+            return
         path = self.path.split("?", 1)[0]
         if path in ("/", "/index.html"):
             body = page(self.server.whatif, seed=self.server.seed, replications=self.server.replications)
@@ -471,29 +602,53 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/favicon.ico":
             self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
         else:
-            self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
+            self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path[:100]}"})
+
+    def _body(self) -> bytes:
+        """The request body, read only when its declared length is a number within the limit.
+
+        Raises:
+            RequestError: 411 without a length, 400 for a length that is not a number, 413 over the limit,
+                408 when the body does not arrive within the socket timeout.
+        """
+        if self.headers.get("Transfer-Encoding"):
+            raise RequestError(HTTPStatus.LENGTH_REQUIRED, "a body with Content-Length (no chunked encoding)")
+        declared = self.headers.get("Content-Length")
+        if declared is None:
+            raise RequestError(HTTPStatus.LENGTH_REQUIRED, "a Content-Length header")
+        declared = declared.strip()
+        if not (declared.isascii() and declared.isdigit()) or len(declared) > 12:
+            raise RequestError(HTTPStatus.BAD_REQUEST, "bad request: Content-Length must be a non-negative integer")
+        n = int(declared)
+        if n > MAX_BODY_BYTES:
+            raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"a body of at most {MAX_BODY_BYTES} bytes")
+        try:
+            raw = self.rfile.read(n)
+        except (TimeoutError, OSError):
+            raise RequestError(HTTPStatus.REQUEST_TIMEOUT, "the body did not arrive in time") from None
+        if len(raw) < n:
+            raise RequestError(HTTPStatus.REQUEST_TIMEOUT, "the body was shorter than its Content-Length")
+        return raw
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         path = self.path.split("?", 1)[0]
-        if path != "/api/run":
-            self._json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: {path}"})
+        try:
+            self.check_origin(post=True)
+            if path != "/api/run":
+                raise RequestError(HTTPStatus.NOT_FOUND, f"no such endpoint: {path[:100]}")
+            levers, seed, replications = parse_run_request(self._body(), default_seed=self.server.seed,
+                                                           default_replications=self.server.replications)
+        except RequestError as err:
+            self._error(err)
             return
         try:
-            n = int(self.headers.get("Content-Length", "0"))
-            req = json.loads(self.rfile.read(n) or b"{}")
-            if not isinstance(req, dict) or not isinstance(req.get("levers", {}), dict):
-                raise ValueError("the body must be a JSON object with a 'levers' object")
-        except ValueError as err:
-            self._json(HTTPStatus.BAD_REQUEST, {"error": f"bad request: {err}"})
-            return
-        try:
-            res = self.server.whatif.run(req.get("levers", {}), req.get("seed", self.server.seed),
-                                         req.get("replications", self.server.replications))
+            res = self.server.whatif.run(levers, seed, replications)
         except ScenarioError as err:
-            self._json(HTTPStatus.BAD_REQUEST, {"error": str(err)})
+            self._json(HTTPStatus.BAD_REQUEST, {"error": str(err)[:MAX_ERROR_CHARS]})
             return
         except Exception as err:  # noqa: BLE001 - report any failure of the model to the page
-            self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{type(err).__name__}: {err}"})
+            first = (str(err).splitlines() or [""])[0][:300]
+            self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{type(err).__name__}: {first}"})
             return
         self._json(HTTPStatus.OK, res)
 
@@ -504,12 +659,24 @@ class AppServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, whatif: WhatIf, host: str = "127.0.0.1", port: int = 8050, *, seed: int = 0,
-                 replications: int = 3, verbose: bool = False):
+                 replications: int = 3, verbose: bool = False, allowed_hosts: tuple[str, ...] = (),
+                 socket_timeout: float = SOCKET_TIMEOUT):
         self.whatif = whatif
+        self.socket_timeout = socket_timeout
         self.seed = seed
         self.replications = replications
         self.verbose = verbose
         super().__init__((host, port), _Handler)
+        self.allowed_hosts = self._hosts(host, allowed_hosts)
+
+    def _hosts(self, host: str, extra: tuple[str, ...]) -> frozenset[str]:
+        """The ``Host`` header values this server answers: its address and loopback names, with its port."""
+        port = self.server_address[1]
+        names = {"127.0.0.1", "localhost", "[::1]", host.lower(), *(h.lower() for h in extra)}
+        if host in ("0.0.0.0", "::", ""):  # every interface: also this machine's own names
+            names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+        names = {f"[{n}]" if ":" in n and not n.startswith("[") else n for n in names}
+        return frozenset(f"{n}:{port}" for n in names) | (frozenset(names) if port == 80 else frozenset())
 
     @property
     def url(self) -> str:
@@ -518,14 +685,17 @@ class AppServer(ThreadingHTTPServer):
 
 
 def make_server(scenario: sim.Scenario, host: str = "127.0.0.1", port: int = 8050, *, label: str = "",
-                seed: int = 0, replications: int = 3, verbose: bool = False) -> AppServer:
+                seed: int = 0, replications: int = 3, verbose: bool = False, allowed_hosts: tuple[str, ...] = (),
+                socket_timeout: float = SOCKET_TIMEOUT) -> AppServer:
     """A server for the page on ``host:port`` (``port=0``: a free port, see ``server.url``); not yet serving.
 
-    Call ``serve_forever()`` (in a thread for tests) and ``shutdown()``/``server_close()`` to stop it.
+    ``allowed_hosts`` adds names the ``Host`` header may give (besides the address bound and the loopback
+    names); ``socket_timeout`` is how long a connection may stay silent.  Call ``serve_forever()`` (in a
+    thread for tests) and ``shutdown()``/``server_close()`` to stop it.
     """
     return AppServer(WhatIf(scenario, label=label), host, port, seed=seed, replications=replications,
-                     verbose=verbose)
+                     verbose=verbose, allowed_hosts=allowed_hosts, socket_timeout=socket_timeout)
 
 
-__all__ = ["AppServer", "Lever", "WhatIf", "charts", "kpi_table", "lever_values", "levers_for", "make_server",
-           "overrides_for", "page", "run_frames"]
+__all__ = ["AppServer", "Lever", "RequestError", "WhatIf", "charts", "kpi_table", "lever_values", "levers_for",
+           "make_server", "overrides_for", "page", "parse_run_request", "run_frames"]

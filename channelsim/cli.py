@@ -5,7 +5,11 @@ Other commands are added by modules that expose ``register(app)`` (see
 :data:`PLUGINS`).
 
 Bad input of any kind prints a message naming the file, the field, the value
-and what is allowed to stderr, exits with code 2 and writes nothing.
+and what is allowed to stderr, exits with code 2 and writes nothing.  The
+output folder is checked, and a staging folder created beside it, before any
+simulation runs; staging folders left by a process that was killed are removed
+by the next command writing there.  An unexpected error prints one paragraph
+(the traceback only with ``CHANNELSIM_TRACEBACK=1``) and exits with code 1.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ import importlib
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -37,7 +43,8 @@ from experiments.io import (
     resolve_scenario_path,
     write_parquet_atomic,
 )
-from sim.errors import ScenarioError
+from experiments.limits import MAX_VALUE_CHARS, load_yaml
+from sim.errors import MAX_INT, ScenarioError
 from sim.overrides import apply_overrides
 
 from .stats import LEVEL, diff_ci, mean_ci, replication_headlines
@@ -54,6 +61,9 @@ app = typer.Typer(
 PLUGINS = ("channelsim.sweep_cli", "channelsim.optimise_cli", "channelsim.app_cli")
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+#: Most replications ``channelsim run`` accepts (a run folder holds every replication's panels).
+MAX_REPLICATIONS = 1_000
 SET_HELP = r"Override a field: a.b.c=VALUE, VALUE parsed as YAML (2, true, \[a, b]). Repeatable."
 RUN_FILES = ("kpis.parquet", "partners.parquet", "conflicts.parquet", "migrations.parquet", "summary.json",
              "scenario.resolved.yaml", "report.html")
@@ -94,7 +104,7 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
         if not sep or not path:
             raise ScenarioError("--set", [(path or item, item, "path=value, e.g. incentives.rebate.scale=2")])
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = load_yaml(raw, max_chars=MAX_VALUE_CHARS) if raw.strip() else None
         except yaml.YAMLError as err:
             problem = getattr(err, "problem", None) or str(err).splitlines()[0]
             allowed = f"a YAML scalar or list, e.g. 2, true, [a, b] ({problem})"
@@ -115,56 +125,161 @@ def build_scenario(scenario: str, sets: list[str], months: int | None = None) ->
     sc = load_scenario(path)
     overrides = parse_sets(sets)
     if overrides:
-        sc = apply_overrides(sc, overrides, source=f"--set (on {path})")
+        sc = apply_overrides(sc, overrides, source=f"--set (on {path})", strict=True)
     if months is not None:
-        sc = apply_overrides(sc, {"time.months": months}, source="--months")
+        sc = apply_overrides(sc, {"time.months": months}, source="--months", strict=True)
     return sc, path
 
 
-def _check_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder; allowed: a new or empty folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise InputError(f"--out {out}: folder exists and is not empty; allowed: a new or empty folder, "
-                         "or --force to replace it")
+def check_out(out: Path, force: bool) -> Path:
+    """``out`` as an absolute path, once it is known to be usable as a new run folder.
+
+    Raises:
+        InputError: ``out`` is a file, a non-empty folder (without ``force``), the current folder
+            or one containing it, or lies under a file.
+    """
+    try:
+        if "\x00" in str(out):
+            raise InputError(f"--out {str(out)[:100]!r}: a folder name without NUL characters")
+        absolute = Path(os.path.abspath(out))
+        if absolute.exists() and not absolute.is_dir():
+            raise InputError(f"--out {out}: exists and is not a folder; allowed: a new or empty folder")
+        cwd = Path.cwd()
+        if absolute == cwd or absolute in cwd.parents:
+            raise InputError(f"--out {out}: the current folder, or a folder containing it, cannot be replaced by a "
+                             "run folder; allowed: a new or empty folder elsewhere, e.g. runs/NAME")
+        above = absolute.parent
+        while not above.exists() and above != above.parent:
+            above = above.parent
+        if not above.is_dir():
+            raise InputError(f"--out {out}: {above} is a file, not a folder; allowed: a new or empty folder")
+        if absolute.is_dir() and any(absolute.iterdir()) and not force:
+            raise InputError(f"--out {out}: folder exists and is not empty; allowed: a new or empty folder, "
+                             "or --force to replace it")
+    except OSError as err:
+        raise InputError(f"--out {out}: cannot be used ({err.strerror or err}); allowed: a new or empty folder "
+                         "you can write to") from None
+    return absolute
 
 
 def _check_counts(*, seed: int, replications: int) -> None:
     problems = []
-    if seed < 0:
-        problems.append(("--seed", seed, "a non-negative integer"))
-    if replications < 1:
-        problems.append(("--replications", replications, "an integer >= 1"))
+    if not 0 <= seed <= MAX_INT:
+        problems.append(("--seed", seed, f"a non-negative integer up to {MAX_INT}"))
+    if not 1 <= replications <= MAX_REPLICATIONS:
+        problems.append(("--replications", replications, f"an integer >= 1 and <= {MAX_REPLICATIONS}"))
     if problems:
         raise ScenarioError("command line", problems)
+
+
+_STAGE_TAIL = re.compile(r"^(?:(?P<pid>\d+)-)?[a-z0-9_]+$")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, someone else's
+        return True
+    return True
+
+
+def clean_stale_stages(out: Path) -> list[Path]:
+    """Remove the staging folders of ``out`` (``.NAME.tmp-PID-XXXX``, ``.NAME.old-PID-XXXX``) whose process is gone.
+
+    A command killed while it wrote leaves its staging folder behind; the next command
+    writing to the same ``out`` removes it. Folders of a process still running are kept
+    (and those of older versions, without a process id, are removed).
+
+    Returns:
+        The folders removed.
+    """
+    removed = []
+    parent = out.parent
+    try:
+        entries = list(parent.iterdir()) if parent.is_dir() else []
+    except OSError:
+        return removed
+    for entry in entries:
+        for kind in ("tmp", "old"):
+            prefix = f".{out.name}.{kind}-"
+            if not entry.name.startswith(prefix):
+                continue
+            m = _STAGE_TAIL.match(entry.name[len(prefix):])
+            if m is None or (m.group("pid") and _alive(int(m.group("pid")))):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                    removed.append(entry)
+    return removed
+
+
+def _stage_prefix(out: Path, kind: str) -> str:
+    return f".{out.name}.{kind}-{os.getpid()}-"
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Move the staged folder ``tmp`` to ``out``, replacing what is there; on failure ``out`` is as it was."""
+    old = None
+    if out.exists():
+        if any(out.iterdir()):
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=_stage_prefix(out, "old")))
+            try:
+                os.replace(out, old / "run")
+            except OSError:
+                old.rmdir()
+                raise
+        else:
+            out.rmdir()
+    try:
+        os.replace(tmp, out)
+    except OSError:
+        if old is not None:
+            os.replace(old / "run", out)
+            old.rmdir()
+        raise
+    fsync_dir(out.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _io_message(err: OSError) -> str:
+    where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+    return f"{err.strerror or err}{where}"
 
 
 @contextlib.contextmanager
 def staged_dir(out: Path, force: bool = False) -> Iterator[Path]:
     """A temporary sibling of ``out`` that is renamed to ``out`` only when the block completes.
 
-    On any error the temporary folder is removed and ``out`` is left as it was.
-    With ``force`` an existing ``out`` is replaced.
+    On entry ``out`` is checked (:func:`check_out`), stale staging folders are removed
+    (:func:`clean_stale_stages`) and the staging folder is created, so a folder that
+    cannot be written is reported before any work.  On any error the temporary folder
+    is removed and ``out`` is left as it was; an :class:`OSError` (a full disk, say)
+    becomes an :class:`InputError`.  With ``force`` an existing ``out`` is replaced.
     """
-    _check_out(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    mask = os.umask(0o022)
-    os.umask(mask)
-    os.chmod(tmp, 0o777 & ~mask)  # mkdtemp creates 0700
+    out = check_out(out, force)
+    clean_stale_stages(out)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=_stage_prefix(out, "tmp")))
+    except OSError as err:
+        raise InputError(f"--out {out}: cannot create a folder there ({_io_message(err)}); allowed: a new or empty "
+                         "folder you can write to") from None
+    try:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp creates 0700
         yield tmp
-        old = None
-        if out.exists():
-            if any(out.iterdir()):
-                old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-                os.replace(out, old / "run")
-            else:
-                out.rmdir()
-        os.replace(tmp, out)
-        fsync_dir(out.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _publish(tmp, out)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InputError(f"cannot write the results to {out}: {_io_message(err)}; nothing was written "
+                         f"(free some space or choose another --out)") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -246,6 +361,20 @@ def run_summary(
     })
 
 
+def _simulate(scenario: sim.Scenario, seed: int, replications: int) -> dict[str, pd.DataFrame]:
+    """:func:`run_replications`, with the model's refusal of values it cannot compute as an :class:`InputError`."""
+    try:
+        return run_replications(scenario, seed, replications)
+    except ScenarioError:
+        raise
+    except (MemoryError, OverflowError, FloatingPointError, ValueError) as err:
+        first = (str(err).splitlines() or [""])[0][:200]
+        raise InputError(
+            f"{scenario.name}: the simulation stopped with {type(err).__name__}: {first}; a value far beyond the "
+            "usual range can exceed what the model can compute in memory and time (see the bounds in "
+            "docs/SCENARIOS.md); nothing was written") from None
+
+
 def _report() -> Any:
     """:mod:`channelsim.report`, imported when a command writes or prints one.
 
@@ -284,18 +413,17 @@ def run_cmd(
     sets = sets or []
     with _user_errors():
         _check_counts(seed=seed, replications=replications)
-        _check_out(out, force)
+        check_out(out, force)
         sc, source = build_scenario(scenario, sets, months)
     err = _console(stderr=True)
-    err.print(f"running {sc.name}: {replications} replication(s) of {sc.time.months} months "
-              f"(+{sc.time.warmup_months} warm-up), seed {seed}")
-    with _user_errors():  # the model may still reject a combination of values
-        frames = run_replications(sc, seed, replications)
-    headlines = replication_headlines(frames["kpis"])
-    summary = run_summary(headlines, sc, seed=seed, source=source, overrides=sets)
-    extra = {"seed": seed, "replications": replications, "seeds": summary["seeds"], "source": str(source),
-             "overrides": sets, "package_version": sim.__version__}
-    with _user_errors(), staged_dir(out, force) as tmp:
+    with _user_errors(), staged_dir(out, force) as tmp:  # the folder is checked and reserved before the runs
+        err.print(f"running {sc.name}: {replications} replication(s) of {sc.time.months} months "
+                  f"(+{sc.time.warmup_months} warm-up), seed {seed}")
+        frames = _simulate(sc, seed, replications)
+        headlines = replication_headlines(frames["kpis"])
+        summary = run_summary(headlines, sc, seed=seed, source=source, overrides=sets)
+        extra = {"seed": seed, "replications": replications, "seeds": summary["seeds"], "source": str(source),
+                 "overrides": sets, "package_version": sim.__version__}
         for name in ("kpis", "partners", "conflicts", "migrations"):
             write_parquet_atomic(frames[name], tmp / f"{name}.parquet")
         atomic_write_text(tmp / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
@@ -422,7 +550,7 @@ def compare_cmd(
     """Print per headline KPI: A mean, B mean, B - A and its 95 % CI over replications."""
     with _user_errors():
         if out is not None:
-            _check_out(out, force)
+            check_out(out, force)
         kpis_a, sa = read_run(dir_a)
         kpis_b, sb = read_run(dir_b)
     table, paired, method = compare_runs(kpis_a, kpis_b, sa, sb)
@@ -457,15 +585,26 @@ def compare_cmd(
 @app.command("schema")
 def schema_cmd(
     out: Annotated[Path | None, typer.Option("--out", help="Write the Markdown here (e.g. docs/SCENARIOS.md).")] = None,
+    unbounded: Annotated[bool, typer.Option(
+        "--unbounded", help="List the numeric fields without an upper bound instead (exit 1 if any).")] = False,
 ) -> None:
     """Print (or write) a Markdown table of every scenario field: path, default, unit, allowed, description."""
-    from .schema import markdown
+    from .schema import markdown, unbounded_fields
 
+    if unbounded:
+        fields = unbounded_fields()
+        for path in fields:
+            typer.echo(path)
+        _console(stderr=True).print(f"{len(fields)} numeric field(s) without an upper bound")
+        raise typer.Exit(1 if fields else 0)
     text = markdown()
     if out is None:
         typer.echo(text, nl=False)
     else:
-        atomic_write_text(out, text)
+        try:
+            atomic_write_text(out, text)
+        except OSError as err:
+            _fail(f"error: cannot write {out}: {_io_message(err)}")
         _console(stderr=True).print(f"wrote {out}")
 
 
@@ -494,11 +633,32 @@ def register_plugins(target: typer.Typer, modules: tuple[str, ...] = PLUGINS) ->
 register_plugins(app)
 
 
+def internal_error_message(err: BaseException) -> str:
+    """The one paragraph printed for an error that is not the user's (the traceback only on request)."""
+    first = (str(err).splitlines() or [""])[0][:300]
+    what = {MemoryError: "ran out of memory", RecursionError: "nested too deeply"}.get(type(err))
+    head = f"error: channelsim {what}" if what else "error: channelsim failed unexpectedly"
+    return (f"{head} ({type(err).__name__}: {first}). This is a bug, or input beyond what channelsim can handle. "
+            "Run again with CHANNELSIM_TRACEBACK=1 to see the traceback, and "
+            "please report it.")
+
+
 def main() -> None:
-    """Entry point of the ``channelsim`` console script."""
-    app()
+    """Entry point of the ``channelsim`` console script.
+
+    Errors a user can act on exit with code 2 (the commands report them); any other
+    error prints one paragraph and exits with code 1, with the traceback only when
+    ``CHANNELSIM_TRACEBACK=1`` is set.
+    """
+    try:
+        app()
+    except Exception as err:  # noqa: BLE001 - the last line of defence: no traceback reaches a user
+        if os.environ.get("CHANNELSIM_TRACEBACK"):
+            traceback.print_exc()
+        sys.stderr.write(internal_error_message(err) + "\n")
+        sys.exit(EXIT_INTERNAL)
 
 
-__all__ = ["app", "build_scenario", "compare_runs", "main", "parse_sets", "read_run", "read_run_frames",
-           "register_plugins",
-           "run_replications", "run_summary", "staged_dir"]
+__all__ = ["app", "build_scenario", "check_out", "clean_stale_stages", "compare_runs", "internal_error_message",
+           "main", "parse_sets", "read_run", "read_run_frames", "register_plugins", "run_replications", "run_summary",
+           "staged_dir"]

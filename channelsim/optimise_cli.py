@@ -114,19 +114,26 @@ def _write_outputs(folder: Path, res, info: dict[str, Any]) -> None:
 
 
 def _stage(out: Path, force: bool) -> Path:
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise ValueError(f"--out {out}: folder exists and is not empty; use a new folder or --force")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    """Check ``out``, remove stale staging folders beside it and create this command's (before any simulation)."""
+    from .cli import InputError, _stage_prefix, check_out, clean_stale_stages
+
+    try:
+        out = check_out(out, force)
+    except InputError as err:
+        raise ValueError(str(err)) from None
+    clean_stale_stages(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=out.parent, prefix=_stage_prefix(out, "tmp")))
+    except OSError as err:
+        raise ValueError(f"--out {out}: cannot create a folder there ({err.strerror or err})") from None
 
 
 def _publish(tmp: Path, out: Path) -> None:
+    from .cli import _publish as publish
+
     os.chmod(tmp, 0o755)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    publish(tmp, Path(os.path.abspath(out)))
 
 
 def optimise_cmd(
@@ -165,27 +172,23 @@ def optimise_cmd(
     force: Annotated[bool, typer.Option("--force", help="replace a non-empty --out")] = False,
 ) -> None:
     """Allocate an incentive budget across tiers and levers against simulated ROI; validate by simulation."""
-    import yaml
-
     import sim
     from experiments.io import load_scenario
     from optimise.loop import optimise
     from optimise.response import parse_cells
     from optimise.solve import InfeasibleAllocation
     from sim.errors import ScenarioError
+    from sim.overrides import apply_overrides
+
+    from .cli import parse_sets
 
     try:
         sc = load_scenario(scenario)
-        overrides = {}
-        for item in set_ or []:
-            path, sep, raw = item.partition("=")
-            if not sep:
-                raise ValueError(f"--set {item!r}: expected path=value")
-            overrides[path.strip()] = yaml.safe_load(raw)
+        overrides = parse_sets(set_ or [])
         if months is not None:
             overrides["time.months"] = months
         if overrides:
-            sc = sc.with_overrides(overrides)
+            sc = apply_overrides(sc, overrides, source="--set", strict=True)
         if objective not in ("profit", "revenue", "roi"):
             raise ValueError(f"--objective {objective!r}: allowed: profit, revenue, roi")
         if tier_order not in ("lever", "total", "none"):
@@ -231,6 +234,9 @@ def optimise_cmd(
     except (InfeasibleAllocation, ValueError) as err:
         shutil.rmtree(tmp, ignore_errors=True)
         _fail(f"error: {err}")
+    except OSError as err:  # a full disk, say: nothing is published
+        shutil.rmtree(tmp, ignore_errors=True)
+        _fail(f"error: cannot write the results to {out}: {err.strerror or err}; nothing was written")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

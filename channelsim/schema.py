@@ -2,10 +2,15 @@
 
 Generated from the pydantic schema of :class:`sim.Scenario` and the baseline's
 values; ``channelsim schema --out docs/SCENARIOS.md`` writes it as Markdown.
+
+:func:`unbounded_fields` lists the numeric fields whose schema declares no finite
+upper bound (``channelsim schema --unbounded`` prints them): every numeric field
+should have one, chosen from what the model can run in memory and time.
 """
 
 from __future__ import annotations
 
+import math
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -122,6 +127,60 @@ def _walk(model: BaseModel, prefix: str, parent_unit: str, parent_desc: str, row
             rows.append(FieldRow(path, value, unit, _allowed(info), desc))
 
 
+_NUMBER = (int, float)
+
+
+def _numeric(tp: Any) -> bool:
+    """Whether an annotation is a number (``int``, ``float``, ``float | None``; never ``bool``)."""
+    if tp in _NUMBER:
+        return True
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    return typing.get_origin(tp) in (typing.Union, type(int | None)) and bool(args) and all(a in _NUMBER for a in args)
+
+
+def _has_upper_bound(info: FieldInfo) -> bool:
+    """Whether a field declares a finite ``le`` or ``lt``."""
+    for m in info.metadata:
+        bound = m.le if isinstance(m, at.Le) else m.lt if isinstance(m, at.Lt) else None
+        if isinstance(bound, int | float) and math.isfinite(bound):
+            return True
+    return False
+
+
+def _model_of(tp: Any) -> type[BaseModel] | None:
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def unbounded_fields(model: type[BaseModel] = sim.Scenario, prefix: str = "") -> list[str]:
+    """Dotted paths of the numeric fields of ``model`` (recursively) without a finite upper bound (``le``/``lt``).
+
+    Items of a list or mapping of sections are written ``*`` (``tiering.tiers.*.discount``); a mapping of
+    numbers (``partners.recruitment.weights``) counts as one field, unbounded unless its values are
+    ``Annotated`` with a bound.
+    """
+    out: list[str] = []
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{name}"
+        tp = info.annotation
+        sub = _model_of(tp)
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if sub is not None:
+            out += unbounded_fields(sub, path + ".")
+        elif origin in (list, dict) and args and _model_of(args[-1]) is not None:
+            out += unbounded_fields(args[-1], path + ".*.")
+        elif origin in (list, dict) and args and _numeric(_strip(args[-1])):
+            if not any(isinstance(m, at.Le | at.Lt) for m in getattr(args[-1], "__metadata__", ())):
+                out.append(path)
+        elif _numeric(tp) and not _has_upper_bound(info):
+            out.append(path)
+    return out
+
+
+def _strip(tp: Any) -> Any:
+    """``Annotated[X, ...]`` -> ``X``."""
+    return typing.get_args(tp)[0] if hasattr(tp, "__metadata__") else tp
+
+
 def _is_leafy(model: BaseModel) -> bool:
     """A small value-type section (a value per segment / channel) whose fields need the parent's description."""
     return type(model).__name__ in ("SegmentMap", "ChannelPreference")
@@ -154,6 +213,12 @@ def markdown(scenario: sim.Scenario | None = None) -> str:
         "in a file, `tiering.tiers` is a list that replaces the baseline's as a whole.",
         "",
         "Rates are per month unless the unit says otherwise; money is in US dollars.",
+        "",
+        "**Bounds.** Every value is checked where it comes in (a file, `--set`, an experiment file, the what-if",
+        "page) and `validate` accepts exactly what `run` accepts: types are strict (`true` is not a number, `\"2\"`",
+        "not an integer; `1e3` is a number), numbers are finite (`.inf` and `.nan` are refused) and integers fit",
+        "64 bits. Every numeric field has an upper bound (the *allowed* column), chosen from what the model can",
+        "run in memory and time; `channelsim schema --unbounded` lists the fields that still lack one.",
     ]
     section = None
     for r in rows:
@@ -169,4 +234,4 @@ def markdown(scenario: sim.Scenario | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-__all__ = ["FieldRow", "markdown", "scenario_fields"]
+__all__ = ["FieldRow", "markdown", "scenario_fields", "unbounded_fields"]

@@ -1,24 +1,57 @@
 """``channelsim sweep``, ``channelsim results`` and ``channelsim report``: the experiments commands.
 
 ``channelsim.cli`` calls :func:`register` to add them to its typer app.
+
+Exit codes of ``channelsim sweep``: 0 done, 2 a problem with the input or the output
+folder (nothing is written, or what a session created is removed again), 1 the backend
+failed (no scheduler, a scheduler lost, a worker process died, runs lost), 130
+interrupted (SIGINT), 143 terminated (SIGTERM); after 1, 130 and 143 the runs stored so
+far are kept and the same command resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 EXIT_USAGE = 2
+EXIT_BACKEND = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as an interrupt: the runs stored are kept, the workers stopped."""
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
     typer.echo(message, err=True)
     raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread (as Ctrl-C raises KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _quiet_logging() -> None:
@@ -54,37 +87,52 @@ def sweep(
     if workers is not None and dask is not None:
         _fail("--workers and --dask cannot be combined: --workers runs local processes, --dask a Dask cluster")
     try:
-        exp = load_experiment(experiment)
         backend = make_backend(workers=workers, dask=dask, overlap_startup=not no_overlap)
-    except (ExperimentError, ScenarioError) as err:
-        _fail(str(err))
+    except ValueError as err:  # a malformed --dask address or --workers count
+        _fail(f"error: --dask {err}" if dask is not None else f"error: {err}")
         return
-    except ValueError as err:  # a malformed --dask address
-        _fail(f"--dask: {err}")
+    try:
+        exp = load_experiment(experiment)
+    except (ExperimentError, ScenarioError) as err:
+        _fail(f"error: {err}")
         return
     if quiet:
         _quiet_logging()
     progress = LogProgress() if quiet else BarProgress()
     try:
-        summary = run_experiment(exp, out, backend, retry_failed=retry_failed, progress=progress)
+        with sigterm_as_interrupt():
+            summary = run_experiment(exp, out, backend, retry_failed=retry_failed, progress=progress)
     except (ExperimentError, ScenarioError, StoreError) as err:
-        _fail(str(err))
+        _fail(f"error: {err}")
+        return
+    except Terminated:
+        _fail(f"terminated (SIGTERM): the runs finished so far are stored in {out}; run the same command to resume",
+              EXIT_TERMINATED)
         return
     except KeyboardInterrupt:
         _fail(f"interrupted: the runs finished so far are stored in {out}; run the same command to resume",
               EXIT_INTERRUPTED)
         return
     except BackendError as err:
-        _fail(str(err), 1)
+        _fail(f"error: {err}", EXIT_BACKEND)
         return
     except BrokenProcessPool as err:
-        _fail(f"a worker process died ({err}); the runs finished so far are stored in {out}; "
-              "run the same command to resume (with fewer --workers if memory ran out)", 1)
+        _fail(f"error: a worker process died ({err}); the runs finished so far are stored in {out}; "
+              "run the same command to resume (with fewer --workers if memory ran out)", EXIT_BACKEND)
+        return
+    except OSError as err:  # a full disk while storing a run: the files stored are whole
+        where = f" ({err.filename})" if err.filename else ""
+        _fail(f"error: cannot write to {out}: {err.strerror or err}{where}; the runs stored so far are whole and "
+              "kept: free some space and run the same command to resume")
         return
     failed_note = (f", {summary.failed} failed (see `channelsim results {out} --status failed`)"
                    if summary.failed else "")
     typer.echo(f"{summary.executed} runs executed, {summary.skipped} already stored{failed_note}; "
                f"{summary.total} runs in {out} ({summary.seconds:.1f} s on {summary.backend})")
+    if summary.lost:
+        _fail(f"error: {summary.lost} run(s) were lost by the backend and not stored ({summary.lost_reason}); they "
+              "are no failures of the model: run the same command to run them again (if it happens again, "
+              "the run may be killing its worker, e.g. out of memory)", EXIT_BACKEND)
 
 
 def results(
@@ -107,20 +155,24 @@ def results(
     try:
         df = load_monthly(directory) if monthly else load_results(directory, status=status)
     except StoreError as err:
-        _fail(str(err))
+        _fail(f"error: {err}")
         return
-    if format == "csv":
-        text = df.to_csv(index=False)
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            atomic_write_text(output, text)
-            typer.echo(f"wrote {len(df)} rows to {output}", err=True)
-        return
-    if format == "parquet":
-        target = output or directory / ("monthly.parquet" if monthly else "results.parquet")
-        write_parquet_atomic(df, target)
-        typer.echo(f"wrote {len(df)} rows to {target}", err=True)
+    try:
+        if format == "csv":
+            text = df.to_csv(index=False)
+            if output is None:
+                sys.stdout.write(text)
+            else:
+                atomic_write_text(output, text)
+                typer.echo(f"wrote {len(df)} rows to {output}", err=True)
+            return
+        if format == "parquet":
+            target = output or directory / ("monthly.parquet" if monthly else "results.parquet")
+            write_parquet_atomic(df, target)
+            typer.echo(f"wrote {len(df)} rows to {target}", err=True)
+            return
+    except OSError as err:
+        _fail(f"error: cannot write {err.filename or output}: {err.strerror or err}")
         return
     import pandas as pd
 
@@ -142,7 +194,10 @@ def report(
     try:
         path = write_report(directory, output)
     except StoreError as err:
-        _fail(str(err))
+        _fail(f"error: {err}")
+        return
+    except OSError as err:
+        _fail(f"error: cannot write {err.filename or output}: {err.strerror or err}")
         return
     typer.echo(f"wrote {path}")
 

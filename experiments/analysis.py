@@ -14,15 +14,33 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sim.errors import InputError
+
 from .design import Experiment, parse_experiment, salib_problem
-from .store import DESIGN, load_results, read_manifest
+from .store import DESIGN, StoreError, load_results, read_manifest
 
 
 def experiment_of(root: str | Path) -> Experiment:
-    """The experiment stored in a folder's manifest."""
+    """The experiment stored in a folder's manifest.
+
+    Raises:
+        experiments.store.StoreError: the folder has no manifest, or its experiment cannot be read back.
+    """
     m = read_manifest(root)
-    return parse_experiment(m["experiment"], source=m.get("experiment_file", str(root)),
-                            text=m.get("experiment_text", ""))
+    try:
+        return parse_experiment(m.get("experiment"), source=str(m.get("experiment_file", root)),
+                                text=str(m.get("experiment_text", "")))
+    except InputError as err:
+        raise StoreError(f"{Path(root) / 'manifest.json'} is damaged: its experiment cannot be read back "
+                         f"({str(err).splitlines()[-1].strip()[:200]})") from None
+
+
+def _design(root: str | Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(Path(root) / DESIGN)
+    except Exception as err:  # noqa: BLE001 - pyarrow raises several kinds for a damaged file
+        raise StoreError(f"{Path(root) / DESIGN} is damaged or missing ({str(err).splitlines()[0][:120]}); run "
+                         "the sweep into a new --out folder") from None
 
 
 def outputs_of(df: pd.DataFrame, experiment: Experiment) -> list[str]:
@@ -105,7 +123,7 @@ def sobol_indices(root: str | Path, outputs: list[str] | None = None) -> pd.Data
     if exp.design.kind != "saltelli":
         raise ValueError(f"Sobol indices need a 'saltelli' design, this experiment's is '{exp.design.kind}'")
     df = load_results(root)
-    n_points = len(pd.read_parquet(Path(root) / DESIGN))
+    n_points = len(_design(root))
     problem = salib_problem(exp)
     seed = exp.seed if exp.design.seed is None else exp.design.seed
     rows = []
@@ -129,7 +147,7 @@ def morris_indices(root: str | Path, outputs: list[str] | None = None) -> pd.Dat
     if exp.design.kind != "morris":
         raise ValueError(f"Morris indices need a 'morris' design, this experiment's is '{exp.design.kind}'")
     df = load_results(root)
-    design = pd.read_parquet(Path(root) / DESIGN)
+    design = _design(root)
     x = design[[f"u:{n}" for n in exp.factor_names]].to_numpy(dtype=float)
     problem = salib_problem(exp)
     seed = exp.seed if exp.design.seed is None else exp.design.seed

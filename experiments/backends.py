@@ -8,10 +8,15 @@ Every backend is a context manager with one method::
 
 ``map_unordered`` yields each task's result as soon as it is done (on Dask, as soon
 as the batch of runs it travelled in is), whatever the order.  ``fn`` is a
-module-level function that never raises (it returns a failure record instead); an
-error of the infrastructure itself (a worker that died too often) is turned into a
-failure record by :func:`infrastructure_failure`, so the sweep carries on and
-``--retry-failed`` re-runs it.
+module-level function that never raises (it returns a failure record instead); a
+run whose result the infrastructure lost (a Dask worker that died too often, a
+result that could not be sent back) comes back as a record with status ``lost``
+(:func:`infrastructure_failure`): it is not a failure of the model, the runner does
+not store it, and the next call of the same sweep runs it again.  A Dask scheduler
+that goes away is a :class:`BackendError`.
+
+Workers of the local pool exit when the process that started them ends, even when it
+is killed (:func:`watch_parent`); Dask's own worker processes do the same.
 
 Nothing here has import-time side effects: pools and clusters are created when a
 backend is entered and torn down when it exits.
@@ -28,13 +33,20 @@ generator from the integers it carries.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import itertools
+import logging
 import math
 import multiprocessing as mp
 import os
+import queue
+import re
+import select
 import signal
+import socket
 import statistics
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sized
@@ -43,16 +55,67 @@ from typing import Any
 Task = dict[str, Any]
 Record = dict[str, Any]
 
+#: The status of a record whose run the backend lost (never stored; the next session runs it again).
+LOST = "lost"
+#: Most workers of ``--dask local:N`` (and of ``--workers N``).
+MAX_LOCAL_WORKERS = 256
+
+log = logging.getLogger("channelsim.sweep")
+
 
 def infrastructure_failure(task: Task, err: BaseException) -> Record:
-    """A failure record for a task whose result was lost by the backend (not raised by the run)."""
+    """The record of a task whose result was lost by the backend (not raised by the run): status ``lost``."""
     tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))
     return {
-        "point": task["point"], "replication": task["replication"], "status": "failed",
+        "point": task["point"], "replication": task["replication"], "status": LOST,
         "error": f"backend error (the run did not report): {type(err).__name__}: {err}\n{tb}",
         "seconds": float("nan"), "worker": "", "seed_key": task.get("seed_key", ""),
         "outputs": {}, "monthly": {},
     }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists
+        return True
+    return True
+
+
+def watch_parent(pid: int, poll: float = 1.0) -> threading.Thread:
+    """Exit this process as soon as process ``pid`` ends (a parent-death watch).
+
+    A worker of the local pool is a child of the fork server, not of the sweep's
+    process, so ``PR_SET_PDEATHSIG`` cannot watch the right process (and the fork server
+    itself lives while any worker holds its pipe).  A daemon thread waits on a pidfd of
+    ``pid`` (Linux 5.3+; no wake-ups until it ends) or, elsewhere, checks every ``poll``
+    seconds, and ends this process with ``os._exit`` when ``pid`` is gone: a sweep killed
+    with SIGKILL leaves no worker running its run to the end.
+
+    Returns:
+        The watching thread (started).
+    """
+    def wait() -> None:
+        fd = None
+        try:
+            fd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            fd = None
+        if fd is not None:
+            while True:
+                ready, _, _ = select.select([fd], [], [])
+                if ready:
+                    break
+        else:
+            while _alive(pid):
+                time.sleep(poll)
+        os._exit(70)  # EX_SOFTWARE: the sweep that owned this worker is gone
+
+    thread = threading.Thread(target=wait, name="channelsim-parent-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def default_workers() -> int:
@@ -243,6 +306,13 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _worker_init(parent: int) -> None:
+    """Initializer of a local worker: ignore SIGINT (the parent decides), exit when ``parent`` ends."""
+    _ignore_sigint()
+    if parent != os.getpid():
+        watch_parent(parent)
+
+
 def _fork_server(preload: tuple[str, ...] | list[str], start: bool = False) -> Any:
     """The ``forkserver`` context, its server to import ``preload`` before forking any worker.
 
@@ -326,7 +396,7 @@ class LocalProcesses(Backend):
     def __enter__(self) -> LocalProcesses:
         ctx = _fork_server(self.preload) if self.context == "forkserver" else mp.get_context(self.context)
         self._pool = pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
-                                                   initializer=_ignore_sigint)
+                                                   initializer=_worker_init, initargs=(os.getpid(),))
 
         def start() -> None:
             # Each submit spawns a worker while fewer than `workers` run (the first one waits for the
@@ -423,6 +493,15 @@ class Dask(Backend):
     against its own run only.  An interrupted sweep loses the runs of the tasks in flight
     (the next call runs them again).  ``max_runs_per_task=1`` gives one run per task.
 
+    What is lost is never stored as a failure of the model: a run whose task Dask gave
+    up on (``KilledWorker`` after ``retries``, or any other error of the task rather
+    than of the run, which returns its own failures) comes back with status ``lost``, and
+    the next session of the sweep runs it again.  While results wait, the backend checks
+    every ``poll_seconds`` that the scheduler is still there and has workers: a scheduler
+    gone for ``scheduler_grace`` seconds is a :class:`BackendError` (the runs finished so
+    far are stored); no worker for ``no_worker_warn`` seconds logs a warning, and for
+    ``no_worker_timeout`` seconds a :class:`BackendError`.
+
     Args:
         address: ``tcp://HOST:PORT`` or ``local:N``.
         max_in_flight: tasks submitted ahead of results (default: 4 per worker thread, at least 8).
@@ -431,15 +510,25 @@ class Dask(Backend):
         preload: modules a ``LocalCluster``'s workers have imported before their first task.
         overlap_startup: run tasks in this process while a ``LocalCluster`` starts.
         max_runs_per_task: the largest batch of runs one Dask task carries (1: no batches).
+        poll_seconds: how long to wait for a result before checking the scheduler and the workers.
+        scheduler_grace: how long the scheduler may be unreachable before the sweep stops.
+        no_worker_warn: seconds without any worker before a warning.
+        no_worker_timeout: seconds without any worker before the sweep stops (None: wait).
     """
 
     name = "dask"
 
     def __init__(self, address: str, max_in_flight: int | None = None, retries: int = 2,
                  connect_timeout: str = "30s", preload: tuple[str, ...] | list[str] | None = None,
-                 overlap_startup: bool = True, max_runs_per_task: int = 4):
+                 overlap_startup: bool = True, max_runs_per_task: int = 4, poll_seconds: float = 2.0,
+                 scheduler_grace: float = 10.0, no_worker_warn: float = 10.0,
+                 no_worker_timeout: float | None = 600.0):
         if isinstance(max_runs_per_task, bool) or not isinstance(max_runs_per_task, int) or max_runs_per_task < 1:
             raise ValueError(f"max_runs_per_task must be a positive integer, got {max_runs_per_task!r}")
+        self.poll_seconds = poll_seconds
+        self.scheduler_grace = scheduler_grace
+        self.no_worker_warn = no_worker_warn
+        self.no_worker_timeout = no_worker_timeout
         self.address = address
         self.max_runs_per_task = max_runs_per_task
         self.connect_timeout = connect_timeout
@@ -456,14 +545,33 @@ class Dask(Backend):
 
     @staticmethod
     def parse(address: str) -> tuple[str, int | None]:
+        """``("local", N)`` for ``local:N``, ``("remote", None)`` for ``tcp://HOST:PORT``.
+
+        Raises:
+            ValueError: for anything else (``tls://``, ``ucx://`` and ``inproc://`` need settings the
+                command line does not take), a port outside 1..65535 or N outside 1..MAX_LOCAL_WORKERS.
+        """
+        shown = address if len(address) <= 80 else address[:77] + "..."
         if address.startswith("local:"):
             n = address.split(":", 1)[1]
-            if not n.isdigit() or int(n) < 1:
-                raise ValueError(f"--dask local:N needs a positive worker count, got {address!r}")
+            if not (n.isascii() and n.isdigit() and len(n) <= 4) or not 1 <= int(n) <= MAX_LOCAL_WORKERS:
+                raise ValueError(f"value {shown!r} -> local:N needs a worker count N from 1 to {MAX_LOCAL_WORKERS}")
             return "local", int(n)
-        if address.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
+        m = _TCP.fullmatch(address)
+        if m is not None:
+            if not 1 <= int(m.group("port")) <= 65535:
+                raise ValueError(f"value {shown!r} -> the port must be 1 to 65535 (tcp://HOST:PORT, or local:N)")
             return "remote", None
-        raise ValueError(f"--dask takes tcp://HOST:PORT or local:N, got {address!r}")
+        scheme = address.split("://", 1)[0] + "://" if "://" in address else None
+        if scheme in ("tls://", "ucx://", "inproc://", "ws://", "wss://"):
+            raise ValueError(f"value {shown!r} -> {scheme} addresses are not supported (they need security or "
+                             "transport settings the command line does not take); allowed: tcp://HOST:PORT or local:N")
+        raise ValueError(f"value {shown!r} -> allowed: tcp://HOST:PORT (a running Dask scheduler) or local:N")
+
+    def _host_port(self) -> tuple[str, int]:
+        m = _TCP.fullmatch(self.address)
+        assert m is not None
+        return m.group("host").strip("[]"), int(m.group("port"))
 
     def __enter__(self) -> Dask:
         kind, n = self.parse(self.address)
@@ -480,10 +588,18 @@ class Dask(Backend):
             self._startup = _start(self, lambda: self._start_local(n), f"a Dask LocalCluster ({n} workers)",
                                    self.overlap_startup)
         else:
+            host, port = self._host_port()
+            try:  # a closed port answers at once; Dask's client would retry until its timeout
+                socket.create_connection((host, port), timeout=5).close()
+            except OSError as err:
+                raise BackendError(f"cannot connect to the Dask scheduler at {self.address}: nothing answers there "
+                                   f"({err.strerror or err}); start one (dask scheduler) or use --dask local:N") \
+                    from None
             try:
                 self._client = Client(self.address, timeout=self.connect_timeout)
-            except (OSError, TimeoutError) as err:
-                raise BackendError(f"cannot connect to the Dask scheduler at {self.address}: {err}") from None
+            except Exception as err:  # noqa: BLE001 - OSError, TimeoutError, or a port that is no Dask scheduler
+                raise BackendError(f"cannot connect to the Dask scheduler at {self.address}: "
+                                   f"{type(err).__name__}: {err}") from None
         return self
 
     def cluster_settings(self) -> dict[str, Any]:
@@ -553,11 +669,21 @@ class Dask(Backend):
                 start_error = err
         client, cluster = self._client, self._cluster
         self._client = self._cluster = None
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
-        if start_error is not None and (not exc or exc[0] is None):
+        failing = bool(exc) and exc[0] is not None
+        # After a failure (a scheduler lost, say) Dask logs its own tracebacks while the client gives up
+        # reconnecting; the sweep reports what happened in one paragraph instead.
+        with _quiet_logging() if failing else contextlib.nullcontext():
+            if client is not None:
+                try:
+                    client.close(timeout=10)
+                except Exception:  # noqa: BLE001 - a scheduler that is gone cannot be told goodbye
+                    pass
+            if cluster is not None:
+                try:
+                    cluster.close(timeout=10)
+                except Exception:  # noqa: BLE001
+                    pass
+        if start_error is not None and not failing:
             raise start_error
 
     def _threads(self) -> int:
@@ -567,12 +693,11 @@ class Dask(Backend):
             return 1
 
     def map_unordered(self, fn: Callable[[Task], Record], tasks: Iterable[Task]) -> Iterator[Record]:
-        from distributed import as_completed
-
         if self._client is None and self._startup is None:
             raise RuntimeError("use Dask as a context manager")
         shared = _SharedTasks(tasks)
         owner: dict[str, list[Task]] = {}
+        completed: queue.SimpleQueue[Any] = queue.SimpleQueue()  # futures as they finish (done callbacks)
         session = uuid.uuid4().hex[:8]
         first: list[Any] = []
         threads = 1
@@ -595,6 +720,9 @@ class Dask(Backend):
             owner[fut.key] = batch
             return fut
 
+        def track(fut: Any) -> None:
+            fut.add_done_callback(completed.put)
+
         def next_batch() -> list[Task]:
             typical = statistics.median(run_seconds[-20:]) if run_seconds else None
             return shared.take_many(batch_size(shared.left(), threads, self.max_runs_per_task, typical))
@@ -611,30 +739,141 @@ class Dask(Backend):
         for record in _while_starting(self._startup if self.overlap_startup else None, fn, shared, fill):
             yield note(record)
         fill()
-        if not first:
-            return
-        ac = as_completed(first)
+        for fut in first:
+            fut.add_done_callback(completed.put)
         first.clear()
-        for fut in ac:
+        health = _Health(self)
+        while owner:
+            try:
+                fut = completed.get(timeout=self.poll_seconds)
+            except queue.Empty:
+                health.check(len(owner))
+                continue
             batch = owner.pop(fut.key)
             try:
                 result = fut.result()
                 records = result if len(batch) > 1 else [result]
-            except Exception as err:  # noqa: BLE001 - KilledWorker, lost data, ...
+            except Exception as err:  # noqa: BLE001 - KilledWorker, lost data, cancelled by a lost scheduler, ...
+                health.check(len(owner) + 1, failed=err)  # raises when the scheduler is gone
                 if len(batch) > 1:  # again, one run per task: a failure belongs to its own run only
                     fut.release()
                     del fut
                     for task in batch:
-                        ac.add(submit([task]))
+                        track(submit([task]))
                     continue
                 records = [infrastructure_failure(batch[0], err)]
             fut.release()
             del fut
+            health.ok()
             for record in records:
                 yield note(record)
             nxt = next_batch()
             if nxt:
-                ac.add(submit(nxt))
+                track(submit(nxt))
+
+
+_TCP = re.compile(r"tcp://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?):"
+                  r"(?P<port>[0-9]{1,5})")
+
+
+@contextlib.contextmanager
+def _quiet_logging() -> Iterator[None]:
+    """Drop log records up to ERROR (every logger, every thread) within the block."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+class _Health:
+    """What :class:`Dask` checks while it waits for results: the scheduler is there, and has workers."""
+
+    CLOSED = ("closed", "closing", "failed")
+
+    def __init__(self, dask: Dask):
+        self.dask = dask
+        self.lost_since: float | None = None
+        self.no_workers_since: float | None = None
+        self.warned = False
+
+    def ok(self) -> None:
+        self.lost_since = self.no_workers_since = None
+
+    def _status(self) -> str:
+        return str(getattr(self.dask._client, "status", "running"))
+
+    def _workers(self) -> int | None:
+        try:
+            return len(self.dask._client.scheduler_info(n_workers=-1).get("workers", {}))
+        except Exception:  # noqa: BLE001 - the scheduler did not answer
+            return None
+
+    def check(self, in_flight: int, failed: BaseException | None = None) -> None:
+        """Raise :class:`BackendError` when the scheduler is gone (for ``scheduler_grace``) or no worker is left.
+
+        With ``failed`` (a task's error that may come from a lost scheduler), wait here up to
+        ``scheduler_grace`` for the client to reconnect, so the task is not taken for lost
+        while the scheduler is merely away for a moment.
+        """
+        d = self.dask
+        status = self._status()
+        if failed is not None and _looks_like_lost_scheduler(failed) and status == "running":
+            deadline = time.monotonic() + min(2.0, d.scheduler_grace)  # the client may not have noticed yet
+            while status == "running" and time.monotonic() < deadline:
+                time.sleep(0.1)
+                status = self._status()
+        if status != "running":
+            now = time.monotonic()
+            self.lost_since = self.lost_since or now
+            deadline = self.lost_since + d.scheduler_grace
+            while failed is not None and status not in self.CLOSED and status != "running" and \
+                    time.monotonic() < deadline:
+                time.sleep(0.2)
+                status = self._status()
+            if status != "running":
+                if status in self.CLOSED or time.monotonic() >= deadline:
+                    raise BackendError(
+                        f"lost the Dask scheduler at {d.address} (client {status}); the runs finished so far are "
+                        f"stored, the {in_flight} task(s) in flight are not: run the same command to resume once "
+                        "a scheduler is there again")
+                return
+        self.lost_since = None
+        if failed is not None:
+            return
+        n = self._workers()
+        if n is None or n > 0:
+            self.no_workers_since = None
+            self.warned = False
+            return
+        now = time.monotonic()
+        self.no_workers_since = self.no_workers_since or now
+        waited = now - self.no_workers_since
+        if waited >= d.no_worker_warn and not self.warned:
+            self.warned = True
+            log.warning("no Dask worker is connected to the scheduler at %s (for %.0f s, %d task(s) waiting); "
+                        "start workers (dask worker %s) or press Ctrl-C: the runs finished so far are stored",
+                        d.address, waited, in_flight, d.address)
+        if d.no_worker_timeout is not None and waited >= d.no_worker_timeout:
+            raise BackendError(f"no Dask worker connected to the scheduler at {d.address} for {waited:.0f} s; the "
+                               "runs finished so far are stored: start workers and run the same command to resume")
+
+
+def _looks_like_lost_scheduler(err: BaseException) -> bool:
+    """Whether a task's error says the client lost its scheduler (rather than a worker or the task failing)."""
+    names = {type(e).__name__ for e in _chain(err)}
+    return bool(names & {"CancelledError", "CommClosedError", "ClosedClientError", "StreamClosedError",
+                         "FutureCancelledError"})
+
+
+def _chain(err: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    e: BaseException | None = err
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
+        e = e.__cause__ or e.__context__
 
 
 def make_backend(workers: int | None = None, dask: str | None = None, in_process: bool = False,
@@ -645,10 +884,12 @@ def make_backend(workers: int | None = None, dask: str | None = None, in_process
         return Dask(dask, overlap_startup=overlap_startup)
     if in_process or workers == 0:
         return InProcess()
+    if workers is not None and not 0 < workers <= MAX_LOCAL_WORKERS:
+        raise ValueError(f"--workers {workers}: allowed: 0 (in this process) to {MAX_LOCAL_WORKERS}")
     return LocalProcesses(workers, overlap_startup=overlap_startup)
 
 
 __all__ = [
-    "Backend", "BackendError", "Dask", "InProcess", "LocalProcesses", "default_workers", "infrastructure_failure",
-    "make_backend",
+    "LOST", "Backend", "BackendError", "Dask", "InProcess", "LocalProcesses", "default_workers",
+    "infrastructure_failure", "make_backend", "watch_parent",
 ]

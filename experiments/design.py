@@ -17,6 +17,12 @@ An experiment file is YAML (see ``docs/EXPERIMENTS.md``)::
 Every sampler works on the unit hypercube and is always seeded; a design point's
 unit coordinates are then mapped to factor values (a range maps linearly, or
 logarithmically with ``scale: log``; a list of levels maps by equal-width bins).
+
+An experiment is bounded (:mod:`experiments.limits`): at most ``MAX_POINTS`` design
+points and ``MAX_RUNS`` runs (points x replications), computed from the file before
+any design is built; numbers are finite; the file is read with the same YAML limits
+as a scenario; the base is a scenario file (``.yaml``/``.yml``) found as ``extends``
+targets are.
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 import sim
-from sim.errors import InputError
+from sim.errors import HIDDEN, Described, InputError, number_problems
+
+from .limits import MAX_FACTORS, MAX_INT, MAX_LEVELS, MAX_POINTS, MAX_RUNS
 
 DesignKind = Literal["full_factorial", "latin_hypercube", "sobol", "saltelli", "morris"]
 
@@ -46,19 +54,21 @@ class ExperimentError(InputError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Factor(_Strict):
     """One factor: a scenario path with either a list of ``levels`` or a ``low``..``high`` range."""
 
     path: str = Field(description="dotted scenario path, e.g. incentives.mdf.scale")
-    levels: list[Any] | None = Field(None, description="the values to try (any type, e.g. lists or names)")
+    levels: list[Any] | None = Field(None, max_length=MAX_LEVELS,
+                                     description="the values to try (any type, e.g. lists or names)")
     low: float | None = Field(None, description="lower end of a numeric range")
     high: float | None = Field(None, description="upper end of a numeric range")
     scale: Literal["linear", "log"] = Field("linear", description="how the unit interval maps onto the range")
     integer: bool = Field(False, description="round sampled values to integers")
-    n_levels: int | None = Field(None, ge=2, description="evenly spaced levels of a range in a full factorial")
+    n_levels: int | None = Field(None, ge=2, le=MAX_LEVELS,
+                                 description="evenly spaced levels of a range in a full factorial")
 
     @model_validator(mode="after")
     def _one_kind(self) -> Factor:
@@ -101,13 +111,14 @@ class Factor(_Strict):
 
 class DesignSpec(_Strict):
     kind: DesignKind = Field("full_factorial", description="the sampler")
-    n: int | None = Field(None, ge=1, description="samples (latin_hypercube, sobol), base samples (saltelli, a power "
-                                                  "of 2) or trajectories (morris)")
-    n_levels: int = Field(3, ge=2, description="levels of each range in a full factorial")
-    levels: int = Field(4, ge=2, description="grid levels of a Morris design (SALib num_levels)")
+    n: int | None = Field(None, ge=1, le=MAX_POINTS,
+                          description="samples (latin_hypercube, sobol), base samples (saltelli, a power of 2) or "
+                                      "trajectories (morris)")
+    n_levels: int = Field(3, ge=2, le=MAX_LEVELS, description="levels of each range in a full factorial")
+    levels: int = Field(4, ge=2, le=1_000, description="grid levels of a Morris design (SALib num_levels)")
     second_order: bool = Field(False, description="saltelli: also sample for second-order Sobol indices")
     scramble: bool = Field(True, description="sobol/latin_hypercube: scramble (randomise) the sequence")
-    seed: int | None = Field(None, ge=0, description="sampler seed; the experiment seed when omitted")
+    seed: int | None = Field(None, ge=0, le=MAX_INT, description="sampler seed; the experiment seed when omitted")
 
     @model_validator(mode="after")
     def _needs_n(self) -> DesignSpec:
@@ -130,10 +141,10 @@ class Experiment(_Strict):
     description: str = ""
     base: str = Field("baseline", description="scenario name (scenarios/) or path, relative to the experiment file")
     overrides: dict[str, Any] = Field(default_factory=dict, description="dotted paths applied to the base scenario")
-    factors: list[Factor] = Field(default_factory=list)
+    factors: list[Factor] = Field(default_factory=list, max_length=MAX_FACTORS)
     design: DesignSpec = Field(default_factory=DesignSpec)
     replications: int = Field(1, ge=1, le=100_000)
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_INT)
     streams: Literal["common", "independent"] = Field("common", description="random streams across design points")
     outputs: OutputSpec = Field(default_factory=OutputSpec)
     # Not part of the file: where it came from and its text (for the manifest and resume checks).
@@ -160,6 +171,13 @@ class Experiment(_Strict):
             raise ValueError(f"factor paths must be unique, got {paths}")
         if self.design.kind in ("saltelli", "morris") and len(self.factors) < 2:
             raise ValueError(f"a {self.design.kind} design needs at least 2 factors")
+        points = design_size(self)
+        if points > MAX_POINTS:
+            raise ValueError(f"the design has {points:,} points; at most {MAX_POINTS:,} are allowed "
+                             "(fewer levels, factors or samples)")
+        if points * self.replications > MAX_RUNS:
+            raise ValueError(f"{points:,} points x {self.replications:,} replications = "
+                             f"{points * self.replications:,} runs; at most {MAX_RUNS:,} are allowed")
         return self
 
     # ------------------------------------------------------------------ derived
@@ -180,26 +198,44 @@ class Experiment(_Strict):
         return self.outputs.monthly
 
     def base_scenario(self) -> sim.Scenario:
-        """The base scenario with the experiment's overrides applied (errors name the experiment file)."""
-        from .io import load_scenario
+        """The base scenario with the experiment's overrides applied (errors name the experiment file).
+
+        ``base`` names a scenario file (``.yaml``/``.yml``) as an ``extends`` does: a path relative
+        to the experiment file's folder, or to the current folder, or a name in ``scenarios/``.
+        """
+        from sim.overrides import apply_overrides
+
+        from .io import load_scenario, resolve_scenario_path
 
         ref = self.base
-        if self.source not in ("<string>", "") and not _looks_like_name(ref):
-            cand = Path(self.source).parent / ref
-            if cand.exists():
-                ref = str(cand)
+        if self.source not in ("<string>", "") and not _looks_like_name(ref) and not Path(ref).is_absolute():
+            for cand in (Path(self.source).parent / ref, Path(self.source).parent / f"{ref}.yaml",
+                         Path(self.source).parent / f"{ref}.yml"):
+                if cand.suffix in (".yaml", ".yml") and cand.is_file():
+                    ref = str(cand)
+                    break
         try:
-            scenario = load_scenario(ref)
-        except sim.ScenarioError:
-            raise
-        except (FileNotFoundError, OSError, ValueError) as err:
-            raise ExperimentError(self.source, [("base", self.base, f"cannot load the scenario: {err}")]) from None
+            path = resolve_scenario_path(ref)
+        except sim.ScenarioError as err:
+            raise ExperimentError(self.source, [("base", self.base, err.problems[0][2])]) from None
+        scenario = load_scenario(path, referenced=True)
         if self.overrides:
             try:
-                scenario = scenario.with_overrides(self.overrides)
+                scenario = apply_overrides(scenario, self.overrides, source=self.source, strict=True)
             except sim.ScenarioError as err:
                 raise ExperimentError(self.source, [(f"overrides.{f}", v, a) for f, v, a in err.problems]) from None
         return scenario
+
+    def resolved_sha256(self, base: sim.Scenario | None = None) -> str:
+        """Fingerprint of what the experiment runs: its content and the resolved base scenario (every field).
+
+        Two experiments with the same file but a base scenario edited in between have
+        different fingerprints (a resume checks this, see :class:`experiments.store.RunStore`).
+        """
+        base = base if base is not None else self.base_scenario()
+        blob = json.dumps({"experiment": self.model_dump(mode="json"), "base": base.model_dump(mode="json")},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
 
     def design_table(self) -> pd.DataFrame:
         """One row per design point: ``point``, the unit coordinates ``u:<path>`` and the factor values."""
@@ -212,6 +248,24 @@ class Experiment(_Strict):
 
 def _looks_like_name(ref: str) -> bool:
     return "/" not in ref and not ref.endswith((".yaml", ".yml"))
+
+
+def design_size(exp: Experiment) -> int:
+    """The number of design points ``exp`` gives, computed from its specification (no design is built)."""
+    spec, k = exp.design, len(exp.factors)
+    if spec.kind == "full_factorial" or k == 0:
+        size = 1
+        for f in exp.factors:
+            size *= len(f.levels) if f.levels is not None else (f.n_levels or spec.n_levels)
+            if size > MAX_RUNS:  # the exact figure no longer matters
+                return size
+        return size
+    n = spec.n or 0
+    if spec.kind == "saltelli":
+        return n * (2 * k + 2 if spec.second_order else k + 2)
+    if spec.kind == "morris":
+        return n * (k + 1)
+    return n
 
 
 # Headline KPIs available as summary outputs (``sim.headline``).
@@ -228,22 +282,32 @@ except ImportError:  # pragma: no cover - older kernel
 def parse_experiment(data: Any, source: str = "<string>", text: str = "") -> Experiment:
     """Validate a mapping as an :class:`Experiment`; errors name ``source``, field, value and what is allowed."""
     if not isinstance(data, dict):
-        raise ExperimentError(source, [("(top level)", data, "a mapping of experiment fields")])
+        kind = "a list" if isinstance(data, list) else "nothing" if data is None else f"a {type(data).__name__}"
+        raise ExperimentError(source, [("(top level)", Described(f"<{kind}>"),
+                                        "a mapping of experiment fields")])
+    bad_keys = [k for k in data if not isinstance(k, str)]
+    if bad_keys:
+        raise ExperimentError(source, [(str(k)[:40], HIDDEN, "keys must be field names (text)") for k in bad_keys])
+    problems = number_problems({k: v for k, v in data.items() if k not in ("source", "text")})
+    if problems:
+        raise ExperimentError(source, problems)
     try:
-        exp = Experiment.model_validate({**data, "source": source, "text": text})
+        exp = Experiment.model_validate({**data, "source": source, "text": text}, strict=True)
     except ValidationError as err:
         problems = []
         for e in err.errors(include_url=False):
             loc = ".".join(str(p) for p in e.get("loc", ()) if not str(p).startswith("function-")) or "(top level)"
             msg = e.get("msg", "invalid")
+            value = e.get("input", "<missing>")
             if e.get("type") == "extra_forbidden":
                 allowed = _allowed_keys(e.get("loc", ()))
                 msg = f"unknown key; allowed: {allowed}"
+                value = HIDDEN
             elif e.get("type") == "literal_error":
                 msg = f"not allowed; {msg.lower()}"
             elif msg.startswith("Value error, "):
                 msg = msg[len("Value error, "):]
-            problems.append((loc, e.get("input", "<missing>"), msg))
+            problems.append((loc, value, msg))
         raise ExperimentError(source, problems) from None
     _check_outputs(exp)
     return exp
@@ -272,16 +336,32 @@ def _check_outputs(exp: Experiment) -> None:
 
 
 def load_experiment(path: str | Path) -> Experiment:
-    """Read and validate an experiment file; also checks the base scenario and every factor path."""
+    """Read and validate an experiment file; also checks the base scenario and every factor path.
+
+    Raises:
+        ExperimentError: naming the file, for a file that cannot be read, is not UTF-8, is larger
+            than the limit, is broken YAML or YAML beyond the limits, or holds an invalid experiment.
+        sim.ScenarioError: for a problem in the base scenario file.
+    """
+    from .io import _yaml_problem, read_text_limited
+    from .limits import MAX_FILE_BYTES, load_yaml
+
     p = Path(path)
     try:
-        text = p.read_text()
+        text = read_text_limited(p)
     except OSError as err:
-        raise ExperimentError(str(p), [("(file)", str(p), f"cannot read: {err.strerror or err}")]) from None
+        raise ExperimentError(str(p), [("(file)", str(p), f"a readable experiment file "
+                                                          f"({err.strerror or err})")]) from None
+    except UnicodeDecodeError as err:
+        raise ExperimentError(str(p), [("(file)", str(p), f"UTF-8 text ({err.reason} at byte {err.start})")]) \
+            from None
+    except ValueError as err:
+        raise ExperimentError(str(p), [("(file)", str(p), f"an experiment file of at most {MAX_FILE_BYTES:,} bytes "
+                                                          f"({err})")]) from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as err:
-        raise ExperimentError(str(p), [("(file)", str(p), f"not valid YAML: {err}")]) from None
+        raise ExperimentError(str(p), [_yaml_problem(err, text)]) from None
     exp = parse_experiment(data, source=str(p), text=text)
     check_factor_paths(exp)
     return exp
@@ -389,6 +469,6 @@ def factor_column_value(v: Any) -> Any:
 
 __all__ = [
     "DesignSpec", "Experiment", "ExperimentError", "Factor", "OutputSpec", "SUMMARY_KPIS", "build_design",
-    "check_factor_paths", "factor_column_value", "load_experiment", "parse_experiment", "point_overrides",
-    "salib_problem", "unit_sample",
+    "check_factor_paths", "design_size", "factor_column_value", "load_experiment", "parse_experiment",
+    "point_overrides", "salib_problem", "unit_sample",
 ]

@@ -10,6 +10,17 @@ key, a wrong type or an out-of-range value, raises
 :class:`sim.errors.ScenarioError`, whose message names the file, the field
 (dotted path), the value and what is allowed.
 
+What is read is bounded (see :mod:`experiments.limits`): a scenario is a regular
+``.yaml``/``.yml`` file of at most 1 MB, found by name in the scenario folder or
+by path (``extends: /etc/passwd`` looks for ``/etc/passwd.yaml`` and
+``/etc/passwd.yml`` and reads neither the file itself nor anything else); an
+``extends`` chain has at most :data:`MAX_EXTENDS` files; YAML is parsed with
+limits on depth, size and alias expansion; values are type-checked strictly
+(``true`` is not a number, ``"2"`` not an integer) and must be finite numbers
+within 64 bits.  An error quotes a short, truncated value at most, never the
+value of an unknown key, and of a file reached through ``extends`` (or an
+experiment's ``base``) that is not a scenario it quotes nothing.
+
 The atomic write helpers (:func:`atomic_write_bytes`, :func:`atomic_write_text`,
 :func:`write_parquet_atomic`) write to a temporary file in the target's folder,
 fsync it and ``os.replace`` it into place, so a reader never sees half a file.
@@ -21,6 +32,7 @@ import contextlib
 import copy
 import functools
 import os
+import stat
 import tempfile
 import types
 import typing
@@ -32,7 +44,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from sim import Scenario
-from sim.errors import ScenarioError, from_validation_error
+from sim.errors import HIDDEN, Described, ScenarioError, from_validation_error
+
+from .limits import MAX_FILE_BYTES, load_yaml, number_problems
 
 #: The repository's scenario folder, where bare names (``baseline``) are looked up.
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -42,6 +56,9 @@ RUN_KEY = "run"
 
 _SUFFIXES = (".yaml", ".yml")
 
+#: Most files in one ``extends`` chain (the file itself included).
+MAX_EXTENDS = 16
+
 
 # ---------------------------------------------------------------------------
 # Loading
@@ -50,15 +67,18 @@ _SUFFIXES = (".yaml", ".yml")
 PathLike = str | os.PathLike[str]
 
 
-def load_scenario(path_or_name: PathLike, *, scenarios_dir: PathLike | None = None) -> Scenario:
+def load_scenario(path_or_name: PathLike, *, scenarios_dir: PathLike | None = None,
+                  referenced: bool = False) -> Scenario:
     """Read a scenario file (following ``extends:``) and validate it.
 
     Args:
-        path_or_name: a path to a YAML file, or a bare scenario name looked up in
-            the ``scenarios/`` folder (``baseline`` -> ``scenarios/baseline.yaml``;
-            ``validation/bass`` also works).
+        path_or_name: a path to a ``.yaml``/``.yml`` file (the suffix may be left out), or a
+            bare scenario name looked up in the ``scenarios/`` folder (``baseline`` ->
+            ``scenarios/baseline.yaml``; ``validation/bass`` also works).
         scenarios_dir: where bare names are looked up (the repository's
             ``scenarios/`` folder by default).
+        referenced: the file is named by another one (an experiment's ``base``), so it is
+            treated as an ``extends`` target: refused without quoting it when it is no scenario.
 
     Returns:
         The validated, frozen scenario.  When the file sets no ``name``, the
@@ -70,20 +90,39 @@ def load_scenario(path_or_name: PathLike, *, scenarios_dir: PathLike | None = No
     """
     sdir = Path(scenarios_dir) if scenarios_dir is not None else SCENARIOS_DIR
     path = resolve_scenario_path(path_or_name, scenarios_dir=sdir)
-    data, origin = _load_chain(path, sdir, stack=())
+    data, origin = _load_chain(path, sdir, stack=(), referenced=referenced)
     if "name" not in data:
         data["name"] = path.stem
+    return validate_scenario(data, path, origin)
+
+
+def validate_scenario(data: dict[str, Any], path: PathLike, origin: dict[str, Path] | None = None) -> Scenario:
+    """Validate scenario data read from a file: strict types, finite numbers within 64 bits.
+
+    Args:
+        data: the merged data of the file and its ``extends`` chain.
+        path: the file (named in errors).
+        origin: the file that set each dotted key (for errors in a chain).
+
+    Raises:
+        ScenarioError: naming the file, the field, the value and what is allowed.
+    """
+    path = Path(path)
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data, strict=True)
     except ValidationError as err:
-        raise _validation_error(path, err, origin) from None
+        raise _validation_error(path, err, origin or {}) from None
+    problems = number_problems(scenario.model_dump(mode="python"))
+    if problems:
+        raise ScenarioError(str(path), problems)
+    return scenario
 
 
 def resolve_scenario_path(path_or_name: PathLike, *, scenarios_dir: PathLike | None = None) -> Path:
-    """The file a path or bare scenario name refers to.
+    """The scenario file (``.yaml`` or ``.yml``) a path or bare scenario name refers to.
 
     Raises:
-        ScenarioError: when no file is found; the message lists where it was looked for
+        ScenarioError: when no scenario file is found; the message lists where it was looked for
             and the scenario names available.
     """
     sdir = Path(scenarios_dir) if scenarios_dir is not None else SCENARIOS_DIR
@@ -91,11 +130,12 @@ def resolve_scenario_path(path_or_name: PathLike, *, scenarios_dir: PathLike | N
     found, candidates = _first_file(raw, Path.cwd(), sdir)
     if found is not None:
         return found
-    looked = ", ".join(str(c) for c in _dedupe(candidates))
+    looked = _looked(candidates)
     names = ", ".join(available_scenarios(sdir)) or "(none)"
     raise ScenarioError(raw, [(
         "(file)", raw,
-        f"an existing scenario file or a scenario name; looked for {looked}; scenario names: {names}",
+        f"an existing scenario file (.yaml or .yml) or a scenario name; looked for {looked}; "
+        f"scenario names: {names}",
     )])
 
 
@@ -111,30 +151,67 @@ def available_scenarios(scenarios_dir: str | os.PathLike[str] | None = None) -> 
     return out
 
 
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """The top-level mapping of one YAML file (no ``extends`` processing).
+def read_text_limited(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of a regular file of at most ``max_bytes`` bytes.
 
     Raises:
-        ScenarioError: for an unreadable file, broken YAML (with line and column)
-            or a top level that is not a mapping.
+        OSError: the file cannot be read (or is not a regular file: a folder, a device, a pipe).
+        ValueError: the file is larger than ``max_bytes``, or not UTF-8 (:class:`UnicodeDecodeError`).
+    """
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(0, "a folder, not a file" if stat.S_ISDIR(st.st_mode) else "not a regular file")
+    if st.st_size > max_bytes:
+        raise ValueError(f"larger than {max_bytes:,} bytes ({st.st_size:,})")
+    with open(path, "rb") as fh:
+        raw = fh.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise ValueError(f"larger than {max_bytes:,} bytes")
+    return raw.decode("utf-8")
+
+
+def read_yaml_mapping(path: Path, *, referenced: bool = False) -> dict[str, Any]:
+    """The top-level mapping of one YAML file (no ``extends`` processing).
+
+    Args:
+        path: the file.
+        referenced: the file was named by another file (``extends``, an experiment's ``base``):
+            an error then quotes none of its content.
+
+    Raises:
+        ScenarioError: for an unreadable, non-UTF-8 or too large file, broken YAML or YAML beyond
+            the limits (with line and column), or a top level that is not a mapping.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_limited(path)
     except OSError as err:
         raise ScenarioError(str(path), [("(file)", str(path), f"a readable file ({err.strerror or err})")]) from None
     except UnicodeDecodeError as err:
         raise ScenarioError(str(path), [("(file)", str(path), f"UTF-8 text ({err.reason})")]) from None
+    except ValueError as err:
+        raise ScenarioError(str(path), [("(file)", str(path), f"a scenario file of at most {MAX_FILE_BYTES:,} "
+                                                              f"bytes ({err})")]) from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as err:
-        raise ScenarioError(str(path), [_yaml_problem(err, text)]) from None
+        field, shown, allowed = _yaml_problem(err, text)
+        raise ScenarioError(str(path), [(field, HIDDEN if referenced else shown, allowed)]) from None
     if not isinstance(data, dict):
-        shown = "<empty file>" if data is None else data
+        shown = Described("<empty file>" if data is None else f"<{_kind(data)}>")
         raise ScenarioError(str(path), [("(top level)", shown, "a mapping of scenario fields (key: value lines)")])
     bad = [k for k in data if not isinstance(k, str)]
     if bad:
-        raise ScenarioError(str(path), [(str(k), k, "keys must be field names (text)") for k in bad])
+        raise ScenarioError(str(path), [(str(k)[:40], HIDDEN, "keys must be field names (text)") for k in bad])
     return data
+
+
+def _kind(value: Any) -> str:
+    """What a YAML value is, in words (an error names it instead of quoting it)."""
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "text"
+    return f"a {type(value).__name__}"
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,11 +229,11 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 def _candidates(raw: Path, folder: Path) -> list[Path]:
+    """The scenario files ``raw`` may name: itself if it ends in ``.yaml``/``.yml``, else with either suffix."""
     base = raw if raw.is_absolute() else folder / raw
-    out = [base]
-    if base.suffix not in _SUFFIXES:
-        out += [base.with_name(base.name + s) for s in _SUFFIXES]
-    return out
+    if base.suffix in _SUFFIXES:
+        return [base]
+    return [base.with_name(base.name + s) for s in _SUFFIXES]
 
 
 def _dedupe(paths: list[Path]) -> list[Path]:
@@ -175,18 +252,30 @@ def _yaml_problem(err: yaml.YAMLError, text: str) -> tuple[str, Any, str]:
         return ("(yaml)", "<unparsable>", f"valid YAML ({problem})")
     line, col = mark.line + 1, mark.column + 1
     lines = text.splitlines()
-    shown = lines[mark.line].strip() if 0 <= mark.line < len(lines) else "<end of file>"
+    shown = lines[mark.line].strip()[:40] if 0 <= mark.line < len(lines) else "<end of file>"
     what = f"{context}, {problem}" if context else problem
     allowed = f"valid YAML; parser error at line {line}, column {col}: {what}"
     return (f"(yaml, line {line}, column {col})", shown, allowed)
 
 
-def _load_chain(path: Path, sdir: Path, stack: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, Path]]:
+def _load_chain(path: Path, sdir: Path, stack: tuple[Path, ...],
+                referenced: bool = False) -> tuple[dict[str, Any], dict[str, Path]]:
     """The merged data of ``path`` and its ``extends`` chain, with the file that set each dotted key."""
     if path in stack:
         chain = " -> ".join(p.name for p in (*stack, path))
         raise ScenarioError(str(stack[-1]), [("extends", path.name, f"no cycles in the extends chain ({chain})")])
-    data = read_yaml_mapping(path)
+    if len(stack) >= MAX_EXTENDS:
+        raise ScenarioError(str(stack[-1]), [("extends", path.name, f"an extends chain of at most {MAX_EXTENDS} "
+                                                                    f"files (from {stack[0]})")])
+    referenced = referenced or bool(stack)
+    try:
+        data = read_yaml_mapping(path, referenced=referenced)
+    except ScenarioError as err:
+        if not stack:
+            raise
+        raise ScenarioError(f"{err.source} (named by {stack[-1]})", err.problems) from None
+    if referenced:
+        _looks_like_a_scenario(path, data, stack)
     data.pop(RUN_KEY, None)
     target = data.pop("extends", None)
     if target is None:
@@ -200,15 +289,49 @@ def _load_chain(path: Path, sdir: Path, stack: tuple[Path, ...]) -> tuple[dict[s
     return deep_merge(base, data), origin
 
 
+def _looks_like_a_scenario(path: Path, data: dict[str, Any], stack: tuple[Path, ...]) -> None:
+    """Refuse, quoting none of it, a file named by another whose top level has no scenario field."""
+    known = set(Scenario.model_fields) | {"extends", RUN_KEY}
+    if data and not known & set(data):
+        by = f" (named by {stack[-1]})" if stack else ""
+        raise ScenarioError(str(path) + by, [(
+            "(top level)", HIDDEN, f"a scenario file; none of its {len(data)} top-level key(s) is a scenario field "
+                                   "(see docs/SCENARIOS.md)",
+        )])
+
+
 def _first_file(target: str, base: Path, sdir: Path) -> tuple[Path | None, list[Path]]:
-    """The first existing file for ``target`` (relative to ``base``, then in ``sdir``) and every place looked."""
+    """The first scenario file for ``target`` (relative to ``base``, then in ``sdir``) and every place looked.
+
+    Only regular files ending in ``.yaml``/``.yml`` count, after following symbolic links.
+    """
+    if "\x00" in target or len(target) > 4096:
+        return None, []
     candidates = _candidates(Path(target), base)
     if not Path(target).is_absolute():
         candidates += _candidates(Path(target), sdir)
     for c in candidates:
-        if c.is_file():
-            return c.resolve(), candidates
+        try:
+            if not c.is_file():
+                continue
+            real = c.resolve()
+        except (OSError, RuntimeError):  # a name too long, a symlink loop
+            continue
+        if real.suffix in _SUFFIXES and real.is_file():
+            return real, candidates
     return None, candidates
+
+
+def _looked(candidates: list[Path]) -> str:
+    """Where a scenario was looked for, marking the names that exist but are no scenario file."""
+    out = []
+    for c in _dedupe(candidates):
+        try:
+            refused = c.exists() or c.is_symlink()
+        except OSError:
+            refused = False
+        out.append(f"{c} (exists, but is no regular .yaml/.yml file once links are followed)" if refused else str(c))
+    return ", ".join(out) or "nowhere (not a file name)"
 
 
 def _resolve_extends(path: Path, target: Any, sdir: Path) -> Path:
@@ -217,10 +340,10 @@ def _resolve_extends(path: Path, target: Any, sdir: Path) -> Path:
     found, candidates = _first_file(target, path.parent, sdir)
     if found is not None:
         return found
-    looked = ", ".join(str(c) for c in _dedupe(candidates))
+    looked = _looked(candidates)
     raise ScenarioError(str(path), [(
         "extends", target,
-        f"an existing scenario file; '{target}' was looked for as {looked}; "
+        f"an existing scenario file (.yaml or .yml); looked for {looked}; "
         f"scenario names: {', '.join(available_scenarios(sdir)) or '(none)'}",
     )])
 
@@ -437,7 +560,7 @@ def write_parquet_atomic(df: Any, path: str | os.PathLike[str]) -> Path:
 
 
 __all__ = [
-    "RUN_KEY", "SCENARIOS_DIR", "atomic_write_bytes", "atomic_write_text", "available_scenarios", "deep_merge",
-    "dump_scenario", "fsync_dir", "load_scenario", "read_yaml_mapping", "resolve_scenario_path", "scenario_yaml",
-    "write_parquet_atomic",
+    "MAX_EXTENDS", "RUN_KEY", "SCENARIOS_DIR", "atomic_write_bytes", "atomic_write_text", "available_scenarios",
+    "deep_merge", "dump_scenario", "fsync_dir", "load_scenario", "read_text_limited", "read_yaml_mapping",
+    "resolve_scenario_path", "scenario_yaml", "validate_scenario", "write_parquet_atomic",
 ]

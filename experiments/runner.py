@@ -11,6 +11,9 @@ Running the same experiment on the same folder again resumes it: only runs with 
 file execute (``retry_failed=True`` also re-runs the failed ones).  The task function
 :func:`run_task` is module-level, takes plain data and never raises: a run that raises
 comes back as a failure record with its traceback, so one bad run never stops the sweep.
+A run the backend lost (status ``lost``) is not stored: the summary counts it, and the
+next session runs it.  A session that fails before storing any run in a folder it
+created leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .backends import Backend, LocalProcesses, Record, Task
+from .backends import LOST, Backend, LocalProcesses, Record, Task
 from .design import Experiment
 from .seeds import from_key, run_key
 from .store import RunStore
@@ -154,6 +157,9 @@ class SweepSummary:
     seconds: float = 0.0
     backend: str = ""
     failures: list[tuple[int, int]] = field(default_factory=list)
+    #: Runs the backend lost (not stored; the next session runs them) and the first reason given.
+    lost: int = 0
+    lost_reason: str = ""
 
     @property
     def complete(self) -> bool:
@@ -230,13 +236,14 @@ def run_experiment(
     base = check_factor_paths(experiment)
     design = experiment.design_table()
     monthly = monthly_names(experiment, base)
-    store = RunStore(out_dir, experiment, design, monthly)
+    store = RunStore(out_dir, experiment, design, monthly, base=base)
     tasks = build_tasks(experiment, design, base, monthly)
     manifest = store.open(backend.describe())  # takes the folder's lock; store.close releases it
     summary = SweepSummary(out_dir=Path(out_dir), total=len(tasks), skipped=0, backend=backend.describe())
     t0 = time.perf_counter()
+    finished = False
     try:
-        have = store.existing()
+        have = store.existing({(t["point"], t["replication"]): t["seed_key"] for t in tasks})
         todo = [t for t in tasks if (t["point"], t["replication"]) not in have
                 or (retry_failed and have[(t["point"], t["replication"])] != "ok")]
         kept_failed = 0 if retry_failed else sum(1 for status in have.values() if status != "ok")
@@ -249,6 +256,11 @@ def run_experiment(
             if todo:
                 with backend:
                     for record in _results(backend, todo):
+                        if record.get("status") == LOST:
+                            summary.lost += 1
+                            summary.lost_reason = summary.lost_reason or _first_line(record.get("error"))
+                            progress.update(record, summary.executed, summary.failed)
+                            continue
                         store.write(record)
                         summary.executed += 1
                         if record["status"] != "ok":
@@ -257,13 +269,23 @@ def run_experiment(
                         progress.update(record, summary.executed, summary.failed)
         finally:
             progress.close()
+        finished = True
     finally:
         summary.seconds = time.perf_counter() - t0
-        store.close(manifest, summary.executed, summary.failed, complete=summary.complete)
+        if not finished and summary.executed == 0 and store.fresh:
+            store.close(manifest, 0, 0, complete=False)
+            store.discard()  # a folder this session created and stored nothing in: leave nothing behind
+        else:
+            store.close(manifest, summary.executed, summary.failed, complete=summary.complete)
     if summary.complete:
         log.info("sweep complete: %d runs (%d failed in total) in %s", summary.total,
                  kept_failed + summary.failed, out_dir)
     return summary
+
+
+def _first_line(text: Any) -> str:
+    lines = str(text or "").strip().splitlines()
+    return lines[0][:200] if lines else ""
 
 
 def _results(backend: Backend, todo: list[Task]) -> Iterator[Record]:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import ValidationError
+
+#: Largest magnitude of an integer value: what a signed 64-bit integer holds (the model and result files use int64).
+MAX_INT = 2**63 - 1
 
 
 class InputError(ValueError):
@@ -20,9 +25,12 @@ class InputError(ValueError):
     def __init__(self, source: str, problems: list[tuple[str, Any, str]]):
         self.source = source
         self.problems = problems
-        lines = [f"{source}: invalid {self.what}"]
-        for field, value, allowed in problems:
-            lines.append(f"  - field '{field}': value {_show(value)} -> {allowed}")
+        lines = [f"{_clip(str(source), MAX_SOURCE_CHARS)}: invalid {self.what}"]
+        for field, value, allowed in problems[:MAX_PROBLEMS]:
+            lines.append(f"  - field '{_clip(str(field), MAX_FIELD_CHARS)}': value {_show(value)} -> "
+                         f"{_clip(str(allowed), MAX_ALLOWED_CHARS)}")
+        if len(problems) > MAX_PROBLEMS:
+            lines.append(f"  - ... and {len(problems) - MAX_PROBLEMS} more problem(s)")
         super().__init__("\n".join(lines))
 
 
@@ -32,9 +40,41 @@ class ScenarioError(InputError):
     what = "scenario"
 
 
+#: An error lists at most this many problems (then says how many more there are).
+MAX_PROBLEMS = 10
+#: Longest value quoted in an error (longer ones are cut, ending in "...").
+MAX_VALUE_CHARS = 60
+MAX_FIELD_CHARS = 100
+MAX_SOURCE_CHARS = 300
+MAX_ALLOWED_CHARS = 600
+
+
+class Described:
+    """A value an error describes instead of quoting (``(not shown)``, ``<a list>``)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+#: The value of an unknown key, or of a file that is no scenario: an error does not quote it.
+HIDDEN = Described("(not shown)")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    if isinstance(value, str | bytes) and len(value) > 4 * MAX_VALUE_CHARS:
+        value = value[: 4 * MAX_VALUE_CHARS]  # repr of a huge text would cost its length
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - e.g. an integer too long to print
+        text = f"<{type(value).__name__}>"
+    return _clip(text, MAX_VALUE_CHARS)
 
 
 _MISSING = object()
@@ -52,5 +92,45 @@ def from_validation_error(source: str, err: ValidationError, prefix: str = "") -
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         value = e.get("input", _MISSING)
+        if e.get("type") == "extra_forbidden":
+            value = HIDDEN  # the key is the mistake; its value may be anything, from any file
         problems.append((field, "<missing>" if value is _MISSING else value, msg))
     return ScenarioError(source, problems)
+
+
+def _leaves(value: Any, path: str, depth: int = 0) -> Iterator[tuple[str, Any]]:
+    if depth > 100:  # defensive: validated data is shallow
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, f"{path}.{k}" if path else str(k), depth + 1)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            yield from _leaves(v, f"{path}.{i}" if path else str(i), depth + 1)
+    else:
+        yield path, value
+
+
+class _LongInt(int):
+    """An integer an error shows by its length (its digits could be thousands)."""
+
+    def __repr__(self) -> str:
+        return f"<an integer of about {int(abs(int(self)).bit_length() * 0.30103) + 1} digits>"
+
+
+def number_problems(data: Any, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """``(field, value, allowed)`` for each non-finite float and each integer beyond 64 bits in nested ``data``.
+
+    A scenario's numbers must be finite and fit the model's 64-bit arrays whatever
+    their declared bounds; pydantic lets ``inf`` through a float field and any integer
+    through an ``int`` field without an upper bound.
+    """
+    problems: list[tuple[str, Any, str]] = []
+    for path, value in _leaves(data, prefix):
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append((path or "(value)", value, "a finite number (not inf or nan)"))
+        elif isinstance(value, int) and abs(value) > MAX_INT:
+            problems.append((path or "(value)", _LongInt(value), f"an integer within +-{MAX_INT} (64 bits)"))
+    return problems

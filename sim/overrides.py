@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from .errors import ScenarioError, from_validation_error
+from .errors import ScenarioError, from_validation_error, number_problems
 
 if TYPE_CHECKING:
     from .scenario import Scenario
@@ -71,14 +71,31 @@ def _list_index(items: list[Any], key: str) -> int | None:
     return None
 
 
-def apply_overrides(scenario: Scenario, overrides: dict[str, Any], *, source: str = "overrides") -> Scenario:
-    """A new, re-validated scenario with each ``path: value`` of ``overrides`` applied."""
+def apply_overrides(scenario: Scenario, overrides: dict[str, Any], *, source: str = "overrides",
+                    strict: bool = False) -> Scenario:
+    """A new, re-validated scenario with each ``path: value`` of ``overrides`` applied.
+
+    Args:
+        scenario: the scenario to start from.
+        overrides: dotted path -> value.
+        source: where the overrides come from (named in errors).
+        strict: check types strictly, as for input from users (``true`` is no number, ``"2"``
+            no integer); Python callers get pydantic's usual conversions by default.
+
+    Raises:
+        ScenarioError: for a path that does not exist, a value not allowed, a non-finite
+            number or an integer beyond 64 bits.
+    """
     if not overrides:
         return scenario
     data = copy.deepcopy(scenario.model_dump(mode="python"))
     for path, value in overrides.items():
         set_path(data, path, value, source=source)
     try:
-        return type(scenario).model_validate(data)
+        result = type(scenario).model_validate(data, strict=strict)
     except ValidationError as err:
         raise from_validation_error(source, err) from None
+    problems = number_problems(result.model_dump(mode="python"))
+    if problems:
+        raise ScenarioError(source, problems)
+    return result

@@ -145,7 +145,7 @@ def test_unknown_key_names_field_and_allowed_keys(tmp_path):
     p = write(tmp_path, "typo.yaml", "partners:\n  recruitment:\n    prequal_minimum: 0.5\n")
     err = error_of(p)
     field, value, allowed = err.problems[0]
-    assert field == "partners.recruitment.prequal_minimum" and value == 0.5
+    assert field == "partners.recruitment.prequal_minimum" and repr(value) == "(not shown)"  # the key is the mistake
     assert "unknown key" in allowed and "prequal_min" in allowed and "accept_score" in allowed
     assert str(p) in str(err)
 
@@ -284,3 +284,117 @@ def test_failed_replace_keeps_the_old_file_and_no_temp(tmp_path, monkeypatch):
     assert target.read_text() == "old"
     assert not (tmp_path / "t.parquet").exists()
     assert sorted(os.listdir(tmp_path)) == ["t.txt"]
+
+
+# ------------------------------------------------------------------ files outside the scenarios (issue 16, class 1)
+SECRET = "AKIAIOSFODNN7EXAMPLE-wJalrXUtnFEMI"
+
+
+def _outside(tmp_path: Path) -> dict[str, Path]:
+    """Files a hostile scenario may try to reach: credentials in several shapes, none of them a scenario."""
+    d = tmp_path / "home"
+    d.mkdir()
+    files = {
+        "credentials": d / "credentials",  # no suffix
+        "ini": d / "config.ini",
+        "secrets_yaml": d / "secrets.yaml",  # YAML, but not a scenario
+        "secrets_list": d / "list.yaml",
+        "broken_yaml": d / "broken.yaml",
+    }
+    files["credentials"].write_text(f"[default]\naws_secret_access_key = {SECRET}\n")
+    files["ini"].write_text(f"password={SECRET}\n")
+    files["secrets_yaml"].write_text(f"aws_secret_access_key: {SECRET}\ntoken: {SECRET}\n")
+    files["secrets_list"].write_text(f"- {SECRET}\n- {SECRET}\n")
+    files["broken_yaml"].write_text(f"key: [{SECRET}\n")
+    (d / "link.yaml").symlink_to(files["credentials"])
+    files["link"] = d / "link.yaml"
+    return files
+
+
+@pytest.mark.parametrize("target", ["credentials", "ini", "secrets_yaml", "secrets_list", "broken_yaml", "link"])
+@pytest.mark.parametrize("how", ["absolute", "relative"])
+def test_extends_reads_scenario_files_only_and_never_echoes_another_file(tmp_path, target, how):
+    files = _outside(tmp_path)
+    scen = tmp_path / "scen" / "deep"
+    scen.mkdir(parents=True)
+    path = files[target]
+    ref = str(path) if how == "absolute" else os.path.relpath(path, scen)
+    child = write(scen, "child.yaml", f"extends: {ref}\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(child)
+    msg = str(info.value)
+    assert SECRET not in msg
+    assert str(child) in msg and len(msg) < 2_000
+
+
+def test_a_non_scenario_file_is_refused_without_opening_it(tmp_path, monkeypatch):
+    files = _outside(tmp_path)
+    opened = []
+    real_open = open
+
+    def spy(file, *a, **k):
+        opened.append(str(file))
+        return real_open(file, *a, **k)
+
+    monkeypatch.setattr("builtins.open", spy)
+    child = write(tmp_path, "child.yaml", f"extends: {files['credentials']}\n")
+    with pytest.raises(ScenarioError, match=r"\.yaml or \.yml"):
+        load_scenario(child)
+    assert str(files["credentials"]) not in opened
+
+
+def test_an_unknown_keys_value_is_never_quoted(tmp_path):
+    p = write(tmp_path, "s.yaml", f"extends: baseline\naws_secret_access_key: {SECRET}\nmarket: {{token: {SECRET}}}\n")
+    err = error_of(p)
+    assert SECRET not in str(err) and "aws_secret_access_key" in str(err) and "market.token" in str(err)
+
+
+def test_values_are_quoted_short(tmp_path):
+    p = write(tmp_path, "s.yaml", f"time: {{months: '{SECRET * 20}'}}\n")
+    msg = str(error_of(p))
+    assert "time.months" in msg and SECRET * 2 not in msg and len(msg) < 1_000
+
+
+def test_experiment_base_outside_the_scenarios_is_refused_without_echo(tmp_path):
+    from experiments.design import ExperimentError, load_experiment
+
+    files = _outside(tmp_path)
+    for target in ("credentials", "secrets_yaml", "link"):
+        e = write(tmp_path, f"e_{target}.yaml", f"name: x\nbase: {files[target]}\n")
+        with pytest.raises((ExperimentError, ScenarioError)) as info:
+            load_experiment(e)
+        assert SECRET not in str(info.value), target
+    rel = write(tmp_path / "exp", "e.yaml", "name: x\nbase: ../../../../../../etc/passwd\n")
+    with pytest.raises(ExperimentError, match="base"):
+        load_experiment(rel)
+
+
+def test_extends_chains_are_bounded(tmp_path):
+    for i in range(1200):
+        write(tmp_path, f"c{i}.yaml", f"extends: c{i + 1}\n")
+    write(tmp_path, "c1200.yaml", "name: end\n")
+    err = error_of(tmp_path / "c0.yaml")
+    assert f"at most {eio.MAX_EXTENDS}" in str(err)
+    for i in range(eio.MAX_EXTENDS - 1):
+        write(tmp_path / "ok", f"c{i}.yaml", f"extends: c{i + 1}\n")
+    write(tmp_path / "ok", f"c{eio.MAX_EXTENDS - 1}.yaml", "name: end\n")
+    assert load_scenario(tmp_path / "ok" / "c0.yaml").name == "end"
+
+
+def test_a_folder_a_fifo_or_a_huge_file_named_yaml_is_refused(tmp_path):
+    (tmp_path / "dir.yaml").mkdir()
+    os.mkfifo(tmp_path / "fifo.yaml")  # would block a plain read for ever
+    with open(tmp_path / "huge.yaml", "wb") as fh:
+        fh.truncate(2_000_000_000)  # sparse: 2 GB that take no disk
+    for name in ("dir", "fifo", "huge"):
+        child = write(tmp_path, f"x_{name}.yaml", f"extends: {name}\n")
+        with pytest.raises(ScenarioError):
+            load_scenario(child)
+    with pytest.raises(ScenarioError, match="at most"):
+        load_scenario(tmp_path / "huge.yaml")
+
+
+def test_a_scenario_named_directly_must_be_a_yaml_file(tmp_path):
+    files = _outside(tmp_path)
+    err = error_of(files["credentials"])
+    assert SECRET not in str(err) and ".yaml or .yml" in str(err)
