@@ -238,6 +238,19 @@ KPI_UNITS: dict[str, str] = {
     "customers_active": "customers",
     "conflicts_horizontal": "conflicts per month", "conflicts_vertical": "conflicts per month",
     "conflicts_multichannel": "conflicts per month",
+    **{c: "USD per month" for c in (
+        "partner_gross_margin", "partner_profit", "audit_cost", "claims_value", "leakage", "recruitment_cost",
+        "channel_opex", "operating_profit", "recruitment_cost_events", "recruitment_cost_directories",
+        "recruitment_cost_referrals")},
+    "partner_originated_share": "share", "leakage_share": "share", "discount_rate": "share of partner revenue",
+    "rebate_rate": "share of earning tiers' revenue", "partner_profit_ratio": "ratio",
+    "partner_effort": "seller-months per month",
+    **{c: "accounts" for c in ("accounts_unaware", "accounts_in_market", "accounts_competitor", "accounts_churned")},
+    "opportunities": "opportunities per month", "mdf_leads": "leads per month",
+    "claims_caught": "claims per month", "audits": "audits per month", "certifications_paid": "certifications per month",
+    "customers_closed": "customers per month", "customers_poached": "customers per month",
+    "tier_migrations_up": "partners per month", "tier_migrations_down": "partners per month",
+    **{f"prospects_{s}": "prospects per month" for s in ("events", "directories", "referrals")},
 }
 
 

@@ -147,6 +147,12 @@ class Experiment(_Strict):
     seed: int = Field(0, ge=0, le=MAX_INT)
     streams: Literal["common", "independent"] = Field("common", description="random streams across design points")
     outputs: OutputSpec = Field(default_factory=OutputSpec)
+    arms: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="paired what-ifs run at every design point and replication: each warms up on the point's "
+        "scenario with the same seed and takes effect at the first reported month; outputs KPI@arm and the "
+        "effect KPI:arm (arm minus the point)",
+    )
     # Not part of the file: where it came from and its text (for the manifest and resume checks).
     source: str = Field("<string>", exclude=True)
     text: str = Field("", exclude=True)
@@ -192,6 +198,11 @@ class Experiment(_Strict):
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def summary_outputs(self) -> list[str]:
+        """The summary KPIs stored per run; with arms, also ``KPI@arm`` and the effects ``KPI:arm``."""
+        base = list(SUMMARY_KPIS) if self.outputs.summary == "all" else list(self.outputs.summary)
+        return base + [f"{k}{sep}{arm}" for arm in self.arms for sep in ("@", ":") for k in base]
+
+    def base_summary_outputs(self) -> list[str]:
         return list(SUMMARY_KPIS) if self.outputs.summary == "all" else list(self.outputs.summary)
 
     def monthly_outputs(self) -> list[str] | Literal["all"]:
@@ -329,6 +340,11 @@ def _allowed_keys(loc: tuple[Any, ...]) -> str:
 
 
 def _check_outputs(exp: Experiment) -> None:
+    for arm, over in exp.arms.items():
+        if not arm.isidentifier():
+            raise ExperimentError(exp.source, [(f"arms.{arm}", arm, "an arm name is an identifier (letters, digits, _)")])
+        if not isinstance(over, dict) or not over:
+            raise ExperimentError(exp.source, [(f"arms.{arm}", over, "a mapping of scenario paths to values")])
     if exp.outputs.summary != "all":
         bad = [k for k in exp.outputs.summary if k not in SUMMARY_KPIS]
         if bad:
@@ -381,6 +397,11 @@ def check_factor_paths(exp: Experiment, base: sim.Scenario | None = None) -> sim
             set_path(copy.deepcopy(data), f.path, None, source=exp.source)
         except sim.ScenarioError as err:
             problems += [(f"factors.{i}.path", f.path, a) for _, _, a in err.problems]
+    for arm, over in exp.arms.items():
+        try:
+            base.with_overrides(over, source=exp.source)
+        except sim.ScenarioError as err:
+            problems += [(f"arms.{arm}.{f}", v, a) for f, v, a in err.problems]
     if problems:
         raise ExperimentError(exp.source, problems)
     return base

@@ -67,7 +67,15 @@ def run_task(task: Task) -> Record:
             scenario = scenario.with_overrides(task["overrides"])
         result = sim.run(scenario, from_key(task["entropy"], task["key"]))
         head = result.summary()
-        record["outputs"] = {k: float(head[k]) for k in task["summary"]}
+        summary = task.get("base_summary", task["summary"])
+        record["outputs"] = {k: float(head[k]) for k in summary}
+        for arm, over in (task.get("arms") or {}).items():
+            # The arm warms up on the point's scenario with the same seed: only its change differs.
+            arm_head = sim.run(scenario.with_overrides(over), from_key(task["entropy"], task["key"]),
+                               warmup=scenario).summary()
+            for k in summary:
+                record["outputs"][f"{k}@{arm}"] = float(arm_head[k])
+                record["outputs"][f"{k}:{arm}"] = float(arm_head[k]) - float(head[k])
         kpis = result.kpis
         record["monthly"] = {k: [float(x) for x in kpis[k].to_numpy()] for k in task["monthly"]}
     except BaseException as err:  # noqa: BLE001 - a failed run is data, not a crash
@@ -195,6 +203,7 @@ def build_tasks(experiment: Experiment, design: Any, base: Any, monthly: list[st
                 "overrides": overrides, "entropy": entropy, "key": key,
                 "seed_key": f"{entropy}/" + "/".join(str(k) for k in key),
                 "summary": summary, "monthly": monthly,
+                "base_summary": experiment.base_summary_outputs(), "arms": experiment.arms,
             })
     return tasks
 

@@ -24,7 +24,8 @@ class Customers:
     ``value`` (first-year deal value, USD), ``state``, ``channel`` and
     ``partner`` of the serving vendor channel (-1 if none), ``since`` (month
     won), ``entered`` (month it came into market), ``satisfaction``,
-    ``sourced`` (partner whose lead brought it into market, -1 if none).
+    ``sourced`` (partner whose lead brought it into market, -1 if none), ``originated``
+    (that lead was the partner's own prospecting or MDF campaign, not a lead the vendor shared).
     """
 
     def __init__(self, scenario: Scenario, rng: np.random.Generator):
@@ -44,6 +45,7 @@ class Customers:
         self.entered = np.zeros(n, dtype=np.int32)
         self.satisfaction = np.zeros(n, dtype=np.float64)
         self.sourced = np.full(n, -1, dtype=np.int32)
+        self.originated = np.zeros(n, dtype=bool)  # sourced by the partner's own prospecting or MDF (not a vendor lead)
         # Accounts grouped by territory, to draw leads inside a partner's territories.
         self.terr_order = np.argsort(self.territory, kind="stable").astype(np.int64)
         self.terr_size = np.bincount(self.territory, minlength=m.n_territories)

@@ -134,6 +134,7 @@ def step(model: ChannelModel, mdf_leads: np.ndarray | None) -> None:
     newly = idx[cu.state[idx] == UNAWARE]
     np.add.at(cu.adopted, cu.territory[newly], 1)
     poached = idx[cu.state[idx] == CUSTOMER]
+    model.poached_accounts = poached
     model.ledger.customers_poached += int(poached.size)
     cu.channel[poached] = -1
     cu.partner[poached] = -1
@@ -147,7 +148,9 @@ def step(model: ChannelModel, mdf_leads: np.ndarray | None) -> None:
     effort = model.partner_capacity() * model.config.partners.sourcing_rate
     leads = poisson(rng, effort)
     if mdf_leads is not None:
-        leads += np.asarray(mdf_leads[: t.n], dtype=np.int64)
+        mdf = np.asarray(mdf_leads[: t.n], dtype=np.int64)
+        model.ledger.mdf_leads = int(mdf.sum())
+        leads[: mdf.size] += mdf
     vendor = poisson(rng, np.where(t.active, model.tier_table["leads_per_month"][t.tier], 0.0))
     place_leads(model, leads, from_market=False)
     place_leads(model, vendor, from_market=True)
@@ -206,3 +209,4 @@ def place_leads(model: ChannelModel, leads: np.ndarray, from_market: bool) -> No
         cu.state[acc] = IN_MARKET
         cu.entered[acc] = model.month
     cu.sourced[acc] = who
+    cu.originated[acc] = not from_market

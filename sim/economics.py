@@ -273,17 +273,17 @@ def exit_hazards(model: ChannelModel) -> tuple[np.ndarray, np.ndarray]:
     p = model.config.partners
     lc = p.lifecycle
     t = model.partners
-    # A line that pays less than a share ``exit_profit_floor`` of what the effort earns elsewhere
-    # (a profit ratio below the floor, down to a loss as large as that) is being dropped.
+    # A line that pays less than a share ``exit_profit_floor`` of what the effort earns elsewhere is being
+    # dropped: the drop hazard applies in proportion to the shortfall, in full once the line only covers its costs.
     shortfall = np.clip(lc.exit_profit_floor - t.profit_ratio(), 0.0, 1.0 + lc.exit_profit_floor)
+    drop = np.clip(shortfall / lc.exit_profit_floor, 0.0, 1.0) if lc.exit_profit_floor > 0 else (shortfall > 0) * 1.0
+    x = lc.exit_satisfaction_slope * (p.satisfaction.pivot - t.satisfaction)
     # A partner that has not won a deal for ``inactive_months`` has stopped selling the line.
     inactive = (model.month - t.last_deal) >= lc.inactive_months
-    x = (
-        lc.exit_satisfaction_slope * (p.satisfaction.pivot - t.satisfaction)
-        + lc.exit_profit_slope * shortfall
-        + lc.exit_inactive_slope * inactive
+    choice = np.minimum(
+        1.0,
+        lc.exit_hazard * np.exp(np.minimum(x, 50.0)) + lc.exit_drop_hazard * drop + lc.inactive_exit_hazard * inactive,
     )
-    choice = np.minimum(1.0, lc.exit_hazard * np.exp(np.minimum(x, 50.0)))
     fin = t.cap[:, CAP["financial"]]
     other = np.minimum(1.0, lc.other_exit_hazard * np.exp(lc.other_exit_financial_slope * (0.5 - fin)))
     return choice, other

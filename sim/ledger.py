@@ -47,6 +47,7 @@ class Ledger:
     won: int = 0
     conflicts: np.ndarray = field(default_factory=lambda: np.zeros(3, dtype=np.int64))  # by type
     conflicts_by_resolution: dict[str, int] = field(default_factory=dict)
+    mdf_leads: int = 0  # leads MDF-funded campaigns generated
     mdf_accrued: float = 0.0
     mdf_claimed: float = 0.0
     mdf_expired: float = 0.0

@@ -51,6 +51,8 @@ class PursuitBatch:
     u_register: np.ndarray
     u_order: np.ndarray
     u_prevent: np.ndarray  # one per opportunity
+    u_compete: np.ndarray  # one per opportunity: the contest against the competitor
+    u_delay: np.ndarray  # one per opportunity: a mediated deal lost to the delay
     live: np.ndarray  # row still pursuing
     prevented: np.ndarray  # row never started: a known rule excluded it
     registered_row: np.ndarray  # opportunity -> row of the registrant, -1 if none
@@ -76,6 +78,19 @@ class PursuitBatch:
         first[1:] = self.opp[r[1:]] != self.opp[r[:-1]]
         winner[self.opp[r[first]]] = r[first]
         return winner
+
+
+_M1, _M2, _M3 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def keyed_uniform(keys: np.ndarray, salt: np.uint64) -> np.ndarray:
+    """A uniform in (0, 1) for each key (uint64), the same for the same key and salt (splitmix64 finaliser)."""
+    with np.errstate(over="ignore"):
+        z = keys * _M1 + salt
+        z = (z ^ (z >> np.uint64(30))) * _M2
+        z = (z ^ (z >> np.uint64(27))) * _M3
+        z = z ^ (z >> np.uint64(31))
+    return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
 
 
 def _expand(cell_of_opp: np.ndarray, cell_ptr: np.ndarray, edge_partner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -118,16 +133,19 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
     intensity = np.where(x > 1e-9, x / np.maximum(a, 1e-300), 1.0)
     model.effort_bonus = np.log(intensity)  # effort beyond what its pursuits need (also keeps its customers)
     opp_rep, p_rep = _expand(cell, model.cell_ptr, model.cell_edge_partner)
-    # Every random number is drawn per (opportunity, candidate) pair or per opportunity, whether or
-    # not the candidate pursues, so that two scenarios with the same seed draw the same numbers for
-    # the same pairs (common random numbers survive a change in who pursues).
-    pair_u = rng.random((4, opp_rep.size))
-    pursue = pair_u[0] < a[p_rep]
+    # Every random number of the round is a function of (month's salt, account, party, purpose):
+    # two scenarios with the same seed draw the same number for the same account and party, whoever
+    # else pursues it (common random numbers survive a change in who pursues).
+    salts = rng.integers(0, 2**62, size=9, dtype=np.int64).astype(np.uint64)
+    acc = opps.astype(np.uint64)
+    pair_key = acc[opp_rep] * np.uint64(1 << 22) + (p_rep.astype(np.uint64) + np.uint64(3))
+    pursue = keyed_uniform(pair_key, salts[0]) < a[p_rep]
     has_source = np.flatnonzero(sourced[opp_rep] >= 0)
     pursue[has_source] |= (p_rep[has_source] == sourced[opp_rep[has_source]]) & selling[p_rep[has_source]]
     p_opp = opp_rep[pursue]
     p_partner = p_rep[pursue]
-    opp_u = rng.random((9, n))
+    pair_key = pair_key[pursue]
+    opp_key = acc * np.uint64(1 << 22)
 
     # Direct sales: inbound requests first, then outbound up to capacity.
     dcfg = sc.direct
@@ -139,7 +157,7 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
     spare = max(capacity - inbound.sum(), 0.0)
     n_out = outbound.sum()
     a_d = min(1.0, spare / n_out) if n_out > 0 else 0.0
-    d_pursue = inbound | (outbound & (opp_u[0] < a_d))
+    d_pursue = inbound | (outbound & (keyed_uniform(opp_key + np.uint64(1), salts[1]) < a_d))
     if capacity <= 0:
         d_pursue[:] = False
 
@@ -147,7 +165,7 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
     gcfg = sc.digital
     if gcfg.enabled:
         reach = np.array(gcfg.reach.as_array())[seg]
-        g_pursue = (pref == DIGITAL_CH) | (opp_u[1] < reach)
+        g_pursue = (pref == DIGITAL_CH) | (keyed_uniform(opp_key + np.uint64(2), salts[2]) < reach)
     else:
         g_pursue = np.zeros(n, dtype=bool)
 
@@ -179,6 +197,7 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
             + cc.contest_effort * np.log(intensity)
             + cc.contest_relationship * (t.satisfaction - cc.relationship_pivot)
             + joint
+            + model.steering()
         )
         util[:k] = by_partner[p_partner] + cc.contest_preference * (pref[p_opp] == PARTNER_CH)
     util[k : k + d_opp.size] = (
@@ -192,6 +211,7 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
         + cc.contest_preference * (pref[g_opp] == DIGITAL_CH)
     )
     rows = opp_idx.size
+    row_key = np.concatenate([pair_key, opp_key[d_opp] + np.uint64(1), opp_key[g_opp] + np.uint64(2)])
     return PursuitBatch(
         n_opps=n,
         opp_account=opps,
@@ -204,10 +224,12 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
         kind=kind,
         partner=partner,
         utility=util,
-        gumbel=-np.log(-np.log(np.clip(np.concatenate([pair_u[1][pursue], opp_u[2][d_opp], opp_u[3][g_opp]]), 1e-300, None))),
-        u_register=np.concatenate([pair_u[2][pursue], opp_u[4][d_opp], opp_u[5][g_opp]]),
-        u_order=np.concatenate([pair_u[3][pursue], opp_u[6][d_opp], opp_u[7][g_opp]]),
-        u_prevent=opp_u[8],
+        gumbel=-np.log(-np.log(keyed_uniform(row_key, salts[3]))),
+        u_register=keyed_uniform(row_key, salts[4]),
+        u_order=keyed_uniform(row_key, salts[5]),
+        u_prevent=keyed_uniform(opp_key, salts[6]),
+        u_compete=keyed_uniform(opp_key, salts[7]),
+        u_delay=keyed_uniform(opp_key, salts[8]),
         live=np.ones(rows, dtype=bool),
         prevented=np.zeros(rows, dtype=bool),
         registered_row=np.full(n, -1),
@@ -305,7 +327,7 @@ def resolve(model: ChannelModel, batch: PursuitBatch, rng: np.random.Generator) 
         p_win = 1.0 / (1.0 + strength * np.exp(model.competitor_utility + model.competitor_response() - u))
     else:
         p_win = np.ones(n)
-    vendor_wins = pursued & ~settlement.lost & (rng.random(n) < p_win)
+    vendor_wins = pursued & ~settlement.lost & (batch.u_compete < p_win)
     lost = pursued & ~vendor_wins
 
     margin_lost = settlement.margin_lost_share * batch.opp_value * model.config.market.price_index * vendor_wins
@@ -373,7 +395,7 @@ def round(model: ChannelModel) -> Outcome:  # noqa: A001 - the market round
     cu.state[gave_up] = COMPETITOR
     led.new_customers += np.bincount(ch, minlength=3)
     # Partner-originated: won by the partner whose own lead (prospecting or MDF) brought the account.
-    originated = (ch == PARTNER_CH) & (batch.opp_sourced[won] == pid)
+    originated = (ch == PARTNER_CH) & (batch.opp_sourced[won] == pid) & cu.originated[acc]
     led.revenue_new_originated += float((cu.value[acc] * originated).sum()) * sc.market.price_index
     model.book(ch, pid, cu.value[acc], new=True, registered=out.registered[won])
     led.margin_lost += float(out.margin_lost.sum())

@@ -456,6 +456,24 @@ class ChannelModel(mesa.Model):
         self._csat = (self.month, out)
         return out
 
+    def steering(self) -> np.ndarray:
+        """Logit each partner adds for the vendor's product over a competing vendor's (new deals and renewals).
+
+        ``steering x log((v + s) / (c + s))``: ``v`` what the vendor's line pays the partner per revenue
+        dollar as it expects it (:meth:`expected_rate`: discount kept, rebate, SPIFF, MDF), ``s`` its
+        service margin (earned on either vendor's product), ``c`` the competing programme
+        (``economics.competitor_margin``). The log-ratio is clipped to +-ln 10. Cached for the month.
+        """
+        cached = getattr(self, "_steer", None)
+        if cached is not None and cached[0] == self.month and cached[1].size == self.partners.n:
+            return cached[1]
+        ec = self.config.partners.economics
+        s = self.partners.service_margin
+        ratio = np.maximum(self.expected_rate() + s, 1e-6) / np.maximum(ec.competitor_margin + s, 1e-6)
+        out = ec.steering * np.clip(np.log(ratio), -np.log(10.0), np.log(10.0))
+        self._steer = (self.month, out)
+        return out
+
     def expected_discount(self) -> np.ndarray:
         """Front-end discount each partner expects to be paid: its tier's rate x the share the budget honours."""
         d = self.tier_table["discount"][self.partners.tier] * self.config.incentives.discount_scale

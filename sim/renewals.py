@@ -3,9 +3,10 @@
 Every customer's satisfaction drifts toward the service level of the channel
 (and partner) serving it.  On each anniversary the contract falls due and
 renews with probability ``sigma(logit(renewal_base) + renewal_slope x (s -
-renewal_pivot) + renewal_effort x care)``, ``care`` the serving partner's selling
+renewal_pivot) + renewal_effort x care + steer)``, ``care`` the serving partner's selling
 intensity bonus (``1 - 1/intensity``, S7: effort beyond what its pursuits need
-goes into its accounts); a renewal is booked through the same channel and partner
+goes into its accounts) and ``steer`` its steering (``ChannelModel.steering``: it
+recommends the vendor whose line pays it more); a renewal is booked through the same channel and partner
 at ``renewal_value_share`` of the first-year value, a non-renewal churns.
 """
 
@@ -21,12 +22,14 @@ if TYPE_CHECKING:
     from .model import ChannelModel
 
 
-def renewal_probability(model: ChannelModel, satisfaction: np.ndarray, care: np.ndarray | float = 0.0) -> np.ndarray:
-    """Chance a contract renews: satisfaction around the pivot, and the serving partner's account care."""
+def renewal_probability(
+    model: ChannelModel, satisfaction: np.ndarray, care: np.ndarray | float = 0.0, steer: np.ndarray | float = 0.0
+) -> np.ndarray:
+    """Chance a contract renews: satisfaction around the pivot, the serving partner's account care and steering."""
     mk = model.config.market
     b = mk.renewal_base
     base = np.log(b / (1.0 - b)) if 0 < b < 1 else (50.0 if b >= 1 else -50.0)
-    x = base + mk.renewal_slope * (satisfaction - mk.renewal_pivot) + mk.renewal_effort * care
+    x = base + mk.renewal_slope * (satisfaction - mk.renewal_pivot) + mk.renewal_effort * care + steer
     return 1.0 / (1.0 + np.exp(-x))
 
 
@@ -48,11 +51,14 @@ def step(model: ChannelModel) -> None:
     # A partner that gives the line more effort than its pursuits need spends it on its accounts too.
     bonus = getattr(model, "effort_bonus", None)
     care = np.zeros(due.size)
+    steer = np.zeros(due.size)
+    served = cu.partner[due]
+    ok = served >= 0
     if bonus is not None:
-        served = cu.partner[due]
-        ok = served >= 0
         care[ok] = bonus[served[ok]]
-    p = renewal_probability(model, cu.satisfaction[due], care)
+    # The serving partner also recommends renewing or moving to a competing vendor's product it sells.
+    steer[ok] = model.steering()[served[ok]]
+    p = renewal_probability(model, cu.satisfaction[due], care, steer)
     renew = model.streams["renewals"].random(due.size) < p
     keep = due[renew]
     drop = due[~renew]

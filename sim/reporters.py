@@ -345,6 +345,11 @@ def mdf_utilisation(m):
     return m.mdf_utilisation()
 
 
+def mdf_leads(m):
+    """Leads the month's MDF-funded campaigns generated."""
+    return m.ledger.mdf_leads
+
+
 def compliance_rate(m):
     return _ratio(m.ledger.claims_compliant, m.ledger.claims)
 
@@ -467,6 +472,7 @@ def model_reporters(scenario: Scenario) -> dict[str, Reporter]:
         "margin_lost_to_conflict": margin_lost_to_conflict,
         "conflict_cost": conflict_cost,
         "mdf_utilisation": mdf_utilisation,
+        "mdf_leads": mdf_leads,
         "compliance_rate": compliance_rate,
         "claims_caught": claims_caught,
         "audits": audits,

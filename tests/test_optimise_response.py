@@ -69,7 +69,8 @@ def test_cells_and_their_scenario_paths():
     assert cells[0] == ("gold", "rebate") and ("registered", "mdf") in cells and cells[-1] == ("all", "spiff")
     gold = cell_spec(sc, "gold", "rebate")
     assert gold.path == "tiering.tiers.gold.rebate_rate" and gold.current_multiplier == 1.0
-    assert gold.overrides(1.5) == {"tiering.tiers.gold.rebate_rate": pytest.approx(0.03)}
+    today = next(t for t in sc.tiering.tiers if t.name == "gold").rebate_rate
+    assert gold.overrides(1.5) == {"tiering.tiers.gold.rebate_rate": pytest.approx(1.5 * today)}
     reg = cell_spec(sc, "registered", "rebate")  # no rebate today: levels are multiples of the smallest rate
     assert reg.current_value == 0 and reg.reference == pytest.approx(0.01) and reg.current_multiplier == 0
     assert cell_spec(sc, "all", "spiff").path == "incentives.spiff.amount"

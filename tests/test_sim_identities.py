@@ -82,8 +82,10 @@ class StepChecker:
         assert self._pre_exit is not None, "the model no longer calls exit_partners every step; update the spy"
         state1, channel1, partner1 = self._pre_exit
         # Accounts whose business closed this month (account turnover) start over as new businesses.
+        # So do customers competitors pulled back into market (they are won anew or lost).
         closed = np.zeros(cu.n, dtype=bool)
         closed[m.closed_accounts] = True
+        closed[m.poached_accounts] = True
 
         # ---- each won deal and renewal booked to exactly one channel (and partner)
         assert led.revenue.shape == (3,)

@@ -155,46 +155,8 @@ def test_mediation_costs_management_time():
 
 # ---------------------------------------------------------------------- incentives (part 2)
 
-# In the default programme the entry tier ("registered", about three partners in four)
-# earns no rebate, so the rebate scale cannot move them and the average hides the
-# mechanism.  The rebate tests give the entry tier a 1 % rebate so the lever reaches
-# every partner, and also look at the tiers that earn one by default.
-ALL_TIERS_REBATE = {"tiering.tiers.registered.rebate_rate": 0.01}
-REBATE_SEEDS = SEEDS
-
-
-def _rebate_metrics(res: sim.RunResult) -> dict[str, float]:
-    p = res.partners
-    selling = p[p["lifecycle"].isin(["active", "improvement_plan"])]
-    earning = selling[selling["tier"] != "registered"]
-    return {
-        "mindshare": float(res.kpis["partner_mindshare"].mean()),
-        "mindshare_earning": float(earning["mindshare"].mean()),
-        "revenue_partner": float(res.kpis["revenue_partner"].sum()),
-        "opportunities": float(p["opportunities"].sum()),
-    }
-
-
-def test_bigger_rebate_raises_mindshare():
-    # Rebate x3.  Observed (R = 20): mean partner mindshare +0.018 on 0.318 (se 0.0029, t 6.0).
-    # (In the default programme, where only silver and above earn a rebate, the mean moved
-    # +0.004 (t 2.3) and the rebate earners' mean +0.022 (t 3.4), a selected group whose
-    # membership the rebate itself changes; not asserted.)
-    a, b = arms(_rebate_metrics, {"incentives.rebate.scale": 3.0}, ALL_TIERS_REBATE, seeds=REBATE_SEEDS)
-    assert_raises(a["mindshare"], b["mindshare"], "partner mindshare")
-
-
-# A rebate raises partner revenue through mindshare: more effort means more partner-sourced leads
-# (partners.sourcing_rate) and a stronger pitch against competitors (conflict.contest_mindshare).
-# The effect is small next to run-to-run noise: on seeds 0-19 it was +0.56M on 24.8M with a paired
-# se of 2.8M per replication, so t >= 2 needs about (2 x 2.8 / 0.56)^2 = 100 replications.  On the
-# fresh seeds 100-199 below: +0.66M (+2.6 %), se 0.30M, t 2.2.  Small runs (~0.1 s), about 20 s.
-REVENUE_SEEDS = range(100, 200)
-
-
-def test_bigger_rebate_raises_partner_revenue():
-    a, b = arms(_rebate_metrics, {"incentives.rebate.scale": 3.0}, ALL_TIERS_REBATE, seeds=REVENUE_SEEDS)
-    assert_raises(a["revenue_partner"], b["revenue_partner"], "partner revenue", t_min=2.0)
+# The rebate's effect on mindshare and partner revenue is asserted in tests/test_sim_levers.py, on a
+# market large enough for it (issue 11).
 
 
 class CountingMDF(MDFLever):
@@ -234,23 +196,22 @@ def test_mdf_scale_raises_mdf_spend_and_leads():
     assert_raises(a["leads"], b["leads"], "MDF leads")
 
 
-def test_training_raises_win_rate_after_the_lag():
+def test_training_raises_capability_after_the_lag():
     # Training x3 from month 0 (no warm-up).  Training reaches capability only after
     # lag_months, so the two arms are identical - not merely close - until then, and the
-    # partners' win rate rises afterwards.  Observed (R = 20): the first month the arms differ
-    # is 5 to 13 (lag 3); months 13-30, partner win rate +0.058 on 0.280 (se 0.0090, t 6.5),
-    # vendor win rate +0.050 on 0.493 (se 0.0048, t 10.5).
+    # partners' capability is higher afterwards.  The win rate it buys is small next to the
+    # noise at this size (partner win rate +0.002, se 0.0011, t 2.0 when written) and is not
+    # asserted; capability of selling partners, months 13-30, is.
     base = {"time.warmup_months": 0, "time.months": 30}
     lag = small(base).incentives.training.lag_months
 
     def metric(res):
         k, p = res.kpis, res.partners
-        late = p[p["month"] > 12]
+        late = p[(p["month"] > 12) & p["lifecycle"].isin(["active", "improvement_plan"])]
         return {
             "win_early": k["win_rate"].iloc[:lag].to_numpy(),
             "revenue_early": k["revenue_total"].iloc[:lag].to_numpy(),
-            "win_late": float(k["win_rate"].iloc[12:].mean()),
-            "partner_win_late": float(late["wins"].sum() / late["opportunities"].sum()),
+            "capability_late": float(late["capability"].mean()),
             "win_rate": k["win_rate"].to_numpy(),
         }
 
@@ -260,20 +221,20 @@ def test_training_raises_win_rate_after_the_lag():
         np.testing.assert_array_equal(a.loc[seed, "revenue_early"], b.loc[seed, "revenue_early"])
         differs = np.flatnonzero(a.loc[seed, "win_rate"] != b.loc[seed, "win_rate"])
         assert differs.size and differs[0] + 1 > lag, f"seed {seed}: win rate differs in month {differs[0] + 1}"
-    assert_raises(a["partner_win_late"], b["partner_win_late"], "partner win rate, months 13-30")
-    assert_raises(a["win_late"], b["win_late"], "win rate, months 13-30")
+    assert_raises(a["capability_late"], b["capability_late"], "capability of selling partners, months 13-30")
 
 
 # ---------------------------------------------------------------------- recruitment (part 1)
 
 def test_strict_prequalification_fewer_partners_more_revenue_each():
     # A market where recruits make most of the partner base (20 initial partners, 3 prospects
-    # a month, 36 months), so the filter has something to act on.
+    # a month from events and directories, 36 months), so the filter has something to act on.
     # Observed (R = 20): active partners -15 on 36 (se 1.0, t -15); partner revenue per
     # active partner-month +15k on 25k (se 1.5k, t 10).  In the small scenario's own mix (60
     # initial partners, one prospect a month) recruits are too few for the filter to show:
     # -2.7 partners (t -4.2) but revenue per partner -0.1k (se 0.6k, t -0.2).
-    base = {"partners.n_initial": 20, "partners.recruitment.arrival_rate": 3.0, "time.months": 36}
+    base = {"partners.n_initial": 20, "partners.recruitment.sources.events.rate": 1.5,
+            "partners.recruitment.sources.directories.rate": 1.5, "time.months": 36}
 
     def metric(res):
         k = res.kpis

@@ -173,7 +173,7 @@ class Mediation(Fallback):
         cfg = self.scenario.conflict
         n = batch.n_opps
         winner = batch.contest_winner(open_opps, noise=cfg.mediation_noise)
-        lost = open_opps & (rng.random(n) < cfg.mediation_delay_loss)
+        lost = open_opps & (batch.u_delay < cfg.mediation_delay_loss)
         cost = np.where(open_opps, cfg.mediation_cost, 0.0)
         return Settlement(winner, np.zeros(n), cost, lost)
 
