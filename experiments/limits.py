@@ -48,8 +48,8 @@ MAX_INT_DIGITS = 19
 MAX_POINTS = 100_000
 #: Most runs of an experiment (design points x replications; one file each).
 MAX_RUNS = 1_000_000
-#: Most factors of an experiment.
-MAX_FACTORS = 64
+#: Most factors of an experiment (the assumption screening has about 190; the schema about 400 numeric fields).
+MAX_FACTORS = 512
 #: Most levels one factor lists (or spreads a range over).
 MAX_LEVELS = 10_000
 

@@ -228,3 +228,38 @@ def _allowed_of_items(info: FieldInfo) -> str:
 
 
 __all__ = ["FieldRow", "scenario_fields", "show_value", "unbounded_fields"]
+
+
+PARAMETERS_BEGIN = "<!-- parameters: generated from the schema by `python -m sim.fields`; do not edit by hand -->"
+PARAMETERS_END = "<!-- end of parameters -->"
+
+
+def parameter_tables(scenario: Scenario | None = None) -> str:
+    """The parameter tables of docs/MODEL.md (section 3.4): every field with default, unit, basis and source."""
+    out: list[str] = [PARAMETERS_BEGIN, ""]
+    section = None
+    for row in scenario_fields(scenario):
+        if "." not in row.path:  # name and description: free text
+            continue
+        top = row.path.split(".")[0]
+        if top != section:
+            section = top
+            out += ["", f"**`{top}`**", "", "| Parameter | Default | Unit | Basis | Source or reasoning |",
+                    "|---|---|---|---|---|"]
+        value = show_value(row.default).replace("_", ",") if isinstance(row.default, int | float) else (
+            f"`{show_value(row.default)}`")
+        source = " ".join(str(row.source).split()).replace("|", "/")
+        out.append(f"| `{row.path}` | {value} | {row.unit} | {row.basis} | {source} |")
+    out += ["", PARAMETERS_END]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":  # pragma: no cover - documentation generator
+    import sys
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "MODEL.md"
+    text = doc.read_text()
+    i, j = text.index(PARAMETERS_BEGIN), text.index(PARAMETERS_END) + len(PARAMETERS_END)
+    doc.write_text(text[:i] + parameter_tables() + text[j:])
+    sys.stdout.write(f"wrote {doc}\n")

@@ -56,3 +56,11 @@ def test_scenarios_md_lists_every_field():
     for path in _defaults(sim.Scenario()):
         if not path.startswith(("partners.types", "tiering.tiers", "market.preference")):
             assert f"`{path}`" in text or f"`{path}." in text, path  # mappings are listed key by key
+
+
+def test_model_md_parameter_tables_are_generated_from_the_schema():
+    from sim.fields import PARAMETERS_BEGIN, PARAMETERS_END, parameter_tables
+
+    doc = (ROOT / "docs" / "MODEL.md").read_text()
+    block = doc[doc.index(PARAMETERS_BEGIN) : doc.index(PARAMETERS_END) + len(PARAMETERS_END)]
+    assert block == parameter_tables(), "regenerate: python -m sim.fields"
