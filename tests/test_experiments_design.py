@@ -80,7 +80,10 @@ def test_saltelli_needs_power_of_two():
 def test_shipped_examples_load(path):
     e = load_experiment(path)
     d = e.design_table()
-    assert len(d) * e.replications <= 400  # small enough for a laptop in minutes
+    # Examples are small enough for a laptop in minutes; the assumption screening (issue 11) is the one large
+    # experiment: 740 points x (1 + 3 arms) runs of the 40 % market, about 40 minutes on 2 cores.
+    limit = 740 if path.name == "assumption_screening.yaml" else 400
+    assert len(d) * e.replications <= limit
 
 
 # ------------------------------------------------------------------ designs

@@ -72,7 +72,8 @@ def test_cells_and_their_scenario_paths():
     today = next(t for t in sc.tiering.tiers if t.name == "gold").rebate_rate
     assert gold.overrides(1.5) == {"tiering.tiers.gold.rebate_rate": pytest.approx(1.5 * today)}
     reg = cell_spec(sc, "registered", "rebate")  # no rebate today: levels are multiples of the smallest rate
-    assert reg.current_value == 0 and reg.reference == pytest.approx(0.01) and reg.current_multiplier == 0
+    smallest = min(t.rebate_rate for t in sc.tiering.tiers if t.rebate_rate > 0)
+    assert reg.current_value == 0 and reg.reference == pytest.approx(smallest) and reg.current_multiplier == 0
     assert cell_spec(sc, "all", "spiff").path == "incentives.spiff.amount"
     with pytest.raises(ValueError, match="all:spiff"):
         cell_spec(sc, "gold", "spiff")

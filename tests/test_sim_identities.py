@@ -287,8 +287,15 @@ def test_zero_budget_pays_nothing():
     assert (k["incentive_spend"] == 0).all()
 
 
+NO_RECRUITS = {
+    "partners.recruitment.sources.events.rate": 0.0,
+    "partners.recruitment.sources.directories.rate": 0.0,
+    "partners.recruitment.referrals.rate_per_promoter": 0.0,
+}
+
+
 def test_identities_without_partners():
-    sc = small({"partners.n_initial": 0, "partners.recruitment.sources.events.rate": 0.0, "partners.recruitment.sources.directories.rate": 0.0, "partners.recruitment.referrals.rate_per_promoter": 0.0, "time.months": 12})
+    sc = small({"partners.n_initial": 0, **NO_RECRUITS, "time.months": 12})
     model = sim.ChannelModel(sc, rng=4)
     StepChecker(model).run()
     k = model.datacollector.get_model_vars_dataframe()
@@ -365,7 +372,7 @@ def test_identities_under_each_conflict_policy(protections, fallback):
 
 
 def test_no_vendor_channel_at_all():
-    sc = small({"partners.n_initial": 0, "partners.recruitment.sources.events.rate": 0.0, "partners.recruitment.sources.directories.rate": 0.0, "partners.recruitment.referrals.rate_per_promoter": 0.0, "digital.enabled": False,
+    sc = small({"partners.n_initial": 0, **NO_RECRUITS, "digital.enabled": False,
                 "direct.territory_coverage": 0.0, "time.warmup_months": 0, "time.months": 3})
     res = sim.run(sc, 0)
     # Nobody sells (a month with no pursuer row at all must not crash): no new customers, nothing
