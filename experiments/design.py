@@ -342,7 +342,9 @@ def _allowed_keys(loc: tuple[Any, ...]) -> str:
 def _check_outputs(exp: Experiment) -> None:
     for arm, over in exp.arms.items():
         if not arm.isidentifier():
-            raise ExperimentError(exp.source, [(f"arms.{arm}", arm, "an arm name is an identifier (letters, digits, _)")])
+            raise ExperimentError(
+                exp.source, [(f"arms.{arm}", arm, "an arm name is an identifier (letters, digits, _)")]
+            )
         if not isinstance(over, dict) or not over:
             raise ExperimentError(exp.source, [(f"arms.{arm}", over, "a mapping of scenario paths to values")])
     if exp.outputs.summary != "all":

@@ -60,7 +60,8 @@ class Ledger:
     fines: float = 0.0  # fines withheld from caught over-claims
     onboarded: int = 0
     exited: int = 0
-    exits_by_reason: np.ndarray = field(default_factory=lambda: np.zeros(3, dtype=np.int64))  # choice, terminated, other
+    # Exits of the month by reason: choice, terminated, other.
+    exits_by_reason: np.ndarray = field(default_factory=lambda: np.zeros(3, dtype=np.int64))
     dropouts: int = 0
     recruited: int = 0
     prospects: int = 0

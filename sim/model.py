@@ -212,7 +212,9 @@ class ChannelModel(mesa.Model):
         }
         self._type_names = names
 
-    def draw_partners(self, k: int, rng: np.random.Generator, quality: np.ndarray | float = 0.0) -> dict[str, np.ndarray]:
+    def draw_partners(
+        self, k: int, rng: np.random.Generator, quality: np.ndarray | float = 0.0
+    ) -> dict[str, np.ndarray]:
         """Draw ``k`` partner profiles (type, territory, capabilities, capacity, outside option) from the scenario.
 
         ``quality`` shifts the capability means (per profile or for all), as a prospect source does.
@@ -662,7 +664,7 @@ class ChannelModel(mesa.Model):
         self.run_levers("month_end", LeverEvent("month_end", m, self.streams["levers"]), np.arange(t.n))
 
     def exit_partners(self, leave: np.ndarray, reason: np.ndarray) -> None:
-        """Partners in ``leave`` exit the programme with ``reason`` (EXIT_* codes); their customers churn or go direct."""
+        """Partners in ``leave`` exit with ``reason`` (EXIT_* codes); their customers churn or go direct."""
         t = self.partners
         led = self.ledger
         if not leave.any():

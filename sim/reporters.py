@@ -212,7 +212,7 @@ def rebate_rate(m):
 
 
 def channel_opex(m):
-    """Operating expenses of the channels outside gross profit: direct sellers, the digital channel, recruitment, audits."""
+    """Operating expenses outside gross profit: direct sellers, the digital channel, recruitment, audits."""
     sc = m.config
     digital = sc.digital.monthly_cost if sc.digital.enabled else 0.0
     return sc.direct.sellers * sc.direct.cost_per_seller + digital + recruitment_cost(m) + audit_cost(m)

@@ -14,7 +14,6 @@ from .policies import Policies
 from .scenario import PARTNER_TYPES, SEGMENTS, Scenario
 
 
-
 @dataclass(frozen=True)
 class RunResult:
     """The outcome of one run.

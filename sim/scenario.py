@@ -111,7 +111,8 @@ class TimeConfig(Section):
     warmup_months: int = F(
         60,
         "months",
-        "months simulated before KPIs are reported (tiers, effort, the customer base and the partner population settle)",
+        "months simulated before KPIs are reported (tiers, effort, the customer base and the partner population "
+        "settle)",
         basis="design",
         source="Long enough for the baseline to reach its steady state: the KPIs calibration uses have no trend over "
         "the reported months (tests/test_steady_state.py).",
