@@ -32,13 +32,13 @@ def table(results, markdown: bool) -> str:
     if markdown:
         lines += ["| Lever -> outcome | Step | Simulated elasticity [95 % CI] | Published range | Source | In range |",
                   "|---|---|---|---|---|---|"]
-    for name, e in results.items():
+    for e in results.values():
         lv = e.lever
         rng = f"{lv.published[0]:g} to {lv.published[1]:g}" if lv.published else "-"
         ok = {True: "yes", False: "no", None: "-"}[e.in_range]
         if markdown:
-            lines.append(f"| {lv.label} | +-{100 * lv.h:.0f} % | {e.value:+.3f} [{e.low:+.3f}, {e.high:+.3f}] | {rng} | "
-                         f"{lv.source or '-'} | {ok} |")
+            lines.append(f"| {lv.label} | +-{100 * lv.h:.0f} % | {e.value:+.3f} [{e.low:+.3f}, {e.high:+.3f}] "
+                         f"| {rng} | {lv.source or '-'} | {ok} |")
         else:
             lines.append(f"{lv.label:66s} {e.value:+7.3f} [{e.low:+7.3f}, {e.high:+7.3f}]  published {rng:14s} {ok}")
     return "\n".join(lines)

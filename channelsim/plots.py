@@ -247,6 +247,7 @@ KPI_UNITS: dict[str, str] = {
     "partner_effort": "seller-months per month",
     **{c: "accounts" for c in ("accounts_unaware", "accounts_in_market", "accounts_competitor", "accounts_churned")},
     "opportunities": "opportunities per month", "mdf_leads": "leads per month",
+    "direct_leads": "accounts per month", "direct_collisions": "accounts per month",
     "claims_caught": "claims per month", "audits": "audits per month",
     "certifications_paid": "certifications per month",
     "customers_closed": "customers per month", "customers_poached": "customers per month",

@@ -74,7 +74,8 @@ class Lever:
 LEVERS: dict[str, Lever] = {
     lv.name: lv
     for lv in (
-        Lever("mdf", "MDF paid -> partner revenue", _scale_all(lambda sc: {"incentives.mdf.scale": sc.incentives.mdf.scale}),
+        Lever("mdf", "MDF paid -> partner revenue",
+              _scale_all(lambda sc: {"incentives.mdf.scale": sc.incentives.mdf.scale}),
               "revenue_partner", "spend_mdf", 0.25, (0.05, 0.25),
               "Sethuraman, Tellis & Briesch 2011 (0.12 short-term, 0.24 long-term); Henningsen et al. 2011 (0.09)"),
         Lever("effort", "partner selling effort (sellers x mindshare) -> partner revenue", _scale_all(_sellers),

@@ -15,6 +15,7 @@ UNAWARE, IN_MARKET, CUSTOMER, COMPETITOR, CHURNED = 0, 1, 2, 3, 4
 STATE_NAMES = ("unaware", "in_market", "customer", "competitor", "churned")
 PARTNER_CH, DIRECT_CH, DIGITAL_CH = 0, 1, 2
 CHANNEL_NAMES = ("partner", "direct", "digital")
+DIRECT_SOURCED = -2  # ``sourced`` of an account direct sales' own prospecting brought into market
 
 
 class Customers:

@@ -13,7 +13,10 @@ Each month:
   market at ``competitor_prospecting`` (the counterpart of the vendor's partners'
   own prospecting of competitors' customers);
 * leads: partners' own prospecting (in proportion to the effort they give the
-  vendor), their MDF campaigns, and leads the vendor shares by tier.
+  vendor), their MDF campaigns, and leads the vendor shares by tier;
+* direct prospecting: direct sales brings competitors' customers in its
+  territories and segments into market (its own pipeline); a prospect that a
+  partner's lead woke this month is pursued by both (a vertical conflict).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .customers import CHURNED, COMPETITOR, CUSTOMER, IN_MARKET, UNAWARE
+from .customers import CHURNED, COMPETITOR, CUSTOMER, DIRECT_SOURCED, IN_MARKET, UNAWARE
 
 if TYPE_CHECKING:
     from .model import ChannelModel
@@ -154,6 +157,43 @@ def step(model: ChannelModel, mdf_leads: np.ndarray | None) -> None:
     vendor = poisson(rng, np.where(t.active, model.tier_table["leads_per_month"][t.tier], 0.0))
     place_leads(model, leads, from_market=False)
     place_leads(model, vendor, from_market=True)
+    direct_leads(model)
+
+
+def direct_leads(model: ChannelModel) -> None:
+    """Direct sales' own prospecting: ``sellers x prospecting`` leads a month (Poisson).
+
+    Each lead lands on a uniformly drawn account of the direct territories and segments that
+    is a competitor's customer, churned, or brought into market this month by a partner's lead
+    (direct sales does not see partners' leads, but its prospecting may land on the same
+    account).  The accounts it lands on are pursued by direct sales this month
+    (``model.direct_targets``); those not yet in market come in, sourced by direct sales.
+    """
+    cfg = model.config.direct
+    model.direct_targets = np.zeros(0, dtype=np.int64)
+    lam = cfg.sellers * cfg.prospecting
+    if lam <= 0 or cfg.opps_per_seller <= 0:
+        return
+    rng = model.streams["direct"]
+    n = int(poisson(rng, np.array([lam]))[0])
+    if n == 0:
+        return
+    cu = model.customers
+    st = cu.state
+    in_cells = model.direct_territories[cu.territory] & model.direct_segments[cu.segment]
+    woken = (st == IN_MARKET) & (cu.sourced >= 0) & (cu.entered == model.month)
+    eligible = np.flatnonzero(in_cells & ((st == COMPETITOR) | (st == CHURNED) | woken))
+    if eligible.size == 0:
+        return
+    acc = np.unique(eligible[(rng.random(n) * eligible.size).astype(np.int64)])
+    fresh = acc[cu.state[acc] != IN_MARKET]
+    cu.state[fresh] = IN_MARKET
+    cu.entered[fresh] = model.month
+    cu.sourced[fresh] = DIRECT_SOURCED
+    cu.originated[fresh] = False
+    model.ledger.direct_leads = int(acc.size)
+    model.ledger.direct_collisions = int(acc.size - fresh.size)
+    model.direct_targets = acc
 
 
 def place_leads(model: ChannelModel, leads: np.ndarray, from_market: bool) -> None:
@@ -192,7 +232,7 @@ def place_leads(model: ChannelModel, leads: np.ndarray, from_market: bool) -> No
     u = rng.random(total)
     st = cu.state
     if from_market:
-        eligible = np.flatnonzero((st == IN_MARKET) & (cu.sourced < 0))
+        eligible = np.flatnonzero((st == IN_MARKET) & (cu.sourced == -1))
     else:
         eligible = np.flatnonzero((st == COMPETITOR) | (st == CHURNED))
     ecell = cu.territory[eligible].astype(np.int64) * 3 + cu.segment[eligible]

@@ -14,7 +14,7 @@ partner acts on (``response_elasticity``): with a power response of elasticity
 ``b`` the profit-maximising effort rises with margin per unit of effort to the
 power ``1 / (1 - b)``.  Mindshare then closes a share ``speed`` of the gap to
 the target each month.  Seller cost does not enter: a seller costs the same
-whichever line it sells (it enters the line's profit, S8).
+whichever line it sells (it enters the line's profit, S12).
 """
 
 from __future__ import annotations

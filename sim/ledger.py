@@ -48,6 +48,8 @@ class Ledger:
     conflicts: np.ndarray = field(default_factory=lambda: np.zeros(3, dtype=np.int64))  # by type
     conflicts_by_resolution: dict[str, int] = field(default_factory=dict)
     mdf_leads: int = 0  # leads MDF-funded campaigns generated
+    direct_leads: int = 0  # accounts direct sales' own prospecting landed on
+    direct_collisions: int = 0  # of which a partner's lead had brought into market this month
     mdf_accrued: float = 0.0
     mdf_claimed: float = 0.0
     mdf_expired: float = 0.0

@@ -5,7 +5,8 @@ territory and segment pursues it with probability ``1 - exp(-capacity /
 demand)`` (its capacity, sellers x mindshare x ramp x opportunities per
 seller-month, spread over the demand in the cells it covers; each unit of
 effort lands on a random opportunity, so coverage has diminishing returns);
-the partner whose lead brought the account pursues it always.  The vendor's direct sales pursues inbound requests and, up to its
+the partner whose lead brought the account pursues it always.  The vendor's
+direct sales pursues inbound requests, its own prospects and, up to its
 capacity, outbound opportunities in its territories and segments; the digital
 channel pursues accounts that prefer it and reaches others with a probability.
 
@@ -147,17 +148,26 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
     pair_key = pair_key[pursue]
     opp_key = acc * np.uint64(1 << 22)
 
-    # Direct sales: inbound requests first, then outbound up to capacity.
+    # Direct sales: inbound requests first, then its own prospects, then outbound up to capacity
+    # among in-market accounts no partner's lead brought in (it does not see partners' leads).
     dcfg = sc.direct
     seg_ok = model.direct_segments[seg]
     terr_ok = model.direct_territories[terr]
     inbound = seg_ok & terr_ok & (pref == DIRECT_CH)
-    outbound = seg_ok & terr_ok & ~inbound
+    own = (np.isin(opps, model.direct_targets) if model.direct_targets.size else np.zeros(n, dtype=bool))
+    own &= seg_ok & terr_ok & ~inbound
+    outbound = seg_ok & terr_ok & ~inbound & ~own
+    if not dcfg.sees_partner_leads:
+        outbound &= sourced < 0
     capacity = dcfg.sellers * dcfg.opps_per_seller
-    spare = max(capacity - inbound.sum(), 0.0)
+    n_own = own.sum()
+    if n_own:  # its own prospects share what capacity inbound requests leave
+        a_own = min(1.0, max(capacity - inbound.sum(), 0.0) / n_own)
+        own &= keyed_uniform(opp_key + np.uint64(1), salts[1]) < a_own
+    spare = max(capacity - inbound.sum() - own.sum(), 0.0)
     n_out = outbound.sum()
     a_d = min(1.0, spare / n_out) if n_out > 0 else 0.0
-    d_pursue = inbound | (outbound & (keyed_uniform(opp_key + np.uint64(1), salts[1]) < a_d))
+    d_pursue = inbound | own | (outbound & (keyed_uniform(opp_key + np.uint64(1), salts[1]) < a_d))
     if capacity <= 0:
         d_pursue[:] = False
 

@@ -55,6 +55,7 @@ STREAMS = (
     "customers",
     "renewals",
     "exits",
+    "direct",
 )
 _AUDITED = ("mdf", "rebate")  # levers paid on partners' claims, which audits check
 _TIER_FIELDS = (
@@ -146,6 +147,7 @@ class ChannelModel(mesa.Model):
         self.panel: list[dict[str, np.ndarray]] = []
         self.mdf_window = np.zeros((12, 2))  # claimed, expired for the last 12 months
         self.renew_window = np.zeros((12, 2))  # renewed, due for the last 12 months
+        self.direct_targets = np.zeros(0, dtype=np.int64)  # accounts direct sales prospected this month
         self.ledger = Ledger(month=0, n_tiers=len(scenario.tiering.tiers))
         self._new_month_accumulators()
         self._init_partners()
@@ -332,7 +334,7 @@ class ChannelModel(mesa.Model):
             joined = -rng.integers(lc.initial_tenure_min, lc.initial_tenure_max, size=k)
             ids = self.admit(profile, ACTIVE, joined, rng)
             # Established partners hold certifications in line with their technical capability,
-            # each with some validity left (they then keep what their tier needs, S8).
+            # each with some validity left (they then keep what their tier needs, S12).
             tr = self.config.incentives.training
             t = self.partners
             held = rng.binomial(tr.max_certifications, t.cap[ids, CAP["technical"]] * 0.6)
@@ -482,7 +484,7 @@ class ChannelModel(mesa.Model):
         return d * self.payout_ratio.get("discount", 1.0)
 
     def expected_rate(self) -> np.ndarray:
-        """Return per revenue dollar a partner expects from the levers (for certification decisions)."""
+        """Return per revenue dollar a partner expects from the levers (steering, certification decisions)."""
         r = np.zeros(self.partners.n)
         for lever in self.policies.levers:
             r += lever.expected_rate(self) * self.payout_ratio.get(lever.name, 1.0)

@@ -4,7 +4,7 @@ Every customer's satisfaction drifts toward the service level of the channel
 (and partner) serving it.  On each anniversary the contract falls due and
 renews with probability ``sigma(logit(renewal_base) + renewal_slope x (s -
 renewal_pivot) + renewal_effort x care + steer)``, ``care`` the serving partner's selling
-intensity bonus (``1 - 1/intensity``, S7: effort beyond what its pursuits need
+intensity bonus (``ln(intensity)``, S7: effort beyond what its pursuits need
 goes into its accounts) and ``steer`` its steering (``ChannelModel.steering``: it
 recommends the vendor whose line pays it more); a renewal is booked through the same channel and partner
 at ``renewal_value_share`` of the first-year value, a non-renewal churns.

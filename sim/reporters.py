@@ -350,6 +350,16 @@ def mdf_leads(m):
     return m.ledger.mdf_leads
 
 
+def direct_leads(m):
+    """Accounts direct sales' own prospecting landed on this month."""
+    return m.ledger.direct_leads
+
+
+def direct_collisions(m):
+    """Direct sales' prospects that a partner's lead had brought into market the same month."""
+    return m.ledger.direct_collisions
+
+
 def compliance_rate(m):
     return _ratio(m.ledger.claims_compliant, m.ledger.claims)
 
@@ -473,6 +483,8 @@ def model_reporters(scenario: Scenario) -> dict[str, Reporter]:
         "conflict_cost": conflict_cost,
         "mdf_utilisation": mdf_utilisation,
         "mdf_leads": mdf_leads,
+        "direct_leads": direct_leads,
+        "direct_collisions": direct_collisions,
         "compliance_rate": compliance_rate,
         "claims_caught": claims_caught,
         "audits": audits,

@@ -235,8 +235,8 @@ class MarketConfig(Section):
     renewal_slope: float = F(4.0, "logit per unit", "how strongly satisfaction moves renewal (logit slope)",
                              source="0.1 more satisfaction adds 0.4 to the renewal log-odds.", ge=0, le=LOGIT_MAX)
     renewal_effort: float = F(
-        2.0, "logit", "largest rise of a partner customer's renewal log-odds from its partner's account care "
-        "(selling intensity bonus 1 - 1/intensity, S7)",
+        2.0, "logit", "rise of a partner customer's renewal log-odds per unit of its partner's account care "
+        "(ln of the partner's selling intensity, S7)",
         basis="calibrated",
         source="Partners' effort keeps customers as well as winning them; with conflict.contest_effort it sets the "
         "elasticity of partner revenue to partner effort within 0.2-0.5 (Albers, Mantrala & Sridhar 2010).",
@@ -585,7 +585,7 @@ class LifecycleConfig(Section):
                                source="Illustrative.", ge=0, le=USD_MAX)
     initial_tenure_min: int = F(12, "months", "shortest tenure of the partners in the programme at month 0",
                                 basis="design", source="Established partners.", ge=0, le=600)
-    initial_tenure_max: int = F(120, "months", "longest tenure of the partners in the programme at month 0",
+    initial_tenure_max: int = F(120, "months", "tenure of the partners at month 0 is below this (drawn in [min, max))",
                                 basis="design", source="Spread over ten years.", ge=1, le=600)
 
     @model_validator(mode="after")
@@ -792,6 +792,19 @@ class DirectConfig(Section):
                        source="With opps_per_seller, sets the partner share of revenue (56-73 %).", ge=0, le=1e6)
     opps_per_seller: float = F(4.0, "opportunities per month", "opportunities one direct seller works a month",
                                source="A direct seller works about one opportunity a week.", ge=0, le=1e4)
+    prospecting: float = F(
+        0.0, "leads per seller-month", "competitors' customers a direct seller brings into market each month",
+        source="Direct sales' own pipeline in its territories and segments (the vendor's marketing, its sellers' "
+        "outbound prospecting). 0 in the calibrated baseline: direct sales works inbound requests and the accounts "
+        "in market, most of which partners' leads brought in (see sees_partner_leads and docs/MODEL.md, Known "
+        "limitations). Structural assumption, screened.",
+        ge=0, le=1e4,
+    )
+    sees_partner_leads: bool = F(
+        True, "-", "direct sales' outbound pursuit reaches accounts that a partner's lead brought into market",
+        source="True in the calibrated baseline. False: direct sales learns of a partner's lead only when its own "
+        "prospecting lands on the same account (then set prospecting > 0). Structural assumption, screened.",
+    )
     territory_coverage: float = F(0.5, "share", "share of territories where direct sales is present",
                                   basis="lever", source="Direct sales is present in half of the territories.",
                                   ge=0, le=1)
@@ -923,7 +936,7 @@ class ConflictConfig(Section):
     contest_effort: float = F(
         1.0,
         "logit",
-        "largest contest bonus of a partner's selling intensity: contest_effort x (1 - 1/intensity), intensity = "
+        "contest bonus of a partner's selling intensity: contest_effort x ln(intensity), intensity = "
         "effort per opportunity it pursues against a seller-month's standard (at least 1)",
         basis="calibrated",
         source="Effort put into a deal raises the chance to win it. Chosen so that the elasticity of partner revenue "
