@@ -234,6 +234,7 @@ KPI_UNITS: dict[str, str] = {
     "mdf_utilisation": "share", "compliance_rate": "share", "partner_mindshare": "share", "adoption": "share",
     "partner_churn": "share per month", "incentive_roi": "USD per USD",
     "active_partners": "partners", "partners_exited": "partners per month", "partners_onboarded": "partners per month",
+    "partner_exit_risk": "partners per month",
     "customers_new": "customers per month", "customers_churned": "customers per month",
     "customers_active": "customers",
     "conflicts_horizontal": "conflicts per month", "conflicts_vertical": "conflicts per month",

@@ -23,8 +23,9 @@ class Customers:
 
     Arrays (length ``n``): ``segment``, ``territory``, ``preference`` (channel),
     ``value`` (first-year deal value, USD), ``state``, ``channel`` and
-    ``partner`` of the serving vendor channel (-1 if none), ``since`` (month
-    won), ``entered`` (month it came into market), ``satisfaction``,
+    ``partner`` of the serving vendor channel (-1 if none), ``since`` (month of
+    its last purchase decision: won by the vendor, or lost or gone to a competitor),
+    ``entered`` (month it came into market), ``satisfaction``,
     ``sourced`` (partner whose lead brought it into market, -1 if none), ``originated``
     (that lead was the partner's own prospecting or MDF campaign, not a lead the vendor shared).
     """

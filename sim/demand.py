@@ -182,7 +182,8 @@ def direct_leads(model: ChannelModel) -> None:
     st = cu.state
     in_cells = model.direct_territories[cu.territory] & model.direct_segments[cu.segment]
     woken = (st == IN_MARKET) & (cu.sourced >= 0) & (cu.entered == model.month)
-    eligible = np.flatnonzero(in_cells & ((st == COMPETITOR) | (st == CHURNED) | woken))
+    free = (model.month - cu.since) >= model.config.market.contract_lockin
+    eligible = np.flatnonzero(in_cells & ((((st == COMPETITOR) | (st == CHURNED)) & free) | woken))
     if eligible.size == 0:
         return
     acc = np.unique(eligible[(rng.random(n) * eligible.size).astype(np.int64)])
@@ -234,7 +235,8 @@ def place_leads(model: ChannelModel, leads: np.ndarray, from_market: bool) -> No
     if from_market:
         eligible = np.flatnonzero((st == IN_MARKET) & (cu.sourced == -1))
     else:
-        eligible = np.flatnonzero((st == COMPETITOR) | (st == CHURNED))
+        free = (model.month - cu.since) >= model.config.market.contract_lockin
+        eligible = np.flatnonzero(((st == COMPETITOR) | (st == CHURNED)) & free)
     ecell = cu.territory[eligible].astype(np.int64) * 3 + cu.segment[eligible]
     order = np.argsort(ecell, kind="stable")
     eligible, ecell = eligible[order], ecell[order]

@@ -92,6 +92,10 @@ def open_month(model: ChannelModel) -> None:
     t.claimed_month = False
     t.audited_month = False
     t.overclaimed_month = False
+    # The 12-month claim record (ring by month): this month's slot starts empty.
+    col = model.month % 12
+    t.claims_hist[:, col] = 0.0
+    t.caught_hist[:, col] = 0.0
 
 
 def next_review(model: ChannelModel) -> int:

@@ -107,6 +107,29 @@ def _expand(cell_of_opp: np.ndarray, cell_ptr: np.ndarray, edge_partner: np.ndar
     return opp_rep, edge_partner[np.arange(total) + shift]
 
 
+VOICE_CLIP = float(np.log(10.0))
+
+
+def share_of_voice(model: ChannelModel) -> np.ndarray:
+    """Log of the vendor's partners' selling effort in each cell against competing vendors' (per cell).
+
+    Each partner spreads the effort it gives the vendor (seller-months, ``partner_effort``) evenly over
+    the cells it covers; competitors' channels give ``market.competitor_effort`` seller-months per
+    million USD of the cell's accounts' first-year value (``V_c``).
+    ``ln(E_c / (competitor_effort x V_c))``, clipped to +-ln 10.
+    """
+    t = model.partners
+    effort = model.partner_effort()
+    n_edges = np.bincount(model.edge_partner, minlength=t.n)
+    spread = effort[model.edge_partner] / np.maximum(n_edges[model.edge_partner], 1)
+    e_cell = np.bincount(model.edge_cell, weights=spread, minlength=model.n_cells)
+    value = np.bincount(model.account_cell, weights=model.customers.value, minlength=model.n_cells) / 1e6
+    ref = model.config.market.competitor_effort * value
+    with np.errstate(divide="ignore"):
+        v = np.log(np.maximum(e_cell, 1e-300) / np.maximum(ref, 1e-300))
+    return np.clip(v, -VOICE_CLIP, VOICE_CLIP)
+
+
 def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generator) -> PursuitBatch:
     """Who pursues each opportunity this month (before any conflict rule)."""
     sc = model.config
@@ -128,11 +151,7 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
     cap = model.partner_capacity()
     x = np.where(selling & (d_i > 0), cap / np.maximum(d_i, 1e-12), 0.0)
     a = -np.expm1(-x)
-    # Selling intensity: effort per opportunity pursued, against a seller-month's standard
-    # (x / (1 - e^-x) >= 1: a partner with more effort than its cells need puts more into each deal);
-    # its contest bonus is contest_effort x ln(intensity): each doubling of effort per deal adds the same.
-    intensity = np.where(x > 1e-9, x / np.maximum(a, 1e-300), 1.0)
-    model.effort_bonus = np.log(intensity)  # effort beyond what its pursuits need (also keeps its customers)
+    model.voice = share_of_voice(model)  # contest and renewal bonus of the partners' effort in each cell
     opp_rep, p_rep = _expand(cell, model.cell_ptr, model.cell_edge_partner)
     # Every random number of the round is a function of (month's salt, account, party, purpose):
     # two scenarios with the same seed draw the same number for the same account and party, whoever
@@ -204,12 +223,15 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
         by_partner = (
             cc.contest_capability * model.contest_capability
             + price
-            + cc.contest_effort * np.log(intensity)
             + cc.contest_relationship * (t.satisfaction - cc.relationship_pivot)
             + joint
             + model.steering()
         )
-        util[:k] = by_partner[p_partner] + cc.contest_preference * (pref[p_opp] == PARTNER_CH)
+        util[:k] = (
+            by_partner[p_partner]
+            + cc.contest_effort * model.voice[cell[p_opp]]
+            + cc.contest_preference * (pref[p_opp] == PARTNER_CH)
+        )
     util[k : k + d_opp.size] = (
         cc.contest_capability * dcfg.capability
         - beta * (log_index + np.log1p(-min(dcfg.discount, 0.999)))
@@ -398,11 +420,13 @@ def round(model: ChannelModel) -> Outcome:  # noqa: A001 - the market round
     )
     lost = opps[out.lost]
     cu.state[lost] = COMPETITOR
+    cu.since[lost] = m
     cu.partner[lost] = -1
     cu.channel[lost] = -1
     waiting = opps[~out.pursued]
     gave_up = waiting[(m - cu.entered[waiting] + 1) >= sc.market.patience_months]
     cu.state[gave_up] = COMPETITOR
+    cu.since[gave_up] = m
     led.new_customers += np.bincount(ch, minlength=3)
     # Partner-originated: won by the partner whose own lead (prospecting or MDF) brought the account.
     originated = (ch == PARTNER_CH) & (batch.opp_sourced[won] == pid) & cu.originated[acc]

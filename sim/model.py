@@ -349,11 +349,14 @@ class ChannelModel(mesa.Model):
         rng = self.streams["setup"]
         cu = Customers(self.config, rng)
         self.customers = cu
+        self.account_cell = cu.territory.astype(np.int64) * 3 + cu.segment  # fixed: turnover keeps the cell
         self.mean_deal_value = float(cu.value.mean())
         n = cu.n
         adopted = rng.random(n) < mk.adoption_at_start
         vendor = adopted & (rng.random(n) < mk.initial_vendor_share)
         cu.state[adopted] = COMPETITOR
+        comp = np.flatnonzero(adopted & ~vendor)  # competitors' contracts spread over the lock-in (no draw)
+        cu.since[comp] = -(comp % max(mk.contract_lockin, 1))
         idx = np.flatnonzero(vendor)
         cu.state[idx] = CUSTOMER
         cu.since[idx] = -rng.integers(0, mk.renewal_interval, size=idx.size)
@@ -690,6 +693,7 @@ class ChannelModel(mesa.Model):
         gone = cust[leave[cu.partner[cust]]]
         follow = self.streams["exits"].random(gone.size) < self.config.partners.lifecycle.customers_follow_exit
         cu.state[gone[follow]] = CHURNED
+        cu.since[gone[follow]] = self.month
         cu.channel[gone[follow]] = -1
         cu.channel[gone[~follow]] = DIRECT_CH
         cu.partner[gone] = -1

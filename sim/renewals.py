@@ -3,9 +3,9 @@
 Every customer's satisfaction drifts toward the service level of the channel
 (and partner) serving it.  On each anniversary the contract falls due and
 renews with probability ``sigma(logit(renewal_base) + renewal_slope x (s -
-renewal_pivot) + renewal_effort x care + steer)``, ``care`` the serving partner's selling
-intensity bonus (``ln(intensity)``, S7: effort beyond what its pursuits need
-goes into its accounts) and ``steer`` its steering (``ChannelModel.steering``: it
+renewal_pivot) + renewal_effort x care + steer)``, ``care`` the share of voice of the
+vendor's partners in the account's cell (``ChannelModel.voice``, S7: partners' effort keeps
+customers as well as winning them) and ``steer`` its steering (``ChannelModel.steering``: it
 recommends the vendor whose line pays it more); a renewal is booked through the same channel and partner
 at ``renewal_value_share`` of the first-year value, a non-renewal churns.
 """
@@ -49,13 +49,13 @@ def step(model: ChannelModel) -> None:
     if due.size == 0:
         return
     # A partner that gives the line more effort than its pursuits need spends it on its accounts too.
-    bonus = getattr(model, "effort_bonus", None)
+    voice = getattr(model, "voice", None)
     care = np.zeros(due.size)
     steer = np.zeros(due.size)
     served = cu.partner[due]
     ok = served >= 0
-    if bonus is not None:
-        care[ok] = bonus[served[ok]]
+    if voice is not None:
+        care[ok] = voice[model.account_cell[due[ok]]]
     # The serving partner also recommends renewing or moving to a competing vendor's product it sells.
     steer[ok] = model.steering()[served[ok]]
     p = renewal_probability(model, cu.satisfaction[due], care, steer)
@@ -66,6 +66,7 @@ def step(model: ChannelModel) -> None:
     model.renew_window[m % 12, 0] = keep.size
     led.churned += int(drop.size)
     cu.state[drop] = CHURNED
+    cu.since[drop] = m
     cu.partner[drop] = -1
     cu.channel[drop] = -1
     model.book(cu.channel[keep], cu.partner[keep], cu.value[keep] * mk.renewal_value_share, new=False)

@@ -127,6 +127,18 @@ def _exits(code: int) -> Reporter:
     return f
 
 
+def partner_exit_risk(m):
+    """Expected own-choice exits next month: the sum of selling partners' own-choice exit hazards at today's state.
+
+    Its sum over months estimates the same count as ``partners_exited_choice`` without the Bernoulli noise of
+    the exit draws, so a what-if's effect on partners' wish to leave shows at fewer replications.
+    """
+    from .economics import exit_hazards
+
+    choice, _ = exit_hazards(m)
+    return float(choice[m.partners.selling].sum())
+
+
 def partner_gross_margin(m):
     """Partners' gross margin on the vendor's line this month (margin kept, services, rebates, SPIFFs, MDF net)."""
     return m.ledger.partner_gross_margin
@@ -453,6 +465,7 @@ def model_reporters(scenario: Scenario) -> dict[str, Reporter]:
         "partners_exited_choice": _exits(0),
         "partners_exited_terminated": _exits(1),
         "partners_exited_other": _exits(2),
+        "partner_exit_risk": partner_exit_risk,
         "partner_churn": partner_churn,
         "partner_satisfaction": partner_satisfaction,
         "partner_nps": partner_nps,

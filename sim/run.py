@@ -53,6 +53,7 @@ FLOW_KPIS = (
     "partners_exited_choice",
     "partners_exited_terminated",
     "partners_exited_other",
+    "partner_exit_risk",
     "partners_onboarded",
     "partners_recruited",
     "partner_profit",

@@ -177,9 +177,26 @@ class MarketConfig(Section):
         source="The steady state solves (p + qF)(1 - F) = turnover x F, so the baseline starts where it stays.",
     )
     initial_vendor_share: float = F(
-        0.6, "share", "share of initial adopters who are the vendor's customers", basis="calibrated",
+        0.68, "share", "share of initial adopters who are the vendor's customers", basis="calibrated",
         source="Set to the vendor's steady-state market share in the baseline, so the horizon has no trend.",
         ge=0, le=1,
+    )
+    contract_lockin: int = F(
+        0, "months", "months after an account chose a competing vendor (or left the vendor) during which no lead or "
+        "prospecting can bring it back into market",
+        source="0: none. A customer that has just bought is under contract (annual contracts, market.renewal_interval);"
+        " leads reach it when its contract comes up. Re-entry (reentry_rate) is not affected.",
+        ge=0, le=120,
+    )
+    competitor_effort: float = F(
+        1.0, "seller-months per month per $1M", "selling effort competing vendors' channels give a cell, per million "
+        "USD of its accounts' first-year value; the vendor's partners' effort in a cell against it is their share of "
+        "voice (conflict.contest_effort, renewal_effort)",
+        basis="calibrated",
+        source="With conflict.contest_effort, sets the vendor's market share (about 2/3 of the accounts buying the "
+        "category) and the elasticity of partner revenue to partner effort (0.2-0.5); at 1.0 the partners' effort "
+        "in the average cell is about 70 % of competitors'.",
+        gt=0, le=1e4,
     )
     patience_months: int = F(
         3, "months", "months an in-market account waits for a vendor channel before buying elsewhere",
@@ -235,8 +252,8 @@ class MarketConfig(Section):
     renewal_slope: float = F(4.0, "logit per unit", "how strongly satisfaction moves renewal (logit slope)",
                              source="0.1 more satisfaction adds 0.4 to the renewal log-odds.", ge=0, le=LOGIT_MAX)
     renewal_effort: float = F(
-        2.0, "logit", "rise of a partner customer's renewal log-odds per unit of its partner's account care "
-        "(ln of the partner's selling intensity, S7)",
+        2.0, "logit per log", "rise of a partner customer's renewal log-odds per unit of log share of voice of "
+        "the vendor's partners in its cell (S7)",
         basis="calibrated",
         source="Partners' effort keeps customers as well as winning them; with conflict.contest_effort it sets the "
         "elasticity of partner revenue to partner effort within 0.2-0.5 (Albers, Mantrala & Sridhar 2010).",
@@ -700,7 +717,7 @@ class ComplianceConfig(Section):
     """Claims (MDF, rebates), over-claiming and audits: deterrence (part 7)."""
 
     honesty_mean: float = F(
-        3.2, "logit", "mean honesty: the log-odds against over-claiming when over-claiming neither gains nor costs",
+        3.05, "logit", "mean honesty: the log-odds against over-claiming when over-claiming neither gains nor costs",
         basis="calibrated",
         source="Gives about 10 % of claims over-claimed and leakage of 5-10 % of claims' value at the default audit "
         "rate (industry estimates: 5-10 % of incentives abused, about 10 % over-claimed).",
@@ -934,12 +951,13 @@ class ConflictConfig(Section):
     contest_preference: float = F(1.0, "logit", "bonus of the customer's preferred channel",
                                   source="The preferred channel has e = 2.7 times the odds.", ge=0, le=LOGIT_MAX)
     contest_effort: float = F(
-        1.0,
-        "logit",
-        "contest bonus of a partner's selling intensity: contest_effort x ln(intensity), intensity = "
-        "effort per opportunity it pursues against a seller-month's standard (at least 1)",
+        1.75,
+        "logit per log",
+        "contest bonus of partners' share of voice in the opportunity's cell against competing vendors: "
+        "contest_effort x ln(partners' effort in the cell / competitors' effort, market.competitor_effort)",
         basis="calibrated",
-        source="Effort put into a deal raises the chance to win it. Chosen so that the elasticity of partner revenue "
+        source="Selling effort raises the chance to win against competitors (attraction models of share of voice). "
+        "Chosen so that the elasticity of partner revenue "
         "to partner selling effort is within 0.2-0.5 (Albers, Mantrala & Sridhar 2010: mean 0.34); measured by "
         "benchmarks/elasticities.py.",
         ge=0,
@@ -1061,7 +1079,7 @@ class MDFConfig(Section):
     expiry_months: int = F(12, "months", "accrued funds not claimed within this many months expire",
                            source="Use it or lose it within a year.", ge=1, le=60)
     leads_per_1000: float = F(
-        15.0, "leads per $1000", "leads a campaign of $1000 generates (at the scale where the response bends)",
+        13.5, "leads per $1000", "leads a campaign of $1000 generates (at the scale where the response bends)",
         basis="calibrated",
         source="With diminishing, sets the elasticity of partner revenue to MDF within 0.05-0.25 (Sethuraman, Tellis "
         "& Briesch 2011: advertising elasticity 0.12 short-term, 0.24 long-term; Henningsen et al. 2011: 0.09).",

@@ -251,7 +251,8 @@ def test_identities_every_step_small_baseline():
 def test_identities_every_step_with_exits_and_recruitment():
     # A churning ecosystem: many prospects, fast exits, instant onboarding, plans that fail.
     sc = small({
-        "partners.recruitment.sources.events.rate": 2.0, "partners.recruitment.sources.directories.rate": 2.0,
+        # 3 + 3 prospects a month: about one in eight passes the screen, so 24 months sign 18 (seed 5).
+        "partners.recruitment.sources.events.rate": 3.0, "partners.recruitment.sources.directories.rate": 3.0,
         "partners.lifecycle.exit_hazard": 0.05,
         "partners.lifecycle.onboarding_months": 0,
         "partners.lifecycle.customers_follow_exit": 0.5,

@@ -76,19 +76,22 @@ def mean(col: str):
 
 # ------------------------------------------------------------------------ incentives (part 2)
 
-def test_removing_the_whole_incentive_budget_lowers_gross_profit_and_partner_revenue_and_raises_exits(base):
+def test_removing_the_whole_incentive_budget_lowers_gross_profit_and_partner_revenue_and_raises_own_exits(base):
     # No discounts, rebates, MDF, SPIFFs or training (incentives.budget = 0) over the baseline's 36 months:
-    # partners keep only their service margin, customers see list price, partners steer their customers to
-    # competing vendors' products and their lines stop paying, so they leave.  Observed when written (R = 4,
-    # seeds 500-503): gross profit -12.5 % (t -9.9), partner revenue -64 % (t -17), exits +11 % (t 4.9).
+    # partners keep only their service margin, customers see list price, partners move their effort to other
+    # vendors' lines and steer their customers to competing products, and more of them leave by their own
+    # choice.  Exits of every kind hardly change: the partners the vendor would have terminated for selling
+    # nothing leave by their own choice first (competing risks), so terminations fall as own-choice exits
+    # rise.  Observed when written (R = 10, seeds 500-509): gross profit -31 % (t -16), partner revenue -81 %
+    # (t -35), own-choice exits +12 % (t 7.6), all exits +1.6 % (t 0.6).
     base36 = base.with_overrides({"time.months": 36})
     cut = {"incentives.budget": 0.0}
     a, b = paired(base36, cut, total("gross_profit"))
     falls(a, b, "gross profit")
     a, b = paired(base36, cut, total("revenue_partner"))
     falls(a, b, "partner revenue")
-    a, b = paired(base36, cut, total("partners_exited"))
-    rises(a, b, "partner exits")
+    a, b = paired(base36, cut, total("partners_exited_choice"))
+    rises(a, b, "partners' own-choice exits")
 
 
 def test_a_larger_rebate_raises_mindshare_and_partner_revenue(base):
@@ -124,15 +127,18 @@ def test_more_audits_raise_the_compliance_rate(base):
 
 def test_direct_sales_in_partner_territories_lowers_satisfaction_and_raises_partners_own_exits(base):
     # scenarios/direct_expansion.yaml on the 40 % market over 36 months: direct sales in every territory,
-    # twice the sellers, every segment, no rules of engagement or registrations.  With the protections kept,
-    # direct sales takes little from partners (it owns the large deals already): satisfaction +0.002 (t 1.2).
+    # twice the sellers, every segment, no rules of engagement or registrations.  Partners' own exits are
+    # measured by their expectation, the sum over months of the selling partners' own-choice exit hazards
+    # (KPI partner_exit_risk): it estimates the same count as partners_exited_choice without the noise of the
+    # exit draws, which at R = 10 hides a +3 % effect (t 1.9; at R = 30, +4.3 %, t 4.2).  Observed when written
+    # (R = 10, seeds 500-509): satisfaction -2.6 % (t -11), expected own-choice exits +6.3 % (t 6.6).
     base36 = base.with_overrides({"time.months": 36})
     expand = {"direct.territory_coverage": 1.0, "direct.sellers": base.direct.sellers * 2,
               "direct.segments": ["small", "mid", "enterprise"], "conflict.protections": []}
     a, b = paired(base36, expand, mean("partner_satisfaction"))
     falls(a, b, "partner satisfaction")
-    a, b = paired(base36, expand, total("partners_exited_choice"))
-    rises(a, b, "partners leaving by their own choice")
+    a, b = paired(base36, expand, total("partner_exit_risk"))
+    rises(a, b, "partners' expected own-choice exits")
 
 
 def test_territory_exclusivity_lowers_horizontal_conflicts(base):
