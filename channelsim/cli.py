@@ -297,19 +297,6 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate per-replication frames (each already has ``replication`` first)."""
-    non_empty = [f for f in frames if len(f)]
-    return pd.concat(non_empty or frames[:1], ignore_index=True)
-
-
-def _with_replication(df: pd.DataFrame, r: int) -> pd.DataFrame:
-    df = df.copy()
-    df.insert(0, "replication", r)
-    df["replication"] = df["replication"].astype("int64")
-    return df
-
-
 def _console(stderr: bool = False) -> Console:
     console = Console(stderr=stderr, highlight=False, soft_wrap=False)
     if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
@@ -321,20 +308,18 @@ def _console(stderr: bool = False) -> Console:
 # run
 
 
-def run_replications(scenario: sim.Scenario, seed: int, replications: int) -> dict[str, pd.DataFrame]:
-    """Run ``scenario`` ``replications`` times; replication r uses ``sim.seed_sequence(seed, r)``.
+def run_replications(scenario: sim.Scenario, seed: int, replications: int, workers: int | None = 1,
+                     progress: bool = False) -> dict[str, pd.DataFrame]:
+    """Run ``scenario`` ``replications`` times with :func:`experiments.replicate`.
+
+    Replication r uses ``sim.seed_sequence(seed, r)``, whatever ``workers``.
 
     Returns:
         ``kpis``, ``partners``, ``conflicts``, ``migrations``: frames with a ``replication`` column first.
     """
-    parts: dict[str, list[pd.DataFrame]] = {"kpis": [], "partners": [], "conflicts": [], "migrations": []}
-    for r in range(replications):
-        res = sim.run(scenario, sim.seed_sequence(seed, r))
-        parts["kpis"].append(_with_replication(res.kpis, r))
-        parts["partners"].append(_with_replication(res.partners, r))
-        parts["conflicts"].append(_with_replication(res.conflicts, r))
-        parts["migrations"].append(_with_replication(res.migrations, r))
-    return {k: _stack(v) for k, v in parts.items()}
+    from experiments.replication import replicate
+
+    return replicate(scenario, replications, seed=seed, workers=workers, progress=progress).frames()
 
 
 def run_summary(
@@ -361,10 +346,11 @@ def run_summary(
     })
 
 
-def _simulate(scenario: sim.Scenario, seed: int, replications: int) -> dict[str, pd.DataFrame]:
+def _simulate(scenario: sim.Scenario, seed: int, replications: int, workers: int | None = 1,
+              progress: bool = False) -> dict[str, pd.DataFrame]:
     """:func:`run_replications`, with the model's refusal of values it cannot compute as an :class:`InputError`."""
     try:
-        return run_replications(scenario, seed, replications)
+        return run_replications(scenario, seed, replications, workers, progress)
     except ScenarioError:
         raise
     except (MemoryError, OverflowError, FloatingPointError, ValueError) as err:
@@ -408,18 +394,24 @@ def run_cmd(
     months: Annotated[int | None, typer.Option("--months", help="Reported months (replaces time.months).")] = None,
     sets: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace DIR if it exists and is not empty.")] = False,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-w", help="Processes for the replications (default: one per core when there are 4 or more "
+        "replications, else 1); results do not depend on it.")] = None,
 ) -> None:
     """Run a scenario with replications and write KPIs, panels, a summary with CIs and an HTML report."""
     sets = sets or []
     with _user_errors():
         _check_counts(seed=seed, replications=replications)
+        if workers is not None and not 1 <= workers <= 256:
+            raise ScenarioError("command line", [("--workers", workers, "an integer from 1 to 256")])
         check_out(out, force)
         sc, source = build_scenario(scenario, sets, months)
     err = _console(stderr=True)
     with _user_errors(), staged_dir(out, force) as tmp:  # the folder is checked and reserved before the runs
         err.print(f"running {sc.name}: {replications} replication(s) of {sc.time.months} months "
                   f"(+{sc.time.warmup_months} warm-up), seed {seed}")
-        frames = _simulate(sc, seed, replications)
+        n_workers = workers if workers is not None else (None if replications >= 4 else 1)
+        frames = _simulate(sc, seed, replications, n_workers, progress=sys.stderr.isatty())
         headlines = replication_headlines(frames["kpis"])
         summary = run_summary(headlines, sc, seed=seed, source=source, overrides=sets)
         extra = {"seed": seed, "replications": replications, "seeds": summary["seeds"], "source": str(source),

@@ -3,6 +3,7 @@
 The pipeline, one module per stage: :mod:`experiments.design` (experiment files and
 samplers), :mod:`experiments.seeds` (a SeedSequence per run), :mod:`experiments.backends`
 (in-process, local processes, Dask), :mod:`experiments.runner` (the sweep),
+:mod:`experiments.replication` (replications of one scenario, summaries and paired comparisons),
 :mod:`experiments.store` (one Parquet file per run) and :mod:`experiments.analysis`.
 Names are imported lazily so that ``import experiments.io`` stays cheap.
 """
@@ -18,6 +19,8 @@ _EXPORTS = {
     "InProcess": "backends", "LocalProcesses": "backends", "Dask": "backends", "make_backend": "backends",
     "load_results": "store", "load_monthly": "store", "RunStore": "store", "StoreError": "store",
     "run_seed_sequence": "seeds",
+    "replicate": "replication", "Replications": "replication", "Comparison": "replication",
+    "IncomparableError": "replication", "mean_ci": "stats", "diff_ci": "stats", "Interval": "stats",
 }
 
 

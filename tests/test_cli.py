@@ -416,3 +416,18 @@ def test_plugin_hook_does_not_hide_broken_plugins(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz"):
         cli.register_plugins(typer.Typer(), ("broken_channelsim_plugin",))
+
+
+def test_run_workers_give_the_same_files(tmp_path):
+    # Replications in two processes (experiments.replicate) write exactly what one process writes.
+    one, two = tmp_path / "one", tmp_path / "two"
+    run_tiny(one, "baseline", "--seed", "3", "--replications", "2", "--workers", "1")
+    run_tiny(two, "baseline", "--seed", "3", "--replications", "2", "--workers", "2")
+    for name in ("kpis", "partners", "conflicts", "migrations"):
+        a, b = pd.read_parquet(one / f"{name}.parquet"), pd.read_parquet(two / f"{name}.parquet")
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_run_refuses_a_bad_worker_count(tmp_path):
+    res = invoke("run", "baseline", *TINY, "--workers", "0", "--out", tmp_path / "w")
+    assert res.exit_code == 2 and "--workers" in (res.stderr or res.output) and not (tmp_path / "w").exists()
