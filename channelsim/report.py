@@ -29,8 +29,8 @@ h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 1.6em; border-botto
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1.2em; }
 th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #eee; text-align: right; }
 th { background: #f5f5f5; } th:first-child, td:first-child { text-align: left; }
-dt { font-weight: 600; float: left; clear: left; width: 14em; } dd { margin-left: 14.5em; }
-dl::after { content: ""; display: block; clear: both; }
+dl { display: grid; grid-template-columns: minmax(8em, max-content) 1fr; column-gap: 1em; row-gap: 0.25em; }
+dt { font-weight: 600; grid-column: 1; overflow-wrap: anywhere; } dd { grid-column: 2; margin: 0; }
 figure { margin: 1em 0 1.6em; } img { max-width: 100%; }
 figcaption { color: #444; font-size: 0.9em; margin-top: 0.3em; }
 .note { color: #666; font-size: 0.85em; }
