@@ -32,6 +32,7 @@ import pandas as pd
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import sim
@@ -501,6 +502,34 @@ def _run_text(name: str, folder: Path, summary: dict[str, Any] | None) -> str:
     return "; ".join(parts)
 
 
+def run_scale(folder: Path) -> dict[str, Any]:
+    """The horizon and market-size fields (:data:`experiments.replication.SCALE_FIELDS`) of a run folder.
+
+    Read from its ``scenario.resolved.yaml``; fields it does not hold (an older or hand-made folder) are left out.
+    """
+    from experiments.replication import SCALE_FIELDS
+
+    path = folder / "scenario.resolved.yaml"
+    try:
+        data = load_yaml(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except Exception:  # noqa: BLE001 - optional metadata: an unreadable file only skips the check
+        data = {}
+    out: dict[str, Any] = {}
+    for field in SCALE_FIELDS:
+        node: Any = data
+        for part in field.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            out[field] = node
+    return out
+
+
+def scale_mismatches(dir_a: Path, dir_b: Path) -> list[str]:
+    """The scale fields on which two run folders differ, in words (``field: A in DIR_A, B in DIR_B``)."""
+    a, b = run_scale(dir_a), run_scale(dir_b)
+    return [f"{k}: {a[k]!r} in {dir_a}, {b[k]!r} in {dir_b}" for k in a if k in b and a[k] != b[k]]
+
+
 def compare_runs(
     kpis_a: pd.DataFrame, kpis_b: pd.DataFrame, summary_a: dict[str, Any] | None, summary_b: dict[str, Any] | None
 ) -> tuple[pd.DataFrame, bool, str]:
@@ -538,6 +567,8 @@ def compare_cmd(
     dir_b: Annotated[Path, typer.Argument(help="Run folder B.")],
     out: Annotated[Path | None, typer.Option("--out", help="Write a comparison report.html here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists and is not empty.")] = False,
+    allow_mismatch: Annotated[bool, typer.Option(
+        "--allow-mismatch", help="Compare runs of different horizons or market sizes anyway.")] = False,
 ) -> None:
     """Print per headline KPI: A mean, B mean, B - A and its 95 % CI over replications."""
     with _user_errors():
@@ -545,17 +576,27 @@ def compare_cmd(
             check_out(out, force)
         kpis_a, sa = read_run(dir_a)
         kpis_b, sb = read_run(dir_b)
+        mism = scale_mismatches(dir_a, dir_b)
+        if mism and not allow_mismatch:
+            raise InputError(f"{dir_a} and {dir_b} differ in " + "; ".join(mism) + "; allowed: runs of the same "
+                             "horizon and market size (re-run one of them), or --allow-mismatch to compare anyway")
     table, paired, method = compare_runs(kpis_a, kpis_b, sa, sb)
+    err = _console(stderr=True)
+    if mism:
+        err.print("warning: the runs differ in " + "; ".join(mism) + ": the differences reflect the scale")
     name_a = (sa or {}).get("scenario", dir_a.name)
     name_b = (sb or {}).get("scenario", dir_b.name)
-    t = Table(title=f"B - A: {name_b} ({dir_b}) vs {name_a} ({dir_a})", caption=f"95 % CI: {method}")
+    if name_a == name_b:  # e.g. a --set run of the baseline against the baseline: name them by folder
+        name_a, name_b = f"{name_a} [{dir_a.name}]", f"{name_b} [{dir_b.name}]"
+    t = Table(title=escape(f"B - A: {name_b} ({dir_b}) vs {name_a} ({dir_a})"), caption=f"95 % CI: {method}")
     for col, just in (("KPI", "left"), ("A mean", "right"), ("B mean", "right"), ("B - A", "right"),
                       ("95 % CI", "right")):
         t.add_column(col, justify=just)
     report_mod = _report()
     fmt = report_mod.fmt
     for k, r in table.iterrows():
-        ci = f"{fmt(r['ci_low'])} .. {fmt(r['ci_high'])}"
+        ci = ("n/a (1 replication)" if r["ci_low"] == r["ci_high"] and "one replication" in method
+              else f"{fmt(r['ci_low'])} .. {fmt(r['ci_high'])}")
         t.add_row(str(k), fmt(r["a_mean"]), fmt(r["b_mean"]), fmt(r["diff"]), ci)
     _console().print(t)
     if out is not None:
@@ -652,5 +693,6 @@ def main() -> None:
 
 
 __all__ = ["app", "build_scenario", "check_out", "clean_stale_stages", "compare_runs", "internal_error_message",
-           "main", "parse_sets", "read_run", "read_run_frames", "register_plugins", "run_replications", "run_summary",
+           "main", "parse_sets", "read_run", "read_run_frames",
+           "run_scale", "scale_mismatches", "register_plugins", "run_replications", "run_summary",
            "staged_dir"]

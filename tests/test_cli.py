@@ -431,3 +431,32 @@ def test_run_workers_give_the_same_files(tmp_path):
 def test_run_refuses_a_bad_worker_count(tmp_path):
     res = invoke("run", "baseline", *TINY, "--workers", "0", "--out", tmp_path / "w")
     assert res.exit_code == 2 and "--workers" in (res.stderr or res.output) and not (tmp_path / "w").exists()
+
+
+def test_compare_refuses_runs_of_different_scale_unless_asked(base_run, tmp_path):
+    # base_run: 3 reported months; this one 4: a "paired" table of the two would mostly show the horizon.
+    longer = tmp_path / "longer"
+    res = invoke("run", "baseline", *TINY, "--months", "4", "--seed", "7", "-r", "2", "--out", longer)
+    assert res.exit_code == 0, res.output
+    res = invoke("compare", base_run, longer)
+    text = res.stderr or res.output
+    assert res.exit_code == 2 and "time.months: 3" in text and "4 in" in text and "--allow-mismatch" in text
+    res = invoke("compare", base_run, longer, "--allow-mismatch")
+    assert res.exit_code == 0 and "warning: the runs differ in time.months" in (res.stderr or res.output)
+
+
+def test_compare_of_two_runs_of_one_scenario_names_them_by_folder(base_run, tmp_path):
+    other = tmp_path / "mdf15"
+    run_tiny(other, "baseline", "--seed", "7", "-r", "2", "--set", "incentives.mdf.scale=1.5")
+    res = invoke("compare", base_run, other)
+    text = " ".join(res.output.split())  # the title may wrap
+    assert res.exit_code == 0
+    assert f"baseline [{other.name}]" in text and f"baseline [{base_run.name}]" in text
+
+
+def test_compare_with_one_replication_shows_no_interval(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_tiny(a, "baseline", "--seed", "1")
+    run_tiny(b, "baseline", "--seed", "2")
+    res = invoke("compare", a, b)
+    assert res.exit_code == 0 and "n/a (1 replication)" in res.output
