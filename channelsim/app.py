@@ -191,18 +191,18 @@ def overrides_for(scenario: sim.Scenario, values: dict[str, Any], levers: list[L
 
 
 def run_frames(scenario: sim.Scenario, seed: int, replications: int) -> dict[str, pd.DataFrame]:
-    """Run ``scenario`` ``replications`` times (replication ``r``: ``sim.seed_sequence(seed, r)``).
+    """Run ``scenario`` ``replications`` times with :func:`experiments.replicate`.
+
+    Replication ``r`` uses ``sim.seed_sequence(seed, r)``, as ``channelsim run`` does.
 
     Returns:
         ``kpis``, ``conflicts``, ``migrations``: frames with a ``replication`` column.
     """
-    parts: dict[str, list[pd.DataFrame]] = {"kpis": [], "conflicts": [], "migrations": []}
-    for r in range(replications):
-        res = sim.run(scenario, sim.seed_sequence(seed, r))
-        for k in parts:
-            df = getattr(res, k)
-            parts[k].append(df.assign(replication=r) if len(df) else df.assign(replication=pd.Series(dtype=int)))
-    return {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
+    from experiments.replication import replicate
+
+    frames = ("kpis", "conflicts", "migrations")
+    rep = replicate(scenario, replications, seed=seed, frames=frames)
+    return {k: getattr(rep, k) for k in frames}
 
 
 def _num(x: float) -> float | None:
