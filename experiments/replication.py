@@ -323,7 +323,8 @@ def replicate(
 
     Raises:
         ValueError: bad counts or seeds, unknown frames, or policies that cannot be sent to workers.
-        RuntimeError: a replication failed (the message names it and its error).
+        Exception: the error a replication raised, re-raised with a note naming the replication
+            (a ``RuntimeError`` with its text when the error could not come back from a worker).
     """
     scenario = scenario if scenario is not None else sim.Scenario()
     if seeds is not None and replications is not None:
@@ -368,8 +369,10 @@ def replicate(
     failed = [rec for rec in records.values() if rec["status"] != "ok"]
     if failed:
         rec = failed[0]
-        if rec.get("exception") is not None and isinstance(rec["exception"], (sim.ScenarioError, ValueError)):
-            raise rec["exception"]
+        if rec.get("exception") is not None:  # the run's own error, with the replication it came from
+            exc = rec["exception"]
+            exc.add_note(f"in replication {rec['replication']} of {label or scenario.name!r}")
+            raise exc
         raise RuntimeError(f"replication {rec['replication']} of {label or scenario.name!r} failed: {rec['error']}")
     stacked = {}
     for name in FRAMES:

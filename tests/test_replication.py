@@ -107,3 +107,15 @@ def test_progress_is_called_once_per_replication():
     calls = []
     replicate(small(TINY), 2, seed=1, frames=("kpis",), progress=lambda done, total: calls.append((done, total)))
     assert calls == [(1, 2), (2, 2)]
+
+
+def test_a_failing_replication_raises_its_own_error_naming_it():
+    from sim.policies import Policies, ThresholdTiering
+
+    class Broken(ThresholdTiering):
+        def review(self, model):
+            raise OverflowError("tier review out of range")
+
+    with pytest.raises(OverflowError, match="tier review out of range") as info:
+        replicate(small(TINY), 2, policies=Policies(tiering=Broken(small(TINY))), frames=("kpis",))
+    assert any("in replication 0" in n for n in info.value.__notes__)
