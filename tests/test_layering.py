@@ -77,8 +77,7 @@ def modules(package: str) -> list[str]:
 
 def _loaded(module: str) -> list[str]:
     """Modules loaded by importing ``module`` in a fresh interpreter."""
-    res = subprocess.run([sys.executable, "-c", PROBE, module], capture_output=True, text=True, cwd=REPO,
-                         timeout=120)
+    res = subprocess.run([sys.executable, "-c", PROBE, module], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert res.returncode == 0, f"import {module} failed:\n{res.stderr[-2000:]}"
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -86,8 +85,14 @@ def _loaded(module: str) -> list[str]:
 def _loaded_forked(mods: list[str]) -> tuple[list[str], dict[str, list[str]]]:
     """(modules of the preloaded parent, {module: modules loaded by importing it in a forked child})."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    res = subprocess.run([sys.executable, "-c", FORK_PROBE, json.dumps(PRELOAD), json.dumps(mods)],
-                         capture_output=True, text=True, cwd=REPO, timeout=600, env=env)
+    res = subprocess.run(
+        [sys.executable, "-c", FORK_PROBE, json.dumps(PRELOAD), json.dumps(mods)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+        env=env,
+    )
     assert res.returncode == 0, f"the import probe failed:\n{res.stderr[-2000:]}"
     lines = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
     base, out = lines[0]["base"], {}
