@@ -206,8 +206,8 @@ def place_leads(model: ChannelModel, leads: np.ndarray, from_market: bool) -> No
     category itself is Bass diffusion): each lead picks one of the partner's
     territories and segments and an account of that cell that is a
     competitor's customer or churned.  Vendor leads hand the partner an account
-    already in market that nobody sourced.  Two leads on one account go to the
-    first; a lead that finds no suitable account is wasted.
+    already in market that nobody sourced.  Two leads on one account go to one
+    of them at random; a lead that finds no suitable account is wasted.
     """
     total = int(leads.sum())
     if total == 0:
@@ -245,6 +245,9 @@ def place_leads(model: ChannelModel, leads: np.ndarray, from_market: bool) -> No
     ok = (seg >= 0) & (size > 0)
     acc = eligible[np.minimum(ptr[cell[ok]] + (u[ok] * size[ok]).astype(np.int64), eligible.size - 1)]
     who = who[ok]
+    # Two leads on one account: a random one of them finds it first (not the lowest partner id).
+    shuffle = rng.permutation(acc.size)
+    acc, who = acc[shuffle], who[shuffle]
     acc, first = np.unique(acc, return_index=True)
     who = who[first]
     if not from_market:

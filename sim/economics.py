@@ -212,12 +212,8 @@ def close_month(model: ChannelModel) -> None:
         own = t.cap0[:, CAP[c]]
         t.cap[:, CAP[c]] = np.clip(col + gain * (1.0 - col) - tr.decay * (col - own), 0.02, 0.98)
     model._refresh_capability()
-    # Win rate and conflict losses, smoothed.
+    # Conflict losses, smoothed.
     lr = p.learning
-    pursued = model.pursuits > 0
-    t.win_ema = np.where(
-        pursued, (1 - lr.win_rate) * t.win_ema + lr.win_rate * model.wins / np.maximum(model.pursuits, 1), t.win_ema
-    )
     denom = np.maximum(model.pursuits, 1)
     wl = lr.conflict_losses
     t.loss_partner_ema = (1 - wl) * t.loss_partner_ema + wl * t.conf_lost_partner / denom

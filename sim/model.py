@@ -292,7 +292,6 @@ class ChannelModel(mesa.Model):
         t.mindshare[ids] = np.clip(ms.initial + ms.initial_spread * rng.standard_normal(k), ms.minimum, ms.maximum)
         ss = sc.satisfaction
         t.satisfaction[ids] = np.clip(ss.initial + ss.initial_spread * rng.standard_normal(k), 0, 1)
-        t.win_ema[ids] = 0.0
         cc = sc.compliance
         t.honesty[ids] = cc.honesty_mean + cc.honesty_spread * rng.standard_normal(k)
         t.perceived_audit[ids] = cc.audit_rate
@@ -333,6 +332,9 @@ class ChannelModel(mesa.Model):
             # Established partners: tenure spread over the past years.
             joined = -rng.integers(lc.initial_tenure_min, lc.initial_tenure_max, size=k)
             ids = self.admit(profile, ACTIVE, joined, rng)
+            # Established partners were selling when the run starts: their last deal is last month
+            # (recruits keep joined - 1, so a new partner has ``inactive_months`` to win a first deal).
+            self.partners.last_deal[ids] = -1
             # Established partners hold certifications in line with their technical capability,
             # each with some validity left (they then keep what their tier needs, S12).
             tr = self.config.incentives.training
@@ -516,7 +518,7 @@ class ChannelModel(mesa.Model):
             if lever.name in _AUDITED:
                 claims = audited_claims(self, lever.name, req)
                 paid = self.spend(lever.name, claims.payable, partner_ids)
-                fill = float(paid.sum() / claims.payable.sum()) if claims.payable.sum() > 0 else 1.0
+                asked = float(claims.payable.sum())
                 share = np.where(claims.payable > 0, paid / np.maximum(claims.payable, 1e-12), 0.0)
                 true = req * share  # what the claim was really worth, as far as it was paid
                 fines = claims.fine * share
@@ -533,11 +535,22 @@ class ChannelModel(mesa.Model):
                     self.ledger.mdf_claimed += float(true.sum())
             else:
                 paid = self.spend(lever.name, req, partner_ids)
-                fill = float(paid.sum() / req.sum()) if req.sum() > 0 else 1.0
+                asked = float(req.sum())
                 lever.apply(self, event, paid)
-            # Partners learn what share of the programme's promises the budget honours.
-            w = self.config.incentives.payout_learning
-            self.payout_ratio[lever.name] = (1.0 - w) * self.payout_ratio.get(lever.name, 1.0) + w * fill
+            acc = self._fill.setdefault(lever.name, [0.0, 0.0])
+            acc[0] += float(paid.sum())
+            acc[1] += asked
+
+    def _learn_payouts(self) -> None:
+        """Partners learn, once a month, what share of the programme's promises the budget honoured.
+
+        A lever asked for nothing this month counts as honoured in full; a lever that did not run
+        this month (review-time levers between reviews) leaves the belief as it was.
+        """
+        w = self.config.incentives.payout_learning
+        for name, (paid, asked) in self._fill.items():
+            fill = paid / asked if asked > 0 else 1.0
+            self.payout_ratio[name] = (1.0 - w) * self.payout_ratio.get(name, 1.0) + w * fill
 
     def book(
         self,
@@ -593,6 +606,7 @@ class ChannelModel(mesa.Model):
         self._partner_spend = np.zeros(n)
         self._caught_now = np.zeros(n, dtype=bool)
         self.paid_by_lever: dict[str, np.ndarray] = {}
+        self._fill: dict[str, list[float]] = {}  # lever -> [paid, asked] this month
 
     def _grow_accumulators(self) -> None:
         """Per-partner accumulators of the month grow with the table (new rows start at zero)."""
@@ -645,6 +659,7 @@ class ChannelModel(mesa.Model):
         economics.close_month(self)
         if (m + 1) % sc.tiering.review_every_months == 0:
             review.step(self)
+        self._learn_payouts()
         self._collect(outcome)
         self.month += 1
         self.running = self.month < self.horizon

@@ -61,7 +61,6 @@ _COLUMNS: list[tuple[str, str, tuple[int, ...]]] = [
     ("plan_left", "int16", ()),
     ("mindshare", "float64", ()),
     ("satisfaction", "float64", ()),
-    ("win_ema", "float64", ()),
     ("loss_partner_ema", "float64", ()),
     ("loss_vendor_ema", "float64", ()),
     ("recognition", "float64", ()),

@@ -756,8 +756,6 @@ class ComplianceConfig(Section):
 
 
 class LearningConfig(Section):
-    win_rate: float = F(0.1, "per month", "weight of the latest month in a partner's smoothed win rate",
-                        source="About a year of memory.", gt=0, le=1)
     conflict_losses: float = F(0.2, "per month", "weight of the latest month in the smoothed conflict losses",
                                source="About half a year of memory: recent fights are remembered.", gt=0, le=1)
 

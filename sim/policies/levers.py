@@ -105,7 +105,9 @@ class SpiffLever(Lever):
     def expected_rate(self, model):
         cfg = self.scenario.incentives.spiff
         eligible = _tier_values(model, "spiff_eligible")
-        return eligible * (cfg.amount / model.mean_deal_value + cfg.share_of_deal)
+        # The amount is fixed in USD; deal values move with the price index.
+        deal = model.mean_deal_value * self.scenario.market.price_index
+        return eligible * (cfg.amount / deal + cfg.share_of_deal)
 
     def request(self, model, event):
         cfg = self.scenario.incentives.spiff
