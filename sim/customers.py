@@ -18,6 +18,17 @@ CHANNEL_NAMES = ("partner", "direct", "digital")
 DIRECT_SOURCED = -2  # ``sourced`` of an account direct sales' own prospecting brought into market
 
 
+
+def small_keys(keys: np.ndarray, n: int) -> np.ndarray:
+    """``keys`` (integers in [0, n)) in the smallest integer type that holds them.
+
+    A stable argsort of 16-bit integers is a radix sort in numpy, several times faster than
+    the merge sort of 64-bit ones; the order it gives is the same (a stable sort is unique).
+    """
+    if n <= np.iinfo(np.int16).max:
+        return keys.astype(np.int16)
+    return keys
+
 class Customers:
     """The account population.
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .customers import CHURNED, COMPETITOR, CUSTOMER, DIRECT_SOURCED, IN_MARKET, UNAWARE
+from .customers import CHURNED, COMPETITOR, CUSTOMER, DIRECT_SOURCED, IN_MARKET, UNAWARE, small_keys
 
 if TYPE_CHECKING:
     from .model import ChannelModel
@@ -238,7 +238,7 @@ def place_leads(model: ChannelModel, leads: np.ndarray, from_market: bool) -> No
         free = (model.month - cu.since) >= model.config.market.contract_lockin
         eligible = np.flatnonzero(((st == COMPETITOR) | (st == CHURNED)) & free)
     ecell = cu.territory[eligible].astype(np.int64) * 3 + cu.segment[eligible]
-    order = np.argsort(ecell, kind="stable")
+    order = np.argsort(small_keys(ecell, n_terr * 3), kind="stable")
     eligible, ecell = eligible[order], ecell[order]
     ptr = np.concatenate([[0], np.cumsum(np.bincount(ecell, minlength=n_terr * 3))])
     size = ptr[np.maximum(cell, 0) + 1] - ptr[np.maximum(cell, 0)]

@@ -87,24 +87,38 @@ _M1, _M2, _M3 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np
 def keyed_uniform(keys: np.ndarray, salt: np.uint64) -> np.ndarray:
     """A uniform in (0, 1) for each key (uint64), the same for the same key and salt (splitmix64 finaliser)."""
     with np.errstate(over="ignore"):
-        z = keys * _M1 + salt
-        z = (z ^ (z >> np.uint64(30))) * _M2
-        z = (z ^ (z >> np.uint64(27))) * _M3
-        z = z ^ (z >> np.uint64(31))
-    return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+        z = keys * _M1  # a new array; the rest works in place (same arithmetic, fewer temporaries)
+        z += salt
+        z ^= z >> np.uint64(30)
+        z *= _M2
+        z ^= z >> np.uint64(27)
+        z *= _M3
+        z ^= z >> np.uint64(31)
+        z >>= np.uint64(11)
+    u = z.astype(np.float64)
+    u += 0.5
+    u *= 1.0 / 9007199254740992.0
+    return u
 
 
-def _expand(cell_of_opp: np.ndarray, cell_ptr: np.ndarray, edge_partner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each opportunity, the coverage edges of its cell: (opportunity index, partner) pairs."""
+def _expand(cell_of_opp: np.ndarray, cell_ptr: np.ndarray, edge_partner: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each opportunity, the coverage edges of its cell: (opportunity index, partner) pairs.
+
+    Pairs come opportunity by opportunity, in the order of the edges of the cell; the third array
+    is the number of pairs of each opportunity (``np.repeat(x, counts)`` spreads a per-opportunity
+    ``x`` over its pairs).
+    """
     start = cell_ptr[cell_of_opp]
     counts = cell_ptr[cell_of_opp + 1] - start
     total = int(counts.sum())
     if total == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), counts
     opp_rep = np.repeat(np.arange(cell_of_opp.size), counts)
     # Position of each pair inside its cell's block of edges: start + rank within the opportunity.
-    shift = (start - (np.cumsum(counts) - counts))[opp_rep]
-    return opp_rep, edge_partner[np.arange(total) + shift]
+    pos = np.repeat(start - (np.cumsum(counts) - counts), counts)
+    pos += np.arange(total)
+    return opp_rep, edge_partner[pos], counts
 
 
 VOICE_CLIP = float(np.log(10.0))
@@ -152,20 +166,24 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
     x = np.where(selling & (d_i > 0), cap / np.maximum(d_i, 1e-12), 0.0)
     a = -np.expm1(-x)
     model.voice = share_of_voice(model)  # contest and renewal bonus of the partners' effort in each cell
-    opp_rep, p_rep = _expand(cell, model.cell_ptr, model.cell_edge_partner)
+    # Only selling partners can pursue (``a`` is 0 otherwise, and a lead goes only to a selling
+    # partner): the edges of the others (exited, suspended) are dropped before the pairs are formed.
+    # Order within each cell is kept, so the pairs, their keys and their draws are those of the full list.
+    live_edge = selling[model.cell_edge_partner]
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(model.edge_cell[selling[model.edge_partner]], minlength=cells))])
+    opp_rep, p_rep, counts = _expand(cell, ptr, model.cell_edge_partner[live_edge])
     # Every random number of the round is a function of (month's salt, account, party, purpose):
     # two scenarios with the same seed draw the same number for the same account and party, whoever
     # else pursues it (common random numbers survive a change in who pursues).
     salts = rng.integers(0, 2**62, size=9, dtype=np.int64).astype(np.uint64)
-    acc = opps.astype(np.uint64)
-    pair_key = acc[opp_rep] * np.uint64(1 << 22) + (p_rep.astype(np.uint64) + np.uint64(3))
+    opp_key = opps.astype(np.uint64) * np.uint64(1 << 22)
+    pair_key = p_rep.astype(np.uint64)
+    pair_key += np.repeat(opp_key + np.uint64(3), counts)
     pursue = keyed_uniform(pair_key, salts[0]) < a[p_rep]
-    has_source = np.flatnonzero(sourced[opp_rep] >= 0)
-    pursue[has_source] |= (p_rep[has_source] == sourced[opp_rep[has_source]]) & selling[p_rep[has_source]]
+    pursue |= p_rep == np.repeat(sourced, counts)  # the partner whose lead it is (all of p_rep sell)
     p_opp = opp_rep[pursue]
     p_partner = p_rep[pursue]
     pair_key = pair_key[pursue]
-    opp_key = acc * np.uint64(1 << 22)
 
     # Direct sales: inbound requests first, then its own prospects, then outbound up to capacity
     # among in-market accounts no partner's lead brought in (it does not see partners' leads).

@@ -35,7 +35,7 @@ import numpy as np
 
 from . import demand, economics, effort, market, recruitment, renewals, reporters, review
 from .compliance import audited_claims
-from .customers import CHURNED, COMPETITOR, CUSTOMER, DIGITAL_CH, DIRECT_CH, PARTNER_CH, Customers
+from .customers import CHURNED, COMPETITOR, CUSTOMER, DIGITAL_CH, DIRECT_CH, PARTNER_CH, Customers, small_keys
 from .ledger import Budget, Ledger
 from .partners import ACTIVE, CAP, EXITED, ONBOARDING, PL_LINES, PartnerAgent, PartnerTable
 from .policies import LeverEvent, Policies
@@ -317,7 +317,7 @@ class ChannelModel(mesa.Model):
             return
         self.edge_partner = np.concatenate([self.edge_partner, *cells_p]).astype(np.int64)
         self.edge_cell = np.concatenate([self.edge_cell, *cells_c]).astype(np.int64)
-        order = np.argsort(self.edge_cell, kind="stable")
+        order = np.argsort(small_keys(self.edge_cell, self.n_cells), kind="stable")
         self.cell_edge_partner = self.edge_partner[order]
         self.cell_ptr = np.concatenate([[0], np.cumsum(np.bincount(self.edge_cell, minlength=self.n_cells))])
 
