@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pulp
 
-from .lp import AllocationProblem, BuiltLP, Curve, build
+from .lp import AllocationProblem, BuiltLP, Curve, build, tail_atoms
 
 _ABS_TOL = 1e-6
 
@@ -172,10 +172,22 @@ def scenario_profits(problem: AllocationProblem, spends: dict[str, float]) -> np
 
 
 def cvar(values: np.ndarray, alpha: float) -> float:
-    """Mean of the worst ``alpha`` share of ``values`` (equal weights; fractional atom split)."""
+    """Conditional value at risk of profits at confidence level ``alpha`` (Rockafellar-Uryasev).
+
+    The mean of the worst ``1 - alpha`` share of ``values`` (equal weights; a fractional atom is
+    split): ``cvar(v, 0.9)`` is the mean of the worst 10 % of ``v``.  This is the value of the LP's
+    ``max_eta eta - 1/((1 - alpha) K) sum_k max(eta - v_k, 0)``.
+
+    Raises:
+        ValueError: ``alpha`` outside the open interval (0, 1), or no values.
+    """
+    if not (np.isfinite(alpha) and 0 < alpha < 1):
+        raise ValueError(f"CVaR alpha is the confidence level, in the open interval (0, 1), got {alpha}")
     v = np.sort(np.asarray(values, float))
     K = len(v)
-    m = alpha * K
+    if K == 0:
+        raise ValueError("CVaR of no values")
+    m = tail_atoms(alpha, K)
     full = int(np.floor(m + 1e-12))
     tail = v[:full].sum() + (m - full) * (v[full] if full < K else 0.0)
     return float(tail / m)

@@ -64,7 +64,7 @@ def test_trust_region_rounds_are_all_reported():
 
     sc = sim.Scenario().with_overrides(TINY)
     res = optimise(sc, [("all", "discount"), ("gold", "rebate")], budget=1e9, rounds=3, radius=0.5, tol=0.0,
-                   replications=2, workers=1, multipliers=(0.5, 1.0, 1.5), robust=Robust(alpha=0.5))
+                   replications=2, workers=1, multipliers=(0.5, 1.0, 1.5), robust=Robust(alpha=0.5))  # 2 scenarios: the worse one
     r = res.rounds
     assert list(r["round"]) == [0, 1, 2]
     for prev, nxt in zip(r.itertuples(), list(r.itertuples())[1:], strict=False):
