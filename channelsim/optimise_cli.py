@@ -20,8 +20,11 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 EXIT_BAD_INPUT = 2
-OUTPUT_FILES = ("allocation.csv", "response_curves.parquet", "validation.csv", "rounds.csv", "report.html",
-                "shapes.csv", "binding.csv", "summary.json")
+OUTPUT_FILES = ("allocation.csv", "response_curves.parquet", "estimation.json", "validation.csv", "rounds.csv",
+                "report.html", "shapes.csv", "binding.csv", "summary.json", "recommended.yaml")
+ROBUST_HELP = ("cvar:ALPHA[:WEIGHT]: maximise (1-WEIGHT) x mean + WEIGHT x CVaR of the replication scenarios' "
+               "profits; ALPHA is the confidence level (Rockafellar-Uryasev), in (0, 1): cvar:0.9 is the mean of "
+               "the worst 10 %; WEIGHT in [0, 1], default 0.5")
 
 
 def _fail(message: str) -> NoReturn:
@@ -30,19 +33,30 @@ def _fail(message: str) -> NoReturn:
 
 
 def parse_robust(text: str | None):
-    """``cvar:ALPHA`` or ``cvar:ALPHA:WEIGHT`` -> :class:`optimise.lp.Robust` (None for None)."""
+    """``cvar:ALPHA`` or ``cvar:ALPHA:WEIGHT`` -> :class:`optimise.lp.Robust` (None for None).
+
+    ALPHA is the confidence level in (0, 1): ``cvar:0.9`` averages the worst 10 % of scenario profits.
+    """
     from optimise.lp import Robust
 
     if text is None:
         return None
     parts = text.split(":")
     if parts[0] != "cvar" or len(parts) not in (2, 3):
-        raise ValueError(f"--robust {text!r}: expected cvar:ALPHA or cvar:ALPHA:WEIGHT, e.g. cvar:0.1")
+        raise ValueError(f"--robust {text!r}: expected cvar:ALPHA or cvar:ALPHA:WEIGHT, e.g. cvar:0.9 (ALPHA is the "
+                         "confidence level: cvar:0.9 is the mean of the worst 10 % of scenario profits)")
     try:
         alpha = float(parts[1])
         weight = float(parts[2]) if len(parts) == 3 else 0.5
     except ValueError:
-        raise ValueError(f"--robust {text!r}: ALPHA and WEIGHT must be numbers") from None
+        raise ValueError(f"--robust {text!r}: ALPHA and WEIGHT must be numbers, e.g. cvar:0.9:0.5") from None
+    if not (math.isfinite(alpha) and 0 < alpha < 1):
+        raise ValueError(f"--robust {text!r}: ALPHA {parts[1]} is not allowed; ALPHA is the confidence level, a "
+                         "number strictly between 0 and 1 (cvar:0.9 is the mean of the worst 10 % of scenario "
+                         "profits, cvar:0.95 of the worst 5 %)")
+    if not (math.isfinite(weight) and 0 <= weight <= 1):
+        raise ValueError(f"--robust {text!r}: WEIGHT {parts[2]} is not allowed; WEIGHT is the weight of the CVaR "
+                         "against the mean, a number in [0, 1] (default 0.5)")
     return Robust(alpha=alpha, weight=weight)
 
 
@@ -81,36 +95,72 @@ def parse_bounds(items: list[str], what: str) -> dict[str, tuple[float | None, f
     return out
 
 
-def _write_outputs(folder: Path, res, info: dict[str, Any]) -> None:
-    from .report import optimise_report
+def _clean(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
 
-    res.allocation_frame().to_csv(folder / "allocation.csv", index=False)
-    res.response.points.to_parquet(folder / "response_curves.parquet", index=False)
-    res.validation.to_csv(folder / "validation.csv", index=False)
-    res.rounds.to_csv(folder / "rounds.csv", index=False)
-    res.response.shapes.to_csv(folder / "shapes.csv", index=False)
+
+def _write_outputs(folder: Path, res, info: dict[str, Any], *, base_file: Path, file_scenario,
+                   estimation: dict[str, Any]) -> list[str]:
+    """Write every output file into the staging ``folder``; return their names."""
     import pandas as pd
 
+    import sim
+    from experiments.io import atomic_write_text, load_scenario
+    from optimise import store
+
+    from .report import optimise_report
+
+    written = []
+    res.allocation_frame().to_csv(folder / "allocation.csv", index=False)
+    res.response.points.to_parquet(folder / store.POINTS_FILE, index=False)
+    rec = store.estimation_record(res.response, res.scenario, points_sha256=store.sha256_file(
+        folder / store.POINTS_FILE), version=sim.__version__, **estimation)
+    (folder / store.ESTIMATION_FILE).write_text(json.dumps(rec, indent=1, allow_nan=True))
+    written += ["allocation.csv", store.POINTS_FILE, store.ESTIMATION_FILE]
+    if res.validated:
+        res.validation.to_csv(folder / "validation.csv", index=False)
+        written.append("validation.csv")
+    res.rounds.to_csv(folder / "rounds.csv", index=False)
+    res.response.shapes.to_csv(folder / "shapes.csv", index=False)
     pd.DataFrame([{"name": b.name, "group": b.group, "statement": b.statement, "sense": b.sense, "dual": b.dual,
                    "relax_value": b.relax_value} for b in res.allocation.binding],
                  columns=["name", "group", "statement", "sense", "dual", "relax_value"]).to_csv(
         folder / "binding.csv", index=False)
-    a = res.allocation
+    written += ["rounds.csv", "shapes.csv", "binding.csv"]
 
-    def clean(x):
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        return x
+    # the recommendation as a scenario file, checked to load back as the programme validation simulated
+    a = res.allocation
+    rec_hash = store.scenario_hash(res.optimised)
+    text = store.recommended_yaml(
+        base_file, file_scenario, res.optimised, name=f"{res.scenario.name}_optimised",
+        description=(f"The programme recommended by channelsim optimise for {info['scenario']} (objective "
+                     f"{a.objective}, budget {a.budget:,.0f} USD/yr over {', '.join(info['cells'])}); "
+                     + ("validated by simulation." if res.validated else "not validated by simulation.")),
+        run={"written_by": "channelsim optimise", "channelsim": sim.__version__, "date": info["date"],
+             "objective": a.objective, "budget": a.budget, "validated": res.validated, "seed": info["seed"],
+             "scenario_hash": rec_hash},
+    )
+    atomic_write_text(folder / "recommended.yaml", text)
+    again = load_scenario(folder / "recommended.yaml")
+    if store.scenario_hash(again) != rec_hash:
+        raise RuntimeError("recommended.yaml does not load back as the optimised programme (an internal error)")
+    written.append("recommended.yaml")
 
     summary = {
         **info, "objective": a.objective, "budget": a.budget, "total_spend": a.total_spend,
-        "expected_uplift": a.expected_uplift, "marginal_roi_left": clean(a.marginal_roi_left),
-        "marginal_roi_right": clean(a.marginal_roi_right), "budget_dual": clean(a.budget_dual),
-        "dual_check": a.dual_check, "roi": clean(a.roi), "cvar": clean(a.cvar), "accepted_any": res.accepted_any,
-        "overrides": res.overrides, "notes": list(res.notes) + list(a.notes), "seconds": res.seconds,
+        "expected_uplift": a.expected_uplift, "marginal_roi_left": _clean(a.marginal_roi_left),
+        "marginal_roi_right": _clean(a.marginal_roi_right), "budget_dual": _clean(a.budget_dual),
+        "dual_check": a.dual_check, "roi": _clean(a.roi), "cvar": _clean(a.cvar), "accepted_any": res.accepted_any,
+        "validated": res.validated, "curves": res.curves_source, "scenario_hash": store.scenario_hash(res.scenario),
+        "recommended_scenario_hash": rec_hash, "overrides": res.overrides,
+        "notes": list(res.notes) + list(a.notes), "seconds": res.seconds,
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     (folder / "report.html").write_text(optimise_report(res, info))
+    written += ["summary.json", "report.html"]
+    return written
 
 
 def _stage(out: Path, force: bool) -> Path:
@@ -136,18 +186,82 @@ def _publish(tmp: Path, out: Path) -> None:
     publish(tmp, Path(os.path.abspath(out)))
 
 
+def _stderr_is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def _bars(label: str):
+    """A progress function for one phase: the tqdm bar of ``channelsim run`` (rate and ETA), made on first use."""
+    from experiments.replication import ProgressBar
+
+    state: dict[str, Any] = {}
+
+    def report(done: int, total: int) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = ProgressBar(total, label)
+        bar(done, total)
+        if done >= total:
+            bar.close()
+
+    return report
+
+
+def _num(x: float) -> str:
+    """A number as one would type it: ``5000000`` rather than ``5e+06``, ``0.25`` as is."""
+    return str(int(x)) if math.isfinite(x) and x == int(x) and abs(x) < 1e15 else repr(x)
+
+
+def _options(*, budget, min_spend, min_roi, objective, robust, max_total_change, cells, cell_bound, tier_bound,
+             lever_bound, lever_share) -> dict[str, str]:
+    """Constraint group -> the option that set it, as typed (for messages)."""
+    out = {"budget": f"--budget {_num(budget)}", "objective": f"--objective {objective}",
+           "cells": f"--cells {cells}" if cells else "the default cells (every tier x rebate, mdf, training, discount)"}
+    if min_spend is not None:
+        out["min_spend"] = f"--min-spend {_num(min_spend)}"
+    if min_roi is not None:
+        out["min_roi"] = f"--min-roi {_num(min_roi)}"
+    if robust is not None:
+        out["robust"] = f"--robust {robust}"
+    if max_total_change is not None:
+        out["max_total_change"] = f"--max-total-change {_num(max_total_change)}"
+    for items, option, group in ((cell_bound, "--cell-bound", "cell_bounds"), (tier_bound, "--tier-bound",
+                                 "tier_bounds"), (lever_bound, "--lever-bound", "lever_bounds")):
+        for it in items or []:
+            key = next(iter(parse_bounds([it], option)))
+            out[f"{group}[{key}]"] = f"{option} {it}"
+    for it in lever_share or []:
+        key = next(iter(parse_shares([it])))
+        g = f"lever_share[{key}]"
+        out[g] = f"{out[g]} --lever-share {it}" if g in out else f"--lever-share {it}"
+    return out
+
+
+def _conflict_message(found, options: dict[str, str]) -> str:
+    parts = []
+    for i, c in enumerate(found, 1):
+        names = " and ".join(options.get(g, g) for g in c.groups)
+        parts.append(f"({i}) {names}: {c.reason}")
+    return ("error: these constraints cannot all hold, found before any simulation: " + "; ".join(parts)
+            + ". Relax or drop one constraint of each group; nothing was simulated or written.")
+
+
 def optimise_cmd(
     scenario: Annotated[str, typer.Argument(help="scenario file or name (as for `channelsim run`)")],
     budget: Annotated[float, typer.Option("--budget", help="USD per year the cells may spend together")],
     out: Annotated[Path, typer.Option("--out", help="output folder (new or empty)")],
     cells: Annotated[str | None, typer.Option("--cells", help="TIER:LEVER,... ('*' for all; tier 'all' for "
                                               "programme-wide); default: every tier x rebate, mdf, training, "
-                                              "discount")] = None,
+                                              "discount (with --curves: the stored cells)")] = None,
+    curves: Annotated[Path | None, typer.Option("--curves", help="re-solve from the curves stored in the --out "
+                                                "folder of an earlier run (no estimation simulation); refused when "
+                                                "they were estimated for another scenario, horizon or cells")] = None,
+    validate: Annotated[bool, typer.Option("--validate/--no-validate", help="validate the answer by simulation "
+                                           "(--no-validate: solve only, no validation simulation)")] = True,
     objective: Annotated[str, typer.Option("--objective", help="profit | revenue | roi")] = "profit",
     min_roi: Annotated[float | None, typer.Option("--min-roi", help="least programme ROI (profit, revenue)")] = None,
     min_spend: Annotated[float | None, typer.Option("--min-spend", help="least total spend (useful with roi)")] = None,
-    robust: Annotated[str | None, typer.Option("--robust", help="cvar:ALPHA[:WEIGHT] mean-CVaR over the "
-                                               "replication curves (weight default 0.5)")] = None,
+    robust: Annotated[str | None, typer.Option("--robust", help=ROBUST_HELP)] = None,
     lever_share: Annotated[list[str] | None, typer.Option("--lever-share", help="LEVER<=SHARE or LEVER>=SHARE, "
                                                           "repeatable")] = None,
     cell_bound: Annotated[list[str] | None, typer.Option("--cell-bound", help="TIER:LEVER=LO:HI, repeatable")] = None,
@@ -157,33 +271,46 @@ def optimise_cmd(
                                             "never lower in a higher tier")] = "lever",
     max_total_change: Annotated[float | None, typer.Option("--max-total-change", help="sum of |spend change| "
                                                            "(USD/yr)")] = None,
-    rounds: Annotated[int, typer.Option("--rounds", help="trust-region rounds")] = 1,
+    rounds: Annotated[int, typer.Option("--rounds", help="trust-region rounds (1 with --curves or --no-validate)")
+                      ] = 1,
     radius: Annotated[float | None, typer.Option("--radius", help="trust region: share of each cell's scale "
                                                  "(default: the whole simulated range)")] = None,
-    levels: Annotated[str, typer.Option("--levels", help="spend levels, multipliers of the current rate")] =
-        "0,0.5,1,1.5,2",
-    replications: Annotated[int, typer.Option("--replications", help="replications per level")] = 8,
-    validation_replications: Annotated[int | None, typer.Option("--validation-replications")] = None,
-    fit: Annotated[str, typer.Option("--fit", help="ls (least-squares concave fit) | envelope")] = "ls",
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    levels: Annotated[str | None, typer.Option("--levels", help="spend levels, multipliers of the current rate "
+                                               "(default 0,0.5,1,1.5,2; with --curves: the stored ones)")] = None,
+    replications: Annotated[int | None, typer.Option("--replications", help="replications per level (default 8; "
+                                                     "with --curves: the stored number)")] = None,
+    validation_replications: Annotated[int | None, typer.Option("--validation-replications",
+                                                                help="default: --replications")] = None,
+    fit: Annotated[str | None, typer.Option("--fit", help="ls (least-squares concave fit, default) | envelope")
+                   ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="root seed (default 0; with --curves: the stored one, "
+                                             "which only seeds the validation)")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="processes (default: up to 2)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="path=value scenario override, repeatable")] = None,
     months: Annotated[int | None, typer.Option("--months", help="reported months")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace a non-empty --out")] = False,
 ) -> None:
     """Allocate an incentive budget across tiers and levers against simulated ROI; validate by simulation."""
+    import time
+
     import sim
-    from experiments.io import load_scenario
-    from optimise.loop import optimise
-    from optimise.response import parse_cells
+    from experiments.io import load_scenario, resolve_scenario_path
+    from optimise.feasibility import conflicts
+    from optimise.loop import optimise, resolve
+    from optimise.response import DEFAULT_MULTIPLIERS, parse_cells
     from optimise.solve import InfeasibleAllocation
+    from optimise.store import CurvesError, check_stored, read_estimation
     from sim.errors import ScenarioError
     from sim.overrides import apply_overrides
 
     from .cli import parse_sets
 
+    t0 = time.perf_counter()
+    stored = None
     try:
-        sc = load_scenario(scenario)
+        base_file = resolve_scenario_path(scenario)
+        file_sc = load_scenario(base_file)
+        sc = file_sc
         overrides = parse_sets(set_ or [])
         if months is not None:
             overrides["time.months"] = months
@@ -195,43 +322,103 @@ def optimise_cmd(
             raise ValueError(f"--tier-order {tier_order!r}: allowed: lever, total, none")
         if budget < 0 or not math.isfinite(budget):
             raise ValueError(f"--budget {budget}: a non-negative number (USD per year)")
-        if replications < 2:
+        if replications is not None and replications < 2:
             raise ValueError("--replications: at least 2")
+        if validation_replications is not None and validation_replications < 2:
+            raise ValueError("--validation-replications: at least 2")
         if rounds < 1:
             raise ValueError("--rounds: at least 1")
-        try:
-            mults = tuple(float(x) for x in levels.split(","))
-        except ValueError:
-            raise ValueError(f"--levels {levels!r}: comma-separated numbers, e.g. 0,0.5,1,1.5,2") from None
-        if any(m < 0 for m in mults) or len(mults) < 2:
-            raise ValueError(f"--levels {levels!r}: at least two non-negative multipliers")
-        cell_list = parse_cells(cells, sc)
+        if fit is not None and fit not in ("ls", "envelope"):
+            raise ValueError(f"--fit {fit!r}: allowed: ls, envelope")
+        if radius is not None and not (math.isfinite(radius) and radius > 0):
+            raise ValueError(f"--radius {radius}: a positive share of each cell's scale")
+        mults = None
+        if levels is not None:
+            try:
+                mults = tuple(float(x) for x in levels.split(","))
+            except ValueError:
+                raise ValueError(f"--levels {levels!r}: comma-separated numbers, e.g. 0,0.5,1,1.5,2") from None
+            if any(not math.isfinite(m) or m < 0 for m in mults) or len(mults) < 2:
+                raise ValueError(f"--levels {levels!r}: at least two non-negative multipliers")
+        asked_cells = parse_cells(cells, sc) if cells is not None else None
+        if curves is not None:
+            if rounds != 1:
+                raise ValueError(f"--rounds {rounds} with --curves: a re-solve from stored curves is one solve (trust-"
+                                 "region rounds estimate new curves each round); leave --rounds out")
+            stored = read_estimation(curves)
+            check_stored(stored, sc, cells=asked_cells, levels=mults, replications=replications, fit=fit)
+            cell_list = stored.cells
+            mults = tuple(stored.record["levels"])
+            replications = int(stored.record["replications"])
+            fit = str(stored.record["fit"])
+            seed = int(stored.record["seed"]) if seed is None else seed
+        else:
+            if not validate and rounds != 1:
+                raise ValueError(f"--rounds {rounds} with --no-validate: a trust-region round is accepted or rejected "
+                                 "by validating it; leave --rounds out")
+            cell_list = asked_cells if asked_cells is not None else parse_cells(None, sc)
+            mults = mults or DEFAULT_MULTIPLIERS
+            replications = replications or 8
+            fit = fit or "ls"
+            seed = 0 if seed is None else seed
+        if seed < 0:
+            raise ValueError(f"--seed {seed}: a non-negative integer")
         rb = parse_robust(robust)
         shares = parse_shares(lever_share or [])
         cb = parse_bounds(cell_bound or [], "--cell-bound")
         tb = parse_bounds(tier_bound or [], "--tier-bound")
         lb = parse_bounds(lever_bound or [], "--lever-bound")
+        found = conflicts(cell_list, budget, objective=objective, min_roi=min_roi, min_spend=min_spend, robust=rb,
+                          cell_bounds=cb, tier_bounds=tb, lever_bounds=lb, lever_shares=shares,
+                          max_total_change=max_total_change)
+        opts = _options(budget=budget, min_spend=min_spend, min_roi=min_roi, objective=objective, robust=robust,
+                        max_total_change=max_total_change, cells=cells or (
+                            ",".join(f"{t}:{lv}" for t, lv in cell_list) if stored is not None else None),
+                        cell_bound=cell_bound, tier_bound=tier_bound, lever_bound=lever_bound, lever_share=lever_share)
+        if found:
+            _fail(_conflict_message(found, opts))
         tmp = _stage(out, force)
-    except (ScenarioError, ValueError, FileNotFoundError) as err:
+    except (ScenarioError, CurvesError, ValueError, FileNotFoundError) as err:
         _fail(f"error: {err}")
 
     def progress(msg: str) -> None:
         sys.stderr.write(msg + "\n")
 
+    run_progress = _bars if _stderr_is_tty() else None
+    vr = validation_replications or replications
+    constraints = dict(objective=objective, min_roi=min_roi, min_spend=min_spend, robust=rb,
+                       tier_order=None if tier_order == "none" else tier_order, lever_shares=shares, cell_bounds=cb,
+                       tier_bounds=tb, lever_bounds=lb, max_total_change=max_total_change)
     try:
-        res = optimise(
-            sc, cell_list, budget, objective=objective, min_roi=min_roi, min_spend=min_spend, robust=rb,
-            tier_order=None if tier_order == "none" else tier_order, lever_shares=shares, cell_bounds=cb,
-            tier_bounds=tb, lever_bounds=lb, max_total_change=max_total_change, rounds=rounds, radius=radius,
-            multipliers=mults, replications=replications, validation_replications=validation_replications, seed=seed,
-            workers=workers, fit=fit, progress=progress,
-        )
+        if stored is not None:
+            progress(f"re-solving from the curves stored in {curves} (no estimation)")
+            res = resolve(sc, stored.response, budget, **constraints, radius=radius, validation_replications=vr,
+                          seed=seed, workers=workers, validate_result=validate, original_spends=stored.original_spends,
+                          progress=progress, run_progress=run_progress)
+            estimation = {"replications": replications, "seed": int(stored.record["seed"]), "fit": fit,
+                          "round_": int(stored.record["round"]), "original_spends": stored.original_spends}
+        else:
+            res = optimise(sc, cell_list, budget, **constraints, rounds=rounds, radius=radius, multipliers=mults,
+                           replications=replications, validation_replications=validation_replications, seed=seed,
+                           workers=workers, fit=fit, validate_result=validate, progress=progress,
+                           run_progress=run_progress)
+            accepted = [int(r) for r, ok in zip(res.rounds["round"], res.rounds["accepted"], strict=True) if ok is True]
+            estimation = {"replications": replications, "seed": seed, "fit": fit,
+                          "round_": accepted[-1] if accepted else 0, "original_spends": res.original_spends}
         info = {"scenario": scenario, "scenario_name": sc.name, "cells": [f"{t}:{lv}" for t, lv in cell_list],
-                "levels": list(mults), "replications": replications, "seed": seed, "channelsim": sim.__version__,
-                "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")}
-        _write_outputs(tmp, res, info)
+                "levels": list(mults), "replications": replications, "seed": seed,
+                "estimation_seed": estimation["seed"], "curves_from": str(curves) if curves is not None else None,
+                "robust": None if rb is None else {"alpha": rb.alpha, "weight": rb.weight, "tail_share": rb.tail,
+                                                   "convention": "alpha is the confidence level (Rockafellar-Uryasev)"},
+                "channelsim": sim.__version__, "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")}
+        written = _write_outputs(tmp, res, info, base_file=base_file, file_scenario=file_sc, estimation=estimation)
         _publish(tmp, out)
-    except (InfeasibleAllocation, ValueError) as err:
+    except InfeasibleAllocation as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        named = [opts[g] for g in err.conflicts if g in opts]
+        _fail(f"error: {err}" + (f" (set by {', '.join(named)})" if named else "")
+              + "; nothing was validated or written")
+    except ValueError as err:
         shutil.rmtree(tmp, ignore_errors=True)
         _fail(f"error: {err}")
     except OSError as err:  # a full disk, say: nothing is published
@@ -254,21 +441,22 @@ def optimise_cmd(
         t.add_row(c.cell, f"{orig:,.0f}", f"{c.spend:,.0f}", f"{c.share:.1%}",
                   "" if mr is None or not math.isfinite(mr) else f"{mr:.3f}")
     con.print(t)
-    v = res.validation
-    vt = Table(title="validation: net profit per year vs current (paired, 95% CI)")
-    for col in ("policy", "net profit", "diff vs current", "95% CI"):
-        vt.add_column(col, justify="right")
-    for _, r in v.iterrows():
-        vt.add_row(r["policy"], f"{r['net_profit']:,.0f}", f"{r['diff_vs_current']:,.0f}",
-                   f"[{r['diff_ci_low']:,.0f}, {r['diff_ci_high']:,.0f}]")
-    con.print(vt)
+    if res.validated:
+        v = res.validation
+        vt = Table(title="validation: net profit per year vs current (paired, 95% CI)")
+        for col in ("policy", "net profit", "diff vs current", "95% CI"):
+            vt.add_column(col, justify="right")
+        for _, r in v.iterrows():
+            vt.add_row(r["policy"], f"{r['net_profit']:,.0f}", f"{r['diff_vs_current']:,.0f}",
+                       f"[{r['diff_ci_low']:,.0f}, {r['diff_ci_high']:,.0f}]")
+        con.print(vt)
     mrl = "n/a" if a.marginal_roi_left is None else f"{a.marginal_roi_left:.4f}"
     mrr = "n/a" if a.marginal_roi_right is None else f"{a.marginal_roi_right:.4f}"
     con.print(f"marginal ROI of the budget: left {mrl}, right {mrr}; "
               f"budget shadow price {a.budget_dual if a.budget_dual is not None else 'n/a'}")
     for n in (*res.notes, *a.notes):
         con.print(f"note: {n}")
-    con.print(f"wrote {', '.join(OUTPUT_FILES)} to {out} in {res.seconds:.0f} s")
+    con.print(f"wrote {', '.join(written)} to {out} in {time.perf_counter() - t0:.1f} s")
 
 
 def register(app: typer.Typer) -> None:

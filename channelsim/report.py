@@ -448,14 +448,20 @@ def optimise_report(result: Any, info: Mapping[str, Any]) -> str:
         "programme ROI of the cells": a.roi,
         "marginal ROI of the budget (left / right)": f"{fmt(a.marginal_roi_left)} / {fmt(a.marginal_roi_right)}",
         "budget shadow price (d objective / d budget)": a.budget_dual,
-        "a round beat the current programme in validation": result.accepted_any,
+        "a round beat the current programme in validation": (result.accepted_any if getattr(result, "validated", True)
+                                                              else "not validated (--no-validate)"),
+        "response curves": ("estimated in this run" if getattr(result, "curves_source", "estimated") == "estimated"
+                            else f"stored, from {info.get('curves_from')} (no estimation simulation)"),
     }
     if a.cvar is not None:
         headline["CVaR of scenario profits"] = a.cvar
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in (*result.notes, *a.notes))
     alloc = frame.assign(current=frame["original_current"])
-    v = val[val["policy"] != "current"].set_index("policy")
-    diffs = pd.DataFrame({"mean": v["diff_vs_current"], "ci_low": v["diff_ci_low"], "ci_high": v["diff_ci_high"]}) / 1e3
+    validated = getattr(result, "validated", True) and not val.empty
+    if validated:
+        v = val[val["policy"] != "current"].set_index("policy")
+        diffs = pd.DataFrame({"mean": v["diff_vs_current"], "ci_low": v["diff_ci_low"],
+                              "ci_high": v["diff_ci_high"]}) / 1e3
     shapes = result.response.shapes
     s_bad = shapes[~shapes["concave"]]
     shape_text = ("All estimated curves are concave." if s_bad.empty else
@@ -469,14 +475,17 @@ def optimise_report(result: Any, info: Mapping[str, Any]) -> str:
         _h2("Headline numbers"), facts(headline),
         f"<ul>{notes}</ul>" if notes else "",
         _h2("Validation on fresh seeds"),
-        _p("Net profit per year of each policy simulated on the same fresh seeds (common random numbers); "
-           "differences are paired per replication, with 95 % confidence intervals.", "note"),
-        frame_table(val, ["policy", "net_profit", "ci_low", "ci_high", "diff_vs_current", "diff_ci_low",
-                          "diff_ci_high", "optimised_minus_policy", "omp_ci_low", "omp_ci_high"]),
-        figure(plots.ci_bars(diffs, ylabel="net profit vs current (USD thousand per year)",
-                             title="Net profit vs current (paired, 95 % CI)"),
-               "Gain in net profit per year of each policy over the current programme on fresh seeds, with its "
-               "paired 95 % confidence interval; a bar whose interval excludes zero is a real difference."),
+        *([_p("Net profit per year of each policy simulated on the same fresh seeds (common random numbers); "
+              "differences are paired per replication, with 95 % confidence intervals.", "note"),
+           frame_table(val, ["policy", "net_profit", "ci_low", "ci_high", "diff_vs_current", "diff_ci_low",
+                             "diff_ci_high", "optimised_minus_policy", "omp_ci_low", "omp_ci_high"]),
+           figure(plots.ci_bars(diffs, ylabel="net profit vs current (USD thousand per year)",
+                                title="Net profit vs current (paired, 95 % CI)"),
+                  "Gain in net profit per year of each policy over the current programme on fresh seeds, with its "
+                  "paired 95 % confidence interval; a bar whose interval excludes zero is a real difference.")]
+          if validated else
+          [_p("Not validated: the run was asked not to simulate the answer (--no-validate). The figures below are "
+              "what the response curves predict, not what the simulator realised.", "note")]),
         _h2("Allocation"),
         figure(plots.allocation_spend(alloc),
                "Spend per year on each tier and lever: the current programme (grey) and the optimised "

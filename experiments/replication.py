@@ -100,6 +100,10 @@ class _Bar:
         self.bar.close()
 
 
+#: The bar ``replicate(progress=True)`` draws, for other commands' runs (``channelsim optimise``).
+ProgressBar = _Bar
+
+
 # ---------------------------------------------------------------------- results
 @dataclass(frozen=True)
 class Replications:
@@ -400,4 +404,4 @@ def _execute(tasks: list[dict[str, Any]], workers: int | None, backend: Any, par
         yield from backend.map_unordered(_run_one, tasks)
 
 
-__all__ = ["FRAMES", "Comparison", "IncomparableError", "Replications", "replicate"]
+__all__ = ["FRAMES", "Comparison", "IncomparableError", "ProgressBar", "Replications", "replicate"]

@@ -13,6 +13,10 @@ its realised gain is positive; the radius grows (x1.5, at most 1) when the
 realised gain is at least 3/4 of the curves' prediction and halves on a
 rejection.  The loop stops when the allocation moves less than ``tol`` (as a
 share of each cell's scale) or after ``rounds`` rounds; every round is reported.
+
+:func:`resolve` solves again from curves estimated earlier (no estimation
+simulation) and validates the answer like the loop's final validation, or not at
+all (``validate_result=False``: no simulation whatever).
 """
 
 from __future__ import annotations
@@ -27,10 +31,15 @@ from scipy import stats
 
 import sim
 
+from .feasibility import check
 from .lp import AllocationProblem, Objective, Robust, TierOrder
-from .response import VALIDATION_KEY, ResponseData, estimate
-from .simulate import Task, simulate_many
+from .response import VALIDATION_KEY, ResponseData, estimate, spend_column
+from .simulate import ProgressFn, Task, simulate_many
 from .solve import Allocation, solve
+
+#: Given a phase's label (``"round 0: estimation"``), a function called with (done, total) after each of
+#: its simulations, or None; the command line draws a progress bar with it.
+RunProgress = Callable[[str], ProgressFn | None]
 
 FINAL_ROUND_KEY = 1000
 
@@ -104,6 +113,7 @@ def validate(
     reference: str,
     workers: int | None = None,
     spend_columns: Sequence[str] = (),
+    progress: ProgressFn | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate each policy on the same fresh seeds; summary per policy and per-replication outcomes.
 
@@ -114,7 +124,7 @@ def validate(
     seeds = [sim.seed_sequence(seed, VALIDATION_KEY, round_, r) for r in range(replications)]
     names = list(policies)
     tasks = [Task(policies[n], sd) for n in names for sd in seeds]
-    outs = simulate_many(tasks, workers=workers)
+    outs = simulate_many(tasks, workers=workers, progress=progress)
     recs = []
     for i, n in enumerate(names):
         for r in range(replications):
@@ -140,9 +150,20 @@ def validate(
     return pd.DataFrame(rows), per
 
 
+VALIDATION_COLUMNS = ("policy", "net_profit", "ci_low", "ci_high", "diff_vs_current", "diff_ci_low", "diff_ci_high",
+                      "revenue", "revenue_diff", "revenue_diff_ci_low", "revenue_diff_ci_high", "incentive_spend",
+                      "cells_spend", "replications", "optimised_minus_policy", "omp_ci_low", "omp_ci_high")
+RUN_COLUMNS = ("policy", "rep", "net_profit", "revenue", "incentive_spend", "cells_spend")
+
+
 @dataclass(frozen=True)
 class OptimisationResult:
-    """Every round, the recommended allocation and its validation."""
+    """Every round, the recommended allocation and its validation.
+
+    ``validated`` is False when no validation was simulated (``validation`` and ``validation_runs`` are then
+    empty frames with their columns, and ``accepted_any`` is None).  ``curves_source`` is ``"estimated"`` or
+    ``"stored"`` (:func:`resolve`).
+    """
 
     allocation: Allocation
     response: ResponseData
@@ -153,9 +174,11 @@ class OptimisationResult:
     optimised: sim.Scenario
     overrides: dict[str, Any]
     original_spends: dict[str, float]
-    accepted_any: bool
+    accepted_any: bool | None
     seconds: float
     notes: tuple[str, ...] = field(default_factory=tuple)
+    validated: bool = True
+    curves_source: str = "estimated"
 
     def allocation_frame(self) -> pd.DataFrame:
         df = self.allocation.to_frame()
@@ -173,6 +196,99 @@ def _move(alloc: Allocation, rd: ResponseData) -> float:
         scale = max(cur.current, (cur.hi - cur.lo) / 2.0, 1e-9)
         out = max(out, abs(c.spend - cur.current) / scale)
     return out
+
+
+@dataclass(frozen=True)
+class _Constraints:
+    objective: Objective
+    min_roi: float | None
+    min_spend: float | None
+    robust: Robust | None
+    tier_order: TierOrder
+    lever_shares: dict[str, tuple[float | None, float | None]]
+    cell_bounds: dict[str, tuple[float | None, float | None]]
+    tier_bounds: dict[str, tuple[float | None, float | None]]
+    lever_bounds: dict[str, tuple[float | None, float | None]]
+    max_total_change: float | None
+
+    def check(self, cells: Sequence[tuple[str, str]], budget: float) -> None:
+        check(cells, budget, objective=self.objective, min_roi=self.min_roi, min_spend=self.min_spend,
+              robust=self.robust, cell_bounds=self.cell_bounds, tier_bounds=self.tier_bounds,
+              lever_bounds=self.lever_bounds, lever_shares=self.lever_shares, max_total_change=self.max_total_change)
+
+    def problem(self, rd: ResponseData, budget: float, radius: float | None, tiers: Sequence[str]) -> AllocationProblem:
+        return AllocationProblem(
+            curves=rd.curves, budget=budget, objective=self.objective, min_roi=self.min_roi, min_spend=self.min_spend,
+            cell_bounds=self.cell_bounds, tier_bounds=self.tier_bounds, lever_bounds=self.lever_bounds,
+            lever_shares=self.lever_shares, tier_order=self.tier_order, max_change=radius,
+            max_total_change=self.max_total_change, robust=self.robust, tier_names=tuple(tiers),
+        )
+
+
+def _phase(run_progress: RunProgress | None, label: str) -> ProgressFn | None:
+    return run_progress(label) if run_progress is not None else None
+
+
+def _final_validation(scenario: sim.Scenario, opt: sim.Scenario, rd: ResponseData, budget: float, *, replications: int,
+                      seed: int, workers: int | None, compare: bool, say: Callable[[str], None],
+                      run_progress: RunProgress | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    policies = {"current": scenario, "optimised": opt}
+    if compare:
+        policies["equal_split"] = scenario.with_overrides(rd.overrides_for(equal_split(rd, budget)))
+        policies["proportional_to_tier_revenue"] = scenario.with_overrides(
+            rd.overrides_for(proportional_split(rd, budget)))
+    say(f"final validation: {len(policies)} policies x {replications} fresh replications")
+    cols = [spend_column(s.tier, s.lever) for s in rd.specs]
+    val, per = validate(policies, replications=replications, seed=seed, round_=FINAL_ROUND_KEY, reference="current",
+                        workers=workers, spend_columns=cols, progress=_phase(run_progress, "final validation"))
+    # optimised minus each policy, paired
+    opt_runs = per[per["policy"] == "optimised"].sort_values("rep")["net_profit"].to_numpy()
+    extra = []
+    for n in val["policy"]:
+        d = per[per["policy"] == n].sort_values("rep")["net_profit"].to_numpy()
+        extra.append(paired_ci(opt_runs - d))
+    val["optimised_minus_policy"] = [e[0] for e in extra]
+    val["omp_ci_low"] = [e[1] for e in extra]
+    val["omp_ci_high"] = [e[2] for e in extra]
+    return val, per
+
+
+def _no_validation() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return pd.DataFrame(columns=list(VALIDATION_COLUMNS)), pd.DataFrame(columns=list(RUN_COLUMNS))
+
+
+def settings_of(opt: sim.Scenario, rd: ResponseData) -> dict[str, float]:
+    """The value of every cell's scenario field in ``opt`` (the programme that implements the allocation)."""
+    overrides = {}
+    for s in rd.specs:
+        node: Any = opt
+        for part in s.path.split("."):
+            node = next(t for t in node if t.name == part) if isinstance(node, list) else getattr(node, part)
+        overrides[s.path] = float(node)
+    return overrides
+
+
+def _round_row(k: int, rad: float | None, objective: str, alloc: Allocation, rd: ResponseData, move: float,
+               realised: float, ci: tuple[float, float], accepted: bool | None, source: str) -> dict[str, Any]:
+    predicted = (alloc.expected_revenue_uplift if objective == "revenue" else alloc.expected_uplift) or 0.0
+    ratio = realised / predicted if predicted > 0 and np.isfinite(realised) else float("nan")
+    return {
+        "round": k, "radius": rad if rad is not None else float("nan"), "objective": objective,
+        "objective_value": alloc.objective_value, "predicted_uplift": predicted, "realised_uplift": realised,
+        "realised_ci_low": ci[0], "realised_ci_high": ci[1], "ratio": ratio,
+        "accepted": accepted, "max_move": move, "total_spend": alloc.total_spend,
+        "marginal_roi_left": alloc.marginal_roi_left, "marginal_roi_right": alloc.marginal_roi_right,
+        "estimation_runs": rd.n_runs if source == "estimated" else 0,
+        "estimation_seconds": rd.seconds if source == "estimated" else 0.0,
+        "non_concave_cells": int((~rd.shapes["concave"].astype(bool)).sum()), "curves": source,
+    }
+
+
+def _realised(val: pd.DataFrame, policy: str, objective: str, reference: str) -> tuple[float, tuple[float, float]]:
+    cv = val.set_index("policy").loc[policy]
+    if objective == "revenue":
+        return float(cv["revenue_diff"]), (float(cv["revenue_diff_ci_low"]), float(cv["revenue_diff_ci_high"]))
+    return float(cv[f"diff_vs_{reference}"]), (float(cv["diff_ci_low"]), float(cv["diff_ci_high"]))
 
 
 def optimise(
@@ -200,7 +316,9 @@ def optimise(
     workers: int | None = None,
     fit: str = "ls",
     compare: bool = True,
+    validate_result: bool = True,
     progress: Callable[[str], None] | None = None,
+    run_progress: RunProgress | None = None,
 ) -> OptimisationResult:
     """Estimate, solve and validate in trust-region rounds; validate the result against the baselines.
 
@@ -228,12 +346,25 @@ def optimise(
         workers: processes for the simulations.
         fit: ``ls`` or ``envelope``.
         compare: also validate the equal split and the revenue-proportional split at the end.
+        validate_result: False: estimate and solve only (one round; no validation simulation).
         progress: called with one line per step.
+        run_progress: called with each phase's label; returns a function called with (done, total) after each
+            of the phase's simulations (a progress bar), or None.
+
+    Raises:
+        InfeasibleAllocation: constraints that cannot hold together, found before any simulation
+            (:mod:`optimise.feasibility`) or, with the curves, by the LP.
     """
     import time
 
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
+    cons = _Constraints(objective, min_roi, min_spend, robust, tier_order, dict(lever_shares or {}),
+                        dict(cell_bounds or {}), dict(tier_bounds or {}), dict(lever_bounds or {}), max_total_change)
+    cons.check(cells, budget)
+    if not validate_result and rounds != 1:
+        raise ValueError(f"rounds={rounds}: without validation there is one round (a round is accepted or rejected "
+                         "by validating it)")
     vr = validation_replications or replications
     centre = scenario
     rows = []
@@ -245,40 +376,28 @@ def optimise(
     for k in range(rounds):
         say(f"round {k}: estimating {len(cells)} cells x {len(multipliers)} levels x {replications} replications")
         rd = estimate(centre, cells, multipliers=multipliers, replications=replications, seed=seed, round_=k,
-                      workers=workers, fit=fit)
+                      workers=workers, fit=fit, progress=_phase(run_progress, f"round {k}: estimation"))
         if original is None:
             original = rd.current_spends()
-        problem = AllocationProblem(
-            curves=rd.curves, budget=budget, objective=objective, min_roi=min_roi, min_spend=min_spend,
-            cell_bounds=cell_bounds or {}, tier_bounds=tier_bounds or {}, lever_bounds=lever_bounds or {},
-            lever_shares=lever_shares or {}, tier_order=tier_order, max_change=rad,
-            max_total_change=max_total_change, robust=robust, tier_names=tuple(scenario.tier_names),
-        )
-        alloc = solve(problem)
+        alloc = solve(cons.problem(rd, budget, rad, scenario.tier_names))
         cand = centre.with_overrides(rd.overrides_for(alloc.spends()))
         move = _move(alloc, rd)
+        if not validate_result:
+            say(f"round {k}: LP {alloc.status}, predicted net uplift {alloc.expected_uplift:,.0f}/yr; not validated")
+            rows.append(_round_row(k, rad, objective, alloc, rd, move, float("nan"), (float("nan"), float("nan")),
+                                   None, "estimated"))
+            best = first = (alloc, rd, cand)
+            break
         say(f"round {k}: LP {alloc.status}, predicted net uplift {alloc.expected_uplift:,.0f}/yr, move {move:.3f}; "
             f"validating on {vr} fresh replications")
         val, _ = validate({"centre": centre, "candidate": cand}, replications=vr, seed=seed, round_=k,
-                          reference="centre", workers=workers)
-        cv = val.set_index("policy").loc["candidate"]
-        metric = "revenue_diff" if objective == "revenue" else "diff_vs_centre"
-        lo_col = "revenue_diff_ci_low" if objective == "revenue" else "diff_ci_low"
-        hi_col = "revenue_diff_ci_high" if objective == "revenue" else "diff_ci_high"
-        realised = float(cv[metric])
-        predicted = (alloc.expected_revenue_uplift if objective == "revenue" else alloc.expected_uplift) or 0.0
+                          reference="centre", workers=workers, progress=_phase(run_progress, f"round {k}: validation"))
+        realised, ci = _realised(val, "candidate", objective, "centre")
         accepted = realised > 0
-        ratio = realised / predicted if predicted > 0 else float("nan")
-        rows.append({
-            "round": k, "radius": rad if rad is not None else float("nan"), "objective": objective,
-            "objective_value": alloc.objective_value, "predicted_uplift": predicted, "realised_uplift": realised,
-            "realised_ci_low": float(cv[lo_col]), "realised_ci_high": float(cv[hi_col]), "ratio": ratio,
-            "accepted": accepted, "max_move": move, "total_spend": alloc.total_spend,
-            "marginal_roi_left": alloc.marginal_roi_left, "marginal_roi_right": alloc.marginal_roi_right,
-            "estimation_runs": rd.n_runs, "estimation_seconds": rd.seconds,
-            "non_concave_cells": int((~rd.shapes["concave"]).sum()),
-        })
-        say(f"round {k}: realised {realised:,.0f} [{cv[lo_col]:,.0f}, {cv[hi_col]:,.0f}] -> "
+        row = _round_row(k, rad, objective, alloc, rd, move, realised, ci, accepted, "estimated")
+        rows.append(row)
+        ratio = row["ratio"]
+        say(f"round {k}: realised {realised:,.0f} [{ci[0]:,.0f}, {ci[1]:,.0f}] -> "
             f"{'accepted' if accepted else 'rejected'}")
         if first is None:
             first = (alloc, rd, cand)
@@ -299,37 +418,88 @@ def optimise(
                      "as 'optimised' for comparison, the recommendation is to keep the current programme")
         best = first
     alloc, rd, opt = best
-    policies = {"current": scenario, "optimised": opt}
-    if compare:
-        policies["equal_split"] = scenario.with_overrides(rd.overrides_for(equal_split(rd, budget)))
-        policies["proportional_to_tier_revenue"] = scenario.with_overrides(
-            rd.overrides_for(proportional_split(rd, budget)))
-    say(f"final validation: {len(policies)} policies x {vr} fresh replications")
-    from .response import spend_column
-
-    cols = [spend_column(s.tier, s.lever) for s in rd.specs]
-    val, per = validate(policies, replications=vr, seed=seed, round_=FINAL_ROUND_KEY, reference="current",
-                        workers=workers, spend_columns=cols)
-    # optimised minus each policy, paired
-    opt_runs = per[per["policy"] == "optimised"].sort_values("rep")["net_profit"].to_numpy()
-    extra = []
-    for n in val["policy"]:
-        d = per[per["policy"] == n].sort_values("rep")["net_profit"].to_numpy()
-        extra.append(paired_ci(opt_runs - d))
-    val["optimised_minus_policy"] = [e[0] for e in extra]
-    val["omp_ci_low"] = [e[1] for e in extra]
-    val["omp_ci_high"] = [e[2] for e in extra]
-    overrides = {}
-    for s in rd.specs:
-        node: Any = opt
-        for part in s.path.split("."):
-            node = next(t for t in node if t.name == part) if isinstance(node, list) else getattr(node, part)
-        overrides[s.path] = float(node)
+    if validate_result:
+        val, per = _final_validation(scenario, opt, rd, budget, replications=vr, seed=seed, workers=workers,
+                                     compare=compare, say=say, run_progress=run_progress)
+    else:
+        val, per = _no_validation()
+        notes.append("not validated by simulation (validation was switched off)")
     return OptimisationResult(
         allocation=alloc, response=rd, rounds=pd.DataFrame(rows), validation=val, validation_runs=per,
-        scenario=scenario, optimised=opt, overrides=overrides, original_spends=original or {},
-        accepted_any=any(r["accepted"] for r in rows), seconds=time.perf_counter() - t0, notes=tuple(notes),
+        scenario=scenario, optimised=opt, overrides=settings_of(opt, rd), original_spends=original or {},
+        accepted_any=any(r["accepted"] for r in rows) if validate_result else None,
+        seconds=time.perf_counter() - t0, notes=tuple(notes), validated=validate_result,
     )
 
 
-__all__ = ["OptimisationResult", "equal_split", "optimise", "paired_ci", "proportional_split", "spread", "validate"]
+def resolve(
+    scenario: sim.Scenario,
+    response: ResponseData,
+    budget: float,
+    *,
+    objective: Objective = "profit",
+    min_roi: float | None = None,
+    min_spend: float | None = None,
+    robust: Robust | None = None,
+    tier_order: TierOrder = None,
+    lever_shares: dict[str, tuple[float | None, float | None]] | None = None,
+    cell_bounds: dict[str, tuple[float | None, float | None]] | None = None,
+    tier_bounds: dict[str, tuple[float | None, float | None]] | None = None,
+    lever_bounds: dict[str, tuple[float | None, float | None]] | None = None,
+    max_total_change: float | None = None,
+    radius: float | None = None,
+    validation_replications: int = 8,
+    seed: int = 0,
+    workers: int | None = None,
+    compare: bool = True,
+    validate_result: bool = True,
+    original_spends: dict[str, float] | None = None,
+    progress: Callable[[str], None] | None = None,
+    run_progress: RunProgress | None = None,
+) -> OptimisationResult:
+    """Solve once from curves estimated earlier (``response``; no estimation simulation), then validate.
+
+    The LP is solved on ``response.curves`` around ``response.scenario`` (the centre the curves were
+    estimated around) with the constraints given here; the answer is validated as :func:`optimise`'s final
+    validation (``current`` is ``scenario``, fresh seeds under ``seed``), or not at all with
+    ``validate_result=False``, in which case no simulation runs.  Arguments as in :func:`optimise`;
+    ``radius`` (default None: the whole simulated range) keeps each cell near the centre.
+
+    Raises:
+        InfeasibleAllocation: the constraints cannot hold together (before any simulation).
+    """
+    import time
+
+    t0 = time.perf_counter()
+    say = progress or (lambda _msg: None)
+    cons = _Constraints(objective, min_roi, min_spend, robust, tier_order, dict(lever_shares or {}),
+                        dict(cell_bounds or {}), dict(tier_bounds or {}), dict(lever_bounds or {}), max_total_change)
+    cells = [(s.tier, s.lever) for s in response.specs]
+    cons.check(cells, budget)
+    rd = response
+    alloc = solve(cons.problem(rd, budget, radius, scenario.tier_names))
+    opt = rd.scenario.with_overrides(rd.overrides_for(alloc.spends()))
+    say(f"LP {alloc.status} on the stored curves in {alloc.solve_seconds:.2f} s, predicted net uplift "
+        f"{alloc.expected_uplift:,.0f}/yr")
+    notes: list[str] = []
+    if validate_result:
+        val, per = _final_validation(scenario, opt, rd, budget, replications=validation_replications, seed=seed,
+                                     workers=workers, compare=compare, say=say, run_progress=run_progress)
+        realised, ci = _realised(val, "optimised", objective, "current")
+        accepted: bool | None = realised > 0
+    else:
+        val, per = _no_validation()
+        realised, ci, accepted = float("nan"), (float("nan"), float("nan")), None
+        notes.append("not validated by simulation (validation was switched off)")
+    row = _round_row(0, radius, objective, alloc, rd, _move(alloc, rd), realised, ci, accepted, "stored")
+    return OptimisationResult(
+        allocation=alloc, response=rd, rounds=pd.DataFrame([row]), validation=val, validation_runs=per,
+        scenario=scenario, optimised=opt, overrides=settings_of(opt, rd),
+        original_spends=original_spends if original_spends is not None else rd.current_spends(),
+        accepted_any=accepted, seconds=time.perf_counter() - t0, notes=tuple(notes), validated=validate_result,
+        curves_source="stored",
+    )
+
+
+__all__ = ["OptimisationResult", "RunProgress", "equal_split", "optimise", "paired_ci", "proportional_split",
+           "resolve", "settings_of", "spread", "validate"]

@@ -110,18 +110,26 @@ class Curve:
 class Robust:
     """Mean-CVaR objective over the K scenario curves (Rockafellar-Uryasev).
 
-    Maximises ``(1 - weight) * mean_k profit_k + weight * CVaR_alpha(profit)``, where
-    ``CVaR_alpha`` is the mean of the worst ``alpha`` share of scenario profits.
+    Maximises ``(1 - weight) * mean_k profit_k + weight * CVaR_alpha(profit)``.  ``alpha`` is the
+    *confidence level*, as in Rockafellar and Uryasev (2000) and PyMC-Marketing: ``CVaR_alpha`` is the
+    mean of the worst ``1 - alpha`` share of scenario profits, so ``alpha=0.9`` is the mean of the
+    worst 10 %.  ``alpha`` lies in the open interval (0, 1); as it falls to 0 the CVaR becomes the mean.
     """
 
-    alpha: float = 0.1
+    alpha: float = 0.9
     weight: float = 0.5
 
     def __post_init__(self) -> None:
-        if not 0 < self.alpha <= 1:
-            raise ValueError(f"CVaR alpha must be in (0, 1], got {self.alpha}")
-        if not 0 <= self.weight <= 1:
+        if not (isinstance(self.alpha, int | float) and np.isfinite(self.alpha) and 0 < self.alpha < 1):
+            raise ValueError(f"CVaR alpha is the confidence level, in the open interval (0, 1) (0.9: the mean of "
+                             f"the worst 10 % of scenarios), got {self.alpha}")
+        if not (isinstance(self.weight, int | float) and np.isfinite(self.weight) and 0 <= self.weight <= 1):
             raise ValueError(f"CVaR weight must be in [0, 1], got {self.weight}")
+
+    @property
+    def tail(self) -> float:
+        """The share of scenarios averaged by the CVaR: ``1 - alpha``."""
+        return 1.0 - self.alpha
 
 
 @dataclass(frozen=True)
@@ -221,6 +229,13 @@ class BuiltLP:
     rows: dict[str, Row]
     groups: tuple[str, ...]
     eta: pulp.LpVariable | None = None
+
+
+def tail_atoms(alpha: float, k: int) -> float:
+    """``(1 - alpha) * k``, the number of scenarios in the CVaR tail (snapped to an integer within 1e-9)."""
+    m = (1.0 - float(alpha)) * k
+    r = round(m)
+    return float(r) if abs(m - r) <= 1e-9 * max(1.0, m) and r > 0 else m
 
 
 def _lin(pairs, constant: float = 0.0) -> pulp.LpAffineExpression:
@@ -391,7 +406,7 @@ def build(
             us.append(u)
             prob.addConstraint(u - eta + pk >= 0, f"cvar_tail_{k}")
         mean = pulp.lpSum(profits) * (1.0 / K)
-        cvar = eta - pulp.lpSum(us) * (1.0 / (rb.alpha * K))
+        cvar = eta - pulp.lpSum(us) * (1.0 / (tail_atoms(rb.alpha, K)))
         prob.setObjective(mean * (1.0 - rb.weight) + cvar * rb.weight)
     elif problem.objective == "revenue":
         pairs = []
@@ -408,4 +423,4 @@ def build(
                    groups=tuple(groups), eta=eta)
 
 
-__all__ = ["AllocationProblem", "BuiltLP", "Curve", "Objective", "Robust", "Row", "build"]
+__all__ = ["AllocationProblem", "BuiltLP", "Curve", "Objective", "Robust", "Row", "build", "tail_atoms"]

@@ -40,7 +40,7 @@ from scipy import optimize, stats
 import sim
 
 from .lp import Curve
-from .simulate import Task, simulate_many
+from .simulate import ProgressFn, Task, simulate_many
 
 ESTIMATION_KEY = 101
 VALIDATION_KEY = 202
@@ -340,6 +340,7 @@ def estimate(
     round_: int = 0,
     workers: int | None = None,
     fit: str = "ls",
+    progress: ProgressFn | None = None,
 ) -> ResponseData:
     """Simulate every cell at every level with CRN and fit its concave response curve.
 
@@ -352,6 +353,7 @@ def estimate(
         round_: the trust-region round (a new round draws new seeds).
         workers: processes for the simulations.
         fit: ``"ls"`` (weighted least-squares concave fit, default) or ``"envelope"`` (upper concave envelope).
+        progress: called with ``(done, total)`` after each simulation.
     """
     import time
 
@@ -377,7 +379,7 @@ def estimate(
                 tasks.append(Task(sc, sd))
                 keys.append((spec.cell, m, r))
     t0 = time.perf_counter()
-    outs = simulate_many(tasks, workers=workers)
+    outs = simulate_many(tasks, workers=workers, progress=progress)
     seconds = time.perf_counter() - t0
 
     base_rows = {}

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 import sim
+
+#: Called with (runs done, runs in all) after each run.
+ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -65,16 +68,29 @@ def default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def simulate_many(tasks: Sequence[Task], workers: int | None = None) -> list[Outcome]:
-    """Run every task; ``workers > 1`` uses spawned processes. Results are in task order."""
+def simulate_many(tasks: Sequence[Task], workers: int | None = None,
+                  progress: ProgressFn | None = None) -> list[Outcome]:
+    """Run every task; ``workers > 1`` uses spawned processes. Results are in task order.
+
+    ``progress`` is called with ``(done, total)`` after each run (in task order).
+    """
     tasks = list(tasks)
+    total = len(tasks)
     n = default_workers() if workers is None else max(1, int(workers))
-    if n == 1 or len(tasks) <= 1:
-        return [run_one(t) for t in tasks]
+    report = progress or (lambda _done, _total: None)
+    out: list[Outcome] = []
+    if n == 1 or total <= 1:
+        for t in tasks:
+            out.append(run_one(t))
+            report(len(out), total)
+        return out
     ctx = mp.get_context("spawn")
-    chunk = max(1, len(tasks) // (n * 8))
+    chunk = max(1, total // (n * 8))
     with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as ex:
-        return list(ex.map(run_one, tasks, chunksize=chunk))
+        for o in ex.map(run_one, tasks, chunksize=chunk):
+            out.append(o)
+            report(len(out), total)
+    return out
 
 
-__all__ = ["Outcome", "Task", "default_workers", "run_one", "simulate_many"]
+__all__ = ["Outcome", "ProgressFn", "Task", "default_workers", "run_one", "simulate_many"]

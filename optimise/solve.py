@@ -17,6 +17,8 @@ records whether it does.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -24,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pulp
 
-from .lp import AllocationProblem, BuiltLP, Curve, build
+from .lp import AllocationProblem, BuiltLP, Curve, build, tail_atoms
 
 _ABS_TOL = 1e-6
 
@@ -111,8 +113,60 @@ class Allocation:
         return df
 
 
+_banner_swallowed = False
+
+
+def _swallow_banner() -> None:
+    """Construct HiGHS once with the process's standard output sent to /dev/null.
+
+    HiGHS (1.16) prints its banner ("Running HiGHS ... Copyright ...") from C++ the first time a
+    ``Highs`` object is made in a process, before any option (``output_flag``) can be set on it;
+    it is never printed again in that process.  Making that first object here, with file
+    descriptor 1 pointed at /dev/null for the moment it takes, keeps the banner off the
+    terminal and out of piped output.  Nothing is done when descriptor 1 cannot be redirected.
+    """
+    global _banner_swallowed
+    if _banner_swallowed:
+        return
+    _banner_swallowed = True
+    try:
+        import highspy
+    except ImportError:  # PuLP reports a missing HiGHS when it solves
+        return
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+            highspy.Highs()
+            _flush_c_stdout()
+        finally:
+            os.dup2(saved, 1)
+            os.close(devnull)
+    except OSError:
+        pass
+    finally:
+        os.close(saved)
+
+
+def _flush_c_stdout() -> None:
+    """Flush the C library's stdio buffers (what HiGHS printed may still sit in them)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError, TypeError):  # no C library to load (Windows): HiGHS flushes its log itself
+        pass
+
+
 def solver(msg: bool = False) -> pulp.HiGHS:
-    """The HiGHS solver, quiet."""
+    """The HiGHS solver, quiet: no log, and (``msg=False``) no banner on standard output."""
+    if not msg:
+        _swallow_banner()
     return pulp.HiGHS(msg=msg, output_flag=msg)
 
 
@@ -172,10 +226,22 @@ def scenario_profits(problem: AllocationProblem, spends: dict[str, float]) -> np
 
 
 def cvar(values: np.ndarray, alpha: float) -> float:
-    """Mean of the worst ``alpha`` share of ``values`` (equal weights; fractional atom split)."""
+    """Conditional value at risk of profits at confidence level ``alpha`` (Rockafellar-Uryasev).
+
+    The mean of the worst ``1 - alpha`` share of ``values`` (equal weights; a fractional atom is
+    split): ``cvar(v, 0.9)`` is the mean of the worst 10 % of ``v``.  This is the value of the LP's
+    ``max_eta eta - 1/((1 - alpha) K) sum_k max(eta - v_k, 0)``.
+
+    Raises:
+        ValueError: ``alpha`` outside the open interval (0, 1), or no values.
+    """
+    if not (np.isfinite(alpha) and 0 < alpha < 1):
+        raise ValueError(f"CVaR alpha is the confidence level, in the open interval (0, 1), got {alpha}")
     v = np.sort(np.asarray(values, float))
     K = len(v)
-    m = alpha * K
+    if K == 0:
+        raise ValueError("CVaR of no values")
+    m = tail_atoms(alpha, K)
     full = int(np.floor(m + 1e-12))
     tail = v[:full].sum() + (m - full) * (v[full] if full < K else 0.0)
     return float(tail / m)

@@ -72,7 +72,8 @@ def test_optimise_writes_every_output(app, tmp_path):
 
 def test_infeasible_constraints_exit_2_and_write_nothing(app, tmp_path):
     out = tmp_path / "bad"
-    res = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "1000", "--cells", "all:discount",
+    # within the budget (no conflict the pre-check sees), beyond anything the levels simulate (the LP sees it)
+    res = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "1e13", "--cells", "all:discount",
                                    "--levels", "0.5,1", "--replications", "2", "--workers", "1",
                                    "--lever-bound", "discount=1e12:", "--out", str(out), *TINY])
     assert res.exit_code == 2

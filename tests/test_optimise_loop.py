@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import sim
-from optimise.loop import FINAL_ROUND_KEY, optimise, spread, validate
+from optimise.loop import FINAL_ROUND_KEY, optimise, resolve, spread, validate
 from optimise.response import ESTIMATION_KEY, VALIDATION_KEY, cell_spec
 from optimise.simulate import Task, simulate_many
 
@@ -63,6 +63,7 @@ def test_trust_region_rounds_are_all_reported():
     from optimise.lp import Robust
 
     sc = sim.Scenario().with_overrides(TINY)
+    # 2 scenarios: CVaR_0.5 is the worse one
     res = optimise(sc, [("all", "discount"), ("gold", "rebate")], budget=1e9, rounds=3, radius=0.5, tol=0.0,
                    replications=2, workers=1, multipliers=(0.5, 1.0, 1.5), robust=Robust(alpha=0.5))
     r = res.rounds
@@ -75,3 +76,22 @@ def test_trust_region_rounds_are_all_reported():
     assert (r["max_move"] <= r["radius"] + 1e-9).all()  # the trust region holds
     assert res.allocation.cvar is not None and len(res.allocation.scenario_profits) == 2
     assert {"current", "optimised", "equal_split", "proportional_to_tier_revenue"} == set(res.validation["policy"])
+
+    # the same curves solved again without any simulation
+    again = resolve(sc, res.response, 1e9, robust=Robust(alpha=0.5), validate_result=False)
+    assert again.validated is False and again.accepted_any is None and again.curves_source == "stored"
+    assert again.validation.empty and again.validation_runs.empty
+    assert again.rounds["estimation_runs"].tolist() == [0] and again.allocation.status == "optimal"
+
+
+def test_conflicting_constraints_raise_before_any_simulation(monkeypatch):
+    from optimise.solve import InfeasibleAllocation
+
+    def boom(*_a, **_k):
+        raise AssertionError("simulated")
+
+    monkeypatch.setattr("optimise.loop.estimate", boom)
+    sc = sim.Scenario().with_overrides(TINY)
+    with pytest.raises(InfeasibleAllocation, match="before any simulation") as err:
+        optimise(sc, [("all", "discount")], budget=1e5, min_spend=2e5, rounds=1)
+    assert set(err.value.conflicts) == {"min_spend", "budget"}

@@ -260,13 +260,45 @@ def test_infeasibility_names_the_conflicting_constraints():
     assert "budget" in msg and "lever_bounds[rebate]" in msg and "mdf" not in msg.split("(given")[0]
 
 
-def test_cvar_helper_and_lp_against_brute_force():
+def test_cvar_is_the_mean_of_the_worst_tail_at_confidence_alpha():
+    v = np.arange(1.0, 21.0)[::-1]  # 20 profits: 20, 19, ..., 1
+    assert cvar(v, 0.9) == pytest.approx(1.5)  # the worst 10 %: the two smallest, 1 and 2
+    assert cvar(v, 0.95) == pytest.approx(1.0)  # the worst 5 %: the smallest
+    assert cvar(v, 0.5) == pytest.approx(np.mean(np.arange(1.0, 11.0)))
     assert cvar(np.array([5.0, 1.0, 3.0, 2.0]), 0.5) == pytest.approx(1.5)
-    assert cvar(np.array([5.0, 1.0, 3.0, 2.0]), 0.375) == pytest.approx((1.0 + 0.5 * 2.0) / 1.5)
+    # a tail of 1.5 scenarios: the worst one and half of the next
+    assert cvar(np.array([5.0, 1.0, 3.0, 2.0]), 0.625) == pytest.approx((1.0 + 0.5 * 2.0) / 1.5)
+    for bad in (0.0, 1.0, -0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="confidence level"):
+            cvar(v, bad)
+        with pytest.raises(ValueError, match="confidence level"):
+            Robust(alpha=bad)
+
+
+def test_lp_cvar_objective_matches_the_evaluated_one():
+    """The LP's CVaR (eta - sum u / ((1 - alpha) K)) equals cvar() of the scenario profits at its optimum."""
+    rng = np.random.default_rng(5)
+    curves = random_curves(rng, 2, 2, 4, k=10)
+    B = 0.5 * sum(c.hi for c in curves)
+    for alpha in (0.9, 0.75, 0.66):
+        p = AllocationProblem(curves, budget=B, robust=Robust(alpha=alpha, weight=1.0))
+        built = build(p)
+        st_ = built.prob.solve(solver())
+        assert st_.status == pulp.LpSolveStatus.Optimal
+        sol = solve(p)
+        profits = np.array(sol.scenario_profits)
+        assert float(st_.objective) == pytest.approx(cvar(profits, alpha), rel=1e-7, abs=1e-6)
+        assert sol.cvar == pytest.approx(cvar(profits, alpha))
+        assert sol.objective_value == pytest.approx(float(st_.objective), rel=1e-7, abs=1e-6)
+        if alpha == 0.9:  # 10 scenarios at confidence 0.9: the CVaR is the single worst one
+            assert sol.cvar == pytest.approx(profits.min())
+
+
+def test_cvar_helper_and_lp_against_brute_force():
     rng = np.random.default_rng(11)
     curves = random_curves(rng, 1, 2, 3, k=6)
     B = 0.6 * sum(c.hi for c in curves)
-    for alpha, weight in ((0.34, 1.0), (0.5, 0.5), (1.0, 1.0)):
+    for alpha, weight in ((0.66, 1.0), (0.5, 0.5), (0.9, 1.0)):
         p = AllocationProblem(curves, budget=B, robust=Robust(alpha=alpha, weight=weight))
         sol = solve(p)
         a, b = curves
