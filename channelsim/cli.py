@@ -58,6 +58,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"channelsim {sim.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print channelsim's version and exit.")] = False,
+) -> None:
+    """Agent-based what-ifs for channel partner programmes."""
+
+
 #: Modules written elsewhere that add commands: each exposes ``register(app: typer.Typer) -> None``.
 PLUGINS = ("channelsim.sweep_cli", "channelsim.optimise_cli", "channelsim.app_cli")
 
