@@ -267,8 +267,10 @@ def optimise_cmd(
     cell_bound: Annotated[list[str] | None, typer.Option("--cell-bound", help="TIER:LEVER=LO:HI, repeatable")] = None,
     tier_bound: Annotated[list[str] | None, typer.Option("--tier-bound", help="TIER=LO:HI, repeatable")] = None,
     lever_bound: Annotated[list[str] | None, typer.Option("--lever-bound", help="LEVER=LO:HI, repeatable")] = None,
-    tier_order: Annotated[str, typer.Option("--tier-order", help="lever | total | none: per-partner benefit "
-                                            "never lower in a higher tier")] = "lever",
+    tier_order: Annotated[str | None, typer.Option("--tier-order", help="rate | lever | total | none: benefits "
+                                                   "never lower in a higher tier (rate: each lever's rate, the "
+                                                   "default; lever, total: per-partner spend, the default with "
+                                                   "--objective roi)")] = None,
     max_total_change: Annotated[float | None, typer.Option("--max-total-change", help="sum of |spend change| "
                                                            "(USD/yr)")] = None,
     rounds: Annotated[int, typer.Option("--rounds", help="trust-region rounds (1 with --curves or --no-validate)")
@@ -318,8 +320,14 @@ def optimise_cmd(
             sc = apply_overrides(sc, overrides, source="--set", strict=True)
         if objective not in ("profit", "revenue", "roi"):
             raise ValueError(f"--objective {objective!r}: allowed: profit, revenue, roi")
-        if tier_order not in ("lever", "total", "none"):
-            raise ValueError(f"--tier-order {tier_order!r}: allowed: lever, total, none")
+        if tier_order is None:
+            tier_order = "lever" if objective == "roi" else "rate"
+        if tier_order not in ("rate", "lever", "total", "none"):
+            raise ValueError(f"--tier-order {tier_order!r}: allowed: rate, lever, total, none")
+        if tier_order == "rate" and objective == "roi":
+            raise ValueError("--tier-order rate is not available with --objective roi (the ROI objective's "
+                             "Charnes-Cooper form cannot keep each cell's spend levels in order); use --tier-order "
+                             "lever or total")
         if budget < 0 or not math.isfinite(budget):
             raise ValueError(f"--budget {budget}: a non-negative number (USD per year)")
         if replications is not None and replications < 2:
@@ -347,6 +355,10 @@ def optimise_cmd(
                                  "region rounds estimate new curves each round); leave --rounds out")
             stored = read_estimation(curves)
             check_stored(stored, sc, cells=asked_cells, levels=mults, replications=replications, fit=fit)
+            if tier_order == "rate" and any(c.rates is None for c in stored.response.curves if c.tier != "all"):
+                raise ValueError(f"--curves {curves}: these curves were stored without the cells' rates at each "
+                                 "level, which --tier-order rate (the default) needs; estimate again without "
+                                 "--curves, or pass --tier-order lever")
             cell_list = stored.cells
             mults = tuple(stored.record["levels"])
             replications = int(stored.record["replications"])

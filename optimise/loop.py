@@ -268,6 +268,47 @@ def settings_of(opt: sim.Scenario, rd: ResponseData) -> dict[str, float]:
     return overrides
 
 
+def ladder_notes(opt: sim.Scenario, rd: ResponseData, tiers: Sequence[str]) -> list[str]:
+    """Where the programme ``opt`` gives a lower tier a higher rate of a lever than the next tier up."""
+    values = settings_of(opt, rd)
+    out = []
+    by_lever: dict[str, list[tuple[str, float]]] = {}
+    for spec in rd.specs:
+        if spec.tier != "all":
+            by_lever.setdefault(spec.lever, []).append((spec.tier, values[spec.path]))
+    for lever, items in by_lever.items():
+        items.sort(key=lambda tv: list(tiers).index(tv[0]))
+        for (ta, va), (tb, vb) in zip(items, items[1:], strict=False):
+            if va > vb * (1 + 1e-6) + 1e-12:
+                out.append(f"the recommended {lever} rate of {ta} ({va:.4g}) is above that of {tb} ({vb:.4g}): "
+                           "the tier ladder is inverted")
+    return out
+
+
+def verdict_notes(val: pd.DataFrame, planned_spend: float, budget: float) -> list[str]:
+    """Warnings from the final validation: no gain over a simple rule, realised spend off the plan."""
+    out: list[str] = []
+    if val.empty:
+        return out
+    v = val.set_index("policy")
+    rules = [p for p in ("equal_split", "proportional_to_tier_revenue") if p in v.index]
+    if rules:
+        best = max(rules, key=lambda p: float(v.loc[p, "net_profit"]))
+        d, lo, hi = (float(v.loc[best, k]) for k in ("optimised_minus_policy", "omp_ci_low", "omp_ci_high"))
+        if not lo > 0:
+            out.append(f"WARNING: the optimised programme does not beat the best simple rule ({best}) in validation: "
+                       f"optimised minus {best} {d / 1e6:+,.2f} M USD/yr (95 % CI {lo / 1e6:+,.2f} to "
+                       f"{hi / 1e6:+,.2f}); the allocation is not better than splitting the budget by that rule")
+    if "optimised" in v.index and planned_spend > 0:
+        realised = float(v.loc["optimised", "cells_spend"])
+        off = realised / planned_spend - 1.0
+        if abs(off) > 0.02:
+            out.append(f"realised spend of the optimised cells in validation {realised / 1e6:,.2f} M USD/yr is "
+                       f"{off:+.1%} off the planned {planned_spend / 1e6:,.2f} M (budget {budget / 1e6:,.2f} M): "
+                       "rates set from the curves do not spend exactly what was planned")
+    return out
+
+
 def _round_row(k: int, rad: float | None, objective: str, alloc: Allocation, rd: ResponseData, move: float,
                realised: float, ci: tuple[float, float], accepted: bool | None, source: str) -> dict[str, Any]:
     predicted = (alloc.expected_revenue_uplift if objective == "revenue" else alloc.expected_uplift) or 0.0
@@ -300,7 +341,7 @@ def optimise(
     min_roi: float | None = None,
     min_spend: float | None = None,
     robust: Robust | None = None,
-    tier_order: TierOrder = None,
+    tier_order: TierOrder = "rate",
     lever_shares: dict[str, tuple[float | None, float | None]] | None = None,
     cell_bounds: dict[str, tuple[float | None, float | None]] | None = None,
     tier_bounds: dict[str, tuple[float | None, float | None]] | None = None,
@@ -330,7 +371,8 @@ def optimise(
         min_roi: least programme ROI.
         min_spend: least total spend.
         robust: mean-CVaR over the replication curves.
-        tier_order: per-partner benefit never lower in a higher tier (``lever``, ``total`` or None).
+        tier_order: benefits never lower in a higher tier: ``rate`` (default: each lever's rate, e.g. the
+            rebate rate, is non-decreasing up the tier ladder), ``lever`` or ``total`` (per-partner spend), None.
         lever_shares: ``{lever: (lo, hi)}`` shares of the total spend.
         cell_bounds: ``{"tier/lever": (lo, hi)}``.
         tier_bounds: ``{tier: (lo, hi)}``.
@@ -424,6 +466,7 @@ def optimise(
     else:
         val, per = _no_validation()
         notes.append("not validated by simulation (validation was switched off)")
+    notes += ladder_notes(opt, rd, scenario.tier_names) + verdict_notes(val, alloc.total_spend, budget)
     return OptimisationResult(
         allocation=alloc, response=rd, rounds=pd.DataFrame(rows), validation=val, validation_runs=per,
         scenario=scenario, optimised=opt, overrides=settings_of(opt, rd), original_spends=original or {},
@@ -441,7 +484,7 @@ def resolve(
     min_roi: float | None = None,
     min_spend: float | None = None,
     robust: Robust | None = None,
-    tier_order: TierOrder = None,
+    tier_order: TierOrder = "rate",
     lever_shares: dict[str, tuple[float | None, float | None]] | None = None,
     cell_bounds: dict[str, tuple[float | None, float | None]] | None = None,
     tier_bounds: dict[str, tuple[float | None, float | None]] | None = None,
@@ -491,6 +534,7 @@ def resolve(
         val, per = _no_validation()
         realised, ci, accepted = float("nan"), (float("nan"), float("nan")), None
         notes.append("not validated by simulation (validation was switched off)")
+    notes += ladder_notes(opt, rd, scenario.tier_names) + verdict_notes(val, alloc.total_spend, budget)
     row = _round_row(0, radius, objective, alloc, rd, _move(alloc, rd), realised, ci, accepted, "stored")
     return OptimisationResult(
         allocation=alloc, response=rd, rounds=pd.DataFrame([row]), validation=val, validation_runs=per,
@@ -501,5 +545,5 @@ def resolve(
     )
 
 
-__all__ = ["OptimisationResult", "RunProgress", "equal_split", "optimise", "paired_ci", "proportional_split",
-           "resolve", "settings_of", "spread", "validate"]
+__all__ = ["OptimisationResult", "RunProgress", "equal_split", "ladder_notes", "optimise", "paired_ci",
+           "proportional_split", "resolve", "settings_of", "spread", "validate", "verdict_notes"]
