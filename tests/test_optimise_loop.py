@@ -5,10 +5,11 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import sim
-from optimise.loop import FINAL_ROUND_KEY, optimise, resolve, spread, validate
+from optimise.loop import FINAL_ROUND_KEY, optimise, resolve, spread, validate, verdict_notes
 from optimise.response import ESTIMATION_KEY, VALIDATION_KEY, cell_spec
 from optimise.simulate import Task, simulate_many
 
@@ -97,3 +98,25 @@ def test_conflicting_constraints_raise_before_any_simulation(monkeypatch):
     with pytest.raises(InfeasibleAllocation, match="before any simulation") as err:
         optimise(sc, [("all", "discount")], budget=1e5, min_spend=2e5, rounds=1)
     assert set(err.value.conflicts) == {"min_spend", "budget"}
+
+
+def _validation(omp_low: float, cells_spend: float) -> pd.DataFrame:
+    rows = [{"policy": "current", "net_profit": 100.0, "optimised_minus_policy": 5.0, "omp_ci_low": 1.0,
+             "omp_ci_high": 9.0, "cells_spend": 50.0},
+            {"policy": "optimised", "net_profit": 105.0, "optimised_minus_policy": 0.0, "omp_ci_low": 0.0,
+             "omp_ci_high": 0.0, "cells_spend": cells_spend},
+            {"policy": "equal_split", "net_profit": 104.0, "optimised_minus_policy": 1.0, "omp_ci_low": omp_low,
+             "omp_ci_high": 3.0, "cells_spend": 60.0},
+            {"policy": "proportional_to_tier_revenue", "net_profit": 90.0, "optimised_minus_policy": 15.0,
+             "omp_ci_low": 10.0, "omp_ci_high": 20.0, "cells_spend": 60.0}]
+    return pd.DataFrame(rows)
+
+
+def test_verdict_warns_when_the_best_simple_rule_is_not_beaten_and_when_spend_is_off_plan():
+    quiet = verdict_notes(_validation(omp_low=0.5, cells_spend=60.5), planned_spend=60.0, budget=60.0)
+    assert quiet == []  # beats the best rule (CI above 0), realised spend 0.8 % off the plan
+    loud = verdict_notes(_validation(omp_low=-1.0, cells_spend=66.0), planned_spend=60.0, budget=60.0)
+    assert len(loud) == 2
+    assert "does not beat the best simple rule (equal_split)" in loud[0]  # the better rule, not the proportional
+    assert "+10.0% off the planned" in loud[1]
+    assert verdict_notes(pd.DataFrame(), 1.0, 1.0) == []
