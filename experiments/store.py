@@ -21,8 +21,8 @@ experiment).  A failed run is a row with ``status = 'failed'``, its traceback in
 ``error`` and null outputs.
 
 A folder written with the earlier layout (``manifest.json``, ``design.parquet``,
-``corrupt/`` and ``report.html`` beside ``runs/``) is read as it is, and renamed to this
-layout by the next session that opens it.
+``corrupt/``, ``report.html`` and the ``results.parquet`` / ``monthly.parquet`` exports beside
+``runs/``) is read as it is, and renamed to this layout by the next session that opens it.
 
 The manifest records ``resolved_sha256``, a fingerprint of the experiment with its
 resolved base scenario (every field); a session on a folder whose fingerprint
@@ -66,7 +66,8 @@ RUNS = "runs"
 CORRUPT = "_corrupt"
 REPORT = "_report.html"
 #: Names of the earlier layout (beside ``runs/``, which broke ``pd.read_parquet(DIR)``) -> today's.
-LEGACY = {"manifest.json": MANIFEST, "design.parquet": DESIGN, "corrupt": CORRUPT, "report.html": REPORT}
+LEGACY = {"manifest.json": MANIFEST, "design.parquet": DESIGN, "corrupt": CORRUPT, "report.html": REPORT,
+          "results.parquet": "_results.parquet", "monthly.parquet": "_monthly.parquet"}
 #: Largest manifest read (bytes): the experiment file is at most 1 MB, and a session adds a few lines.
 MAX_MANIFEST_BYTES = 64_000_000
 

@@ -123,9 +123,12 @@ def test_a_folder_of_the_earlier_layout_is_read_and_renamed(sequential, tmp_path
     tmp, df = sequential
     out = tmp_path / "out"
     shutil.copytree(tmp / "out", out)
-    for old, new in LEGACY.items():  # manifest.json, design.parquet, ... beside runs/
+    r = CliRunner().invoke(cli_app(), ["results", str(out), "--format", "parquet"])  # an export, too
+    assert r.exit_code == 0, r.output
+    for old, new in LEGACY.items():  # manifest.json, design.parquet, results.parquet ... beside runs/
         if (out / new).exists():
             (out / new).rename(out / old)
+    assert (out / "results.parquet").is_file()
     assert (out / "manifest.json").is_file() and not (out / MANIFEST).exists()
     pd.testing.assert_frame_equal(stable(load_results(out, monthly=True)), stable(df))
     r = CliRunner().invoke(cli_app(), ["results", str(out)])
