@@ -140,7 +140,7 @@ def results(
     format: Annotated[str | None, typer.Option(
         "--format", "-f", help="csv or parquet (default: print a table)")] = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="file to write (csv: stdout by default; parquet: DIR/results.parquet)")] = None,
+        "--output", "-o", help="file to write (csv: stdout by default; parquet: DIR/_results.parquet)")] = None,
     status: Annotated[str | None, typer.Option("--status", help="only runs with this status: ok or failed")] = None,
     monthly: Annotated[bool, typer.Option("--monthly", help="the monthly series in long form instead")] = False,
 ) -> None:
@@ -167,7 +167,8 @@ def results(
                 typer.echo(f"wrote {len(df)} rows to {output}", err=True)
             return
         if format == "parquet":
-            target = output or directory / ("monthly.parquet" if monthly else "results.parquet")
+            # "_": parquet readers of the folder (pd.read_parquet(DIR)) skip it
+            target = output or directory / ("_monthly.parquet" if monthly else "_results.parquet")
             write_parquet_atomic(df, target)
             typer.echo(f"wrote {len(df)} rows to {target}", err=True)
             return
@@ -186,7 +187,7 @@ def results(
 
 def report(
     directory: Annotated[Path, typer.Argument(help="an experiment's output folder")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file (default: DIR/report.html)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file (default: DIR/_report.html)")] = None,
 ) -> None:
     """Write a self-contained HTML report: what was run, means with 95 % CIs, main effects, Sobol/Morris indices."""
     from experiments.store import StoreError
@@ -203,18 +204,19 @@ def report(
 
 
 def write_report(directory: Path, output: Path | None = None) -> Path:
-    """Write the sweep report of ``directory`` to ``output`` (default ``DIR/report.html``) atomically.
+    """Write the sweep report of ``directory`` to ``output`` (default ``DIR/_report.html``) atomically.
 
     Raises:
         experiments.store.StoreError: when the folder holds no experiment.
     """
     from experiments.analysis import summarise
     from experiments.io import atomic_write_text
+    from experiments.store import REPORT
 
     from .report import sweep_report
 
     text = sweep_report(summarise(directory))
-    target = Path(output) if output is not None else Path(directory) / "report.html"
+    target = Path(output) if output is not None else Path(directory) / REPORT
     atomic_write_text(target, text)
     return target
 
