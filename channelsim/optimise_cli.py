@@ -132,12 +132,14 @@ def _write_outputs(folder: Path, res, info: dict[str, Any], *, base_file: Path, 
 
     # the recommendation as a scenario file, checked to load back as the programme validation simulated
     a = res.allocation
-    rec_hash = store.scenario_hash(res.optimised)
+    rec_hash = store.scenario_hash(res.recommendation)
+    chosen = "" if res.recommended == "optimised" else (
+        f" The {res.recommended} programme, which beat the optimised one in validation.")
     text = store.recommended_yaml(
-        base_file, file_scenario, res.optimised, name=f"{res.scenario.name}_optimised",
+        base_file, file_scenario, res.recommendation, name=f"{res.scenario.name}_{res.recommended}",
         description=(f"The programme recommended by channelsim optimise for {info['scenario']} (objective "
                      f"{a.objective}, budget {a.budget:,.0f} USD/yr over {', '.join(info['cells'])}); "
-                     + ("validated by simulation." if res.validated else "not validated by simulation.")),
+                     + ("validated by simulation." if res.validated else "not validated by simulation.") + chosen),
         run={"written_by": "channelsim optimise", "channelsim": sim.__version__, "date": info["date"],
              "objective": a.objective, "budget": a.budget, "validated": res.validated, "seed": info["seed"],
              "scenario_hash": rec_hash},
@@ -154,7 +156,7 @@ def _write_outputs(folder: Path, res, info: dict[str, Any], *, base_file: Path, 
         "marginal_roi_right": _clean(a.marginal_roi_right), "budget_dual": _clean(a.budget_dual),
         "dual_check": a.dual_check, "roi": _clean(a.roi), "cvar": _clean(a.cvar), "accepted_any": res.accepted_any,
         "validated": res.validated, "curves": res.curves_source, "scenario_hash": store.scenario_hash(res.scenario),
-        "recommended_scenario_hash": rec_hash, "overrides": res.overrides,
+        "recommended": res.recommended, "recommended_scenario_hash": rec_hash, "overrides": res.overrides,
         "notes": list(res.notes) + list(a.notes), "seconds": res.seconds,
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -258,6 +260,9 @@ def optimise_cmd(
                                                 "they were estimated for another scenario, horizon or cells")] = None,
     validate: Annotated[bool, typer.Option("--validate/--no-validate", help="validate the answer by simulation "
                                            "(--no-validate: solve only, no validation simulation)")] = True,
+    stability: Annotated[bool, typer.Option("--stability/--no-stability", help="estimate the first round again "
+                                            "with seed + 1 and validate that programme too: how much of the answer "
+                                            "is estimation noise (not with --curves or --no-validate)")] = True,
     objective: Annotated[str, typer.Option("--objective", help="profit | revenue | roi")] = "profit",
     min_roi: Annotated[float | None, typer.Option("--min-roi", help="least programme ROI (profit, revenue)")] = None,
     min_spend: Annotated[float | None, typer.Option("--min-spend", help="least total spend (useful with roi)")] = None,
@@ -412,8 +417,8 @@ def optimise_cmd(
         else:
             res = optimise(sc, cell_list, budget, **constraints, rounds=rounds, radius=radius, multipliers=mults,
                            replications=replications, validation_replications=validation_replications, seed=seed,
-                           workers=workers, fit=fit, validate_result=validate, progress=progress,
-                           run_progress=run_progress)
+                           workers=workers, fit=fit, validate_result=validate, stability=stability and validate,
+                           progress=progress, run_progress=run_progress)
             accepted = [int(r) for r, ok in zip(res.rounds["round"], res.rounds["accepted"], strict=True) if ok is True]
             estimation = {"replications": replications, "seed": seed, "fit": fit,
                           "round_": accepted[-1] if accepted else 0, "original_spends": res.original_spends}
@@ -468,6 +473,7 @@ def optimise_cmd(
               f"budget shadow price {a.budget_dual if a.budget_dual is not None else 'n/a'}")
     for n in (*res.notes, *a.notes):
         con.print(f"note: {n}")
+    con.print(f"recommended: {res.recommended} (recommended.yaml)")
     con.print(f"wrote {', '.join(written)} to {out} in {time.perf_counter() - t0:.1f} s")
 
 
