@@ -54,7 +54,6 @@ app = typer.Typer(
     name="channelsim",
     help="Agent-based what-ifs for channel partner programmes.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
@@ -128,6 +127,13 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
             raise ScenarioError("--set", [(path, raw, "a value after '=' (a YAML scalar or list)")])
         out[path] = value
     return out
+
+
+def complete_scenario(incomplete: str) -> list[str]:
+    """Shell completion of a scenario argument: the scenario names starting with ``incomplete``."""
+    from experiments.io import available_scenarios
+
+    return [n for n in available_scenarios() if n.startswith(incomplete)]
 
 
 def build_scenario(scenario: str, sets: list[str], months: int | None = None) -> tuple[sim.Scenario, Path]:
@@ -402,9 +408,10 @@ def _summary_table(summary: dict[str, Any]) -> Table:
 
 @app.command("run")
 def run_cmd(
-    scenario: Annotated[str, typer.Argument(help="Scenario file, or a name in scenarios/ (baseline, mediation, ...).")],
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the results to (new or empty).")],
-    seed: Annotated[int, typer.Option("--seed", help="Seed; replication r uses sim.seed_sequence(seed, r).")] = 0,
+    scenario: Annotated[str, typer.Argument(help="Scenario file, or a name in scenarios/ (baseline, mediation, ...).",
+                                            autocompletion=complete_scenario)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the results to (new or empty).")],
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Seed; replication r uses sim.seed_sequence(seed, r).")] = 0,
     replications: Annotated[int, typer.Option("--replications", "-r", help="Number of replications.")] = 1,
     months: Annotated[int | None, typer.Option("--months", help="Reported months (replaces time.months).")] = None,
     sets: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
@@ -448,7 +455,8 @@ def run_cmd(
 
 @app.command("validate")
 def validate_cmd(
-    scenario: Annotated[str, typer.Argument(help="Scenario file, or a name in scenarios/.")],
+    scenario: Annotated[str, typer.Argument(help="Scenario file, or a name in scenarios/.",
+                                            autocompletion=complete_scenario)],
     sets: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Load and check a scenario file (and its extends chain); print its name and OK."""
@@ -579,7 +587,7 @@ def compare_runs(
 def compare_cmd(
     dir_a: Annotated[Path, typer.Argument(help="Run folder A (written by 'channelsim run').")],
     dir_b: Annotated[Path, typer.Argument(help="Run folder B.")],
-    out: Annotated[Path | None, typer.Option("--out", help="Write a comparison report.html here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write a comparison report.html here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists and is not empty.")] = False,
     allow_mismatch: Annotated[bool, typer.Option(
         "--allow-mismatch", help="Compare runs of different horizons or market sizes anyway.")] = False,
@@ -698,7 +706,7 @@ def main() -> None:
     ``CHANNELSIM_TRACEBACK=1`` is set.
     """
     try:
-        app()
+        app(prog_name="channelsim")  # also under `python -m channelsim.cli`: help and shell completion name it so
     except Exception as err:  # noqa: BLE001 - the last line of defence: no traceback reaches a user
         if os.environ.get("CHANNELSIM_TRACEBACK"):
             traceback.print_exc()
@@ -710,3 +718,7 @@ __all__ = ["app", "build_scenario", "check_out", "clean_stale_stages", "compare_
            "main", "parse_sets", "read_run", "read_run_frames",
            "run_scale", "scale_mismatches", "register_plugins", "run_replications", "run_summary",
            "staged_dir"]
+
+
+if __name__ == "__main__":  # python -m channelsim.cli
+    main()
