@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import importlib.util
 import os
 import stat
 import tempfile
@@ -48,8 +49,25 @@ from sim.errors import HIDDEN, Described, ScenarioError, from_validation_error
 
 from .limits import MAX_FILE_BYTES, load_yaml, number_problems
 
-#: The repository's scenario folder, where bare names (``baseline``) are looked up.
-SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+def shipped_scenarios_dir() -> Path:
+    """The folder of the shipped scenario files, where bare names (``baseline``) are looked up.
+
+    In a checkout it is the repository's top-level ``scenarios/`` folder (the source of the
+    files); in an installed wheel, where they are the package data of ``experiments.scenarios``
+    (see ``pyproject.toml``), the folder the import system finds that package in.
+    """
+    root = Path(__file__).resolve().parent.parent
+    checkout = root / "scenarios"
+    if checkout.is_dir() and (root / "pyproject.toml").is_file():
+        return checkout
+    spec = importlib.util.find_spec("experiments.scenarios")  # a namespace package: the folder of the files
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(folders[0]) if folders else checkout
+
+
+#: The folder of the shipped scenario files (:func:`shipped_scenarios_dir`).
+SCENARIOS_DIR = shipped_scenarios_dir()
 
 #: Top-level key written by :func:`dump_scenario` for run metadata; ignored on load.
 RUN_KEY = "run"
