@@ -45,7 +45,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from sim import Scenario
-from sim.errors import HIDDEN, Described, ScenarioError, from_validation_error
+from sim.errors import HIDDEN, Described, ScenarioError, did_you_mean, dotted_paths, from_validation_error
+from sim.scenario import merge_named
 
 from .limits import MAX_FILE_BYTES, load_yaml, number_problems
 
@@ -149,11 +150,12 @@ def resolve_scenario_path(path_or_name: PathLike, *, scenarios_dir: PathLike | N
     if found is not None:
         return found
     looked = _looked(candidates)
-    names = ", ".join(available_scenarios(sdir)) or "(none)"
+    available = available_scenarios(sdir)
+    hint = did_you_mean(Path(raw).stem, available)
     raise ScenarioError(raw, [(
         "(file)", raw,
-        f"an existing scenario file (.yaml or .yml) or a scenario name; looked for {looked}; "
-        f"scenario names: {names}",
+        f"an existing scenario file (.yaml or .yml) or a scenario name{hint}; looked for {looked}; "
+        f"scenario names: {', '.join(available) or '(none)'}",
     )])
 
 
@@ -232,18 +234,29 @@ def _kind(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any], _path: str = "") -> dict[str, Any]:
     """``override`` merged over ``base``: mappings merged recursively, lists and scalars replaced.
 
-    Neither argument is modified.
+    A mapping over a list of named items (``tiering.tiers``) changes the items it names
+    (:func:`sim.scenario.merge_named`).  Neither argument is modified.
+
+    Raises:
+        ValueError: for a mapping over a list that names an item the list does not have.
     """
     out = copy.deepcopy(dict(base))
     for key, value in override.items():
+        where = f"{_path}.{key}" if _path else str(key)
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
+            out[key] = deep_merge(out[key], value, where)
+        elif isinstance(value, Mapping) and _named_list(out.get(key)):
+            out[key] = merge_named(out[key], copy.deepcopy(dict(value)), where)
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def _named_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) and "name" in v for v in value)
 
 
 def _candidates(raw: Path, folder: Path) -> list[Path]:
@@ -304,7 +317,10 @@ def _load_chain(path: Path, sdir: Path, stack: tuple[Path, ...],
         base, origin = _load_chain(base_path, sdir, (*stack, path))
     for key in _dotted_keys(data):
         origin[key] = path
-    return deep_merge(base, data), origin
+    try:
+        return deep_merge(base, data), origin
+    except ValueError as err:
+        raise ScenarioError(str(path), [("tiering.tiers", HIDDEN, str(err))]) from None
 
 
 def _looks_like_a_scenario(path: Path, data: dict[str, Any], stack: tuple[Path, ...]) -> None:
@@ -383,8 +399,11 @@ def _validation_error(path: Path, err: ValidationError, origin: dict[str, Path])
         loc = [p for p in e.get("loc", ()) if not str(p).startswith("function-")]
         if e.get("type") == "extra_forbidden":
             keys = _fields_at(loc[:-1])
+            hint = did_you_mean(str(loc[-1]), keys, path=".".join(map(str, loc)), paths=_scenario_paths())
             if keys:
-                allowed = f"unknown key; allowed here: {', '.join(keys)}"
+                allowed = f"unknown key{hint}; allowed here: {', '.join(keys)}"
+            elif hint:
+                allowed = f"{allowed}{hint}"
         sources.append(_origin_of(field, origin) or path)
         problems.append((field, value, allowed))
     uniq = _dedupe(sources)
@@ -394,6 +413,11 @@ def _validation_error(path: Path, err: ValidationError, origin: dict[str, Path])
     if source != str(path):
         source = f"{source} (extended by {path})"
     return ScenarioError(source, problems)
+
+
+@functools.cache
+def _scenario_paths() -> tuple[str, ...]:
+    return tuple(dotted_paths(Scenario().model_dump(mode="python")))
 
 
 def _origin_of(field: str, origin: dict[str, Path]) -> Path | None:
