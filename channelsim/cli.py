@@ -639,12 +639,18 @@ def compare_cmd(
 
 @app.command("schema")
 def schema_cmd(
-    out: Annotated[Path | None, typer.Option("--out", help="Write the Markdown here (e.g. docs/SCENARIOS.md).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write it here (docs/SCENARIOS.md; docs/scenario.schema.json with --json).")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="The JSON Schema of a scenario file instead, for editors to complete and check files.")] = False,
     unbounded: Annotated[bool, typer.Option(
         "--unbounded", help="List the numeric fields without an upper bound instead (exit 1 if any).")] = False,
 ) -> None:
-    """Print (or write) a Markdown table of every scenario field: path, default, unit, allowed, description."""
-    from .schema import markdown, unbounded_fields
+    """Print (or write) a Markdown table of every scenario field: path, default, unit, allowed, description.
+
+    With --json, the JSON Schema of a scenario file instead (see README: editor support).
+    """
+    from .schema import json_schema_text, markdown, unbounded_fields
 
     if unbounded:
         fields = unbounded_fields()
@@ -652,7 +658,7 @@ def schema_cmd(
             typer.echo(path)
         _console(stderr=True).print(f"{len(fields)} numeric field(s) without an upper bound")
         raise typer.Exit(1 if fields else 0)
-    text = markdown()
+    text = json_schema_text() if as_json else markdown()
     if out is None:
         typer.echo(text, nl=False)
     else:
