@@ -1,4 +1,4 @@
-"""The ``channelsim`` command line: run, validate, compare, schema.
+"""The ``channelsim`` command line: run, validate, show, compare, schema.
 
 Nothing imports this module; it sits on top of :mod:`sim` and :mod:`experiments`.
 Other commands are added by modules that expose ``register(app)`` (see
@@ -466,6 +466,52 @@ def validate_cmd(
 
 
 # ---------------------------------------------------------------------------
+# show
+
+
+def show_text(scenario: str, sets: list[str], schema: str | None = None) -> str:
+    """What ``channelsim show SCENARIO [--set ...] [--schema URL]`` prints: the commented, resolved scenario.
+
+    Raises:
+        ScenarioError: for any problem in the file or the overrides.
+    """
+    from experiments.io import commented_scenario_yaml
+
+    sc, _ = build_scenario(scenario, sets)
+    command = " ".join(["channelsim show", scenario, *(f"--set {s}" for s in sets),
+                        *([f"--schema {schema}"] if schema else [])])
+    header = [f"yaml-language-server: $schema={schema}"] if schema else []
+    header += [f"The scenario '{sc.name}' resolved: every field with its value, defaults included. The comment above",
+               "each field gives its meaning [unit; allowed values]; docs/SCENARIOS.md gives the basis and source of",
+               "every default. To change a few fields, write a file with 'extends: NAME' and those fields only.",
+               f"Written by: {command}", ""]
+    return commented_scenario_yaml(sc, header)
+
+
+@app.command("show")
+def show_cmd(
+    scenario: Annotated[str, typer.Argument(help="Scenario file, or a name in scenarios/.",
+                                            autocompletion=complete_scenario)],
+    sets: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the YAML to this file instead.")] = None,
+    schema: Annotated[str | None, typer.Option(
+        "--schema", help="Start with a yaml-language-server line pointing editors to this JSON Schema (a path "
+        "relative to the file, or a URL; see channelsim schema --json).")] = None,
+) -> None:
+    """Print the whole resolved scenario as YAML, each field with its meaning, unit and allowed values as comments."""
+    with _user_errors():
+        text = show_text(scenario, sets or [], schema)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        atomic_write_text(out, text)
+    except OSError as err:
+        _fail(f"error: cannot write {out}: {_io_message(err)}")
+    _console(stderr=True).print(f"wrote {out}")
+
+
+# ---------------------------------------------------------------------------
 # compare
 
 
@@ -721,7 +767,7 @@ def main() -> None:
 
 
 __all__ = ["app", "build_scenario", "check_out", "clean_stale_stages", "compare_runs", "internal_error_message",
-           "main", "parse_sets", "read_run", "read_run_frames",
+           "main", "parse_sets", "read_run", "read_run_frames", "show_text",
            "run_scale", "scale_mismatches", "register_plugins", "run_replications", "run_summary",
            "staged_dir"]
 

@@ -37,7 +37,7 @@ import stat
 import tempfile
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from pydantic import BaseModel, ValidationError
 
 from sim import Scenario
 from sim.errors import HIDDEN, Described, ScenarioError, did_you_mean, dotted_paths, from_validation_error
+from sim.fields import field_comment
 from sim.scenario import merge_named
 
 from .limits import MAX_FILE_BYTES, load_yaml, number_problems
@@ -479,6 +480,55 @@ def scenario_yaml(scenario: Scenario, extra: Mapping[str, Any] | None = None) ->
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
+def commented_scenario_yaml(scenario: Scenario, header: Sequence[str] = ()) -> str:
+    """The resolved scenario as YAML, every field with a comment: its meaning, unit and allowed values.
+
+    What ``channelsim show`` prints; loading the text gives ``scenario`` back
+    (``scenarios/baseline.commented.yaml`` is the baseline's).
+
+    Args:
+        scenario: the scenario to write.
+        header: comment lines to start with (without the ``#``).
+    """
+    lines = [f"# {h}".rstrip() for h in header]
+    _emit_section(scenario, "", lines)
+    return "\n".join(lines) + "\n"
+
+
+def _emit_section(model: BaseModel, pad: str, lines: list[str], dash: str | None = None) -> None:
+    """Append the fields of ``model`` at indentation ``pad``; ``dash`` starts the first line of a list item."""
+    for i, (name, info) in enumerate(type(model).model_fields.items()):
+        value = getattr(model, name)
+        comment = field_comment(info)
+        lead = dash if dash is not None and i == 0 else pad
+        if isinstance(value, BaseModel):
+            lines.append(f"{lead}{name}:" + (f"  # {comment}" if comment else ""))
+            _emit_section(value, pad + "  ", lines)
+        elif isinstance(value, dict) and value and all(isinstance(v, BaseModel) for v in value.values()):
+            lines.append(f"{lead}{name}:" + (f"  # {comment}" if comment else ""))
+            for key, item in value.items():
+                lines.append(f"{pad}  {_yaml_key(key)}:")
+                _emit_section(item, pad + "    ", lines)
+        elif isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+            lines.append(f"{lead}{name}:" + (f"  # {comment}" if comment else ""))
+            for item in value:
+                _emit_section(item, pad + "    ", lines, dash=pad + "  - ")
+        else:
+            if comment:
+                lines.append(f"{lead[:-2] if lead.endswith('- ') else lead}# {comment}")
+            lines.append(f"{lead}{name}: {_yaml_value(value)}")
+
+
+def _yaml_value(value: Any) -> str:
+    """A value as one line of YAML (collections in flow style)."""
+    text = yaml.safe_dump(_plain(value), default_flow_style=True, width=10**9, sort_keys=False, allow_unicode=True)
+    return text.removesuffix("\n").removesuffix("\n...").strip()
+
+
+def _yaml_key(key: Any) -> str:
+    return yaml.safe_dump({key: 0}, default_flow_style=True).strip()[1:-4]
+
+
 def dump_scenario(scenario: Scenario, path: str | os.PathLike[str], extra: Mapping[str, Any] | None = None) -> Path:
     """Write the resolved scenario YAML plus ``extra`` (under ``run:``) atomically.
 
@@ -603,6 +653,7 @@ def write_parquet_atomic(df: Any, path: str | os.PathLike[str]) -> Path:
 
 __all__ = [
     "MAX_EXTENDS", "RUN_KEY", "SCENARIOS_DIR", "atomic_write_bytes", "atomic_write_text", "available_scenarios",
-    "deep_merge", "dump_scenario", "fsync_dir", "load_scenario", "read_text_limited", "read_yaml_mapping",
-    "resolve_scenario_path", "scenario_yaml", "validate_scenario", "write_parquet_atomic",
+    "commented_scenario_yaml", "deep_merge", "dump_scenario", "fsync_dir", "load_scenario", "read_text_limited",
+    "read_yaml_mapping", "resolve_scenario_path", "shipped_scenarios_dir", "scenario_yaml", "validate_scenario",
+    "write_parquet_atomic",
 ]
