@@ -99,8 +99,8 @@ def json_schema() -> dict[str, Any]:
         "type": "string", "description": "the scenario this file changes: a name (baseline) or a relative path; "
                                          "its values are merged under this file's"}
     schema["properties"]["run"] = {"type": "object", "description": "run metadata of a resolved scenario (ignored)"}
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "channelsim-scenario",
-            "title": "channelsim scenario", **{k: v for k, v in schema.items() if k != "title"}}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "channelsim scenario",
+            **{k: v for k, v in schema.items() if k != "title"}}
 
 
 def json_schema_text() -> str:

@@ -96,3 +96,9 @@ def test_show_completion_prints_a_script_for_the_shell():
     assert res.exit_code == 0, res.output
     assert "_CHANNELSIM_COMPLETE" in res.output and "complete" in res.output
     assert "--install-completion" in _help()
+
+
+def test_python_dash_m_runs_the_same_command_line():
+    for module in ("channelsim", "channelsim.cli"):
+        proc = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and proc.stdout.startswith("channelsim "), proc.stderr
