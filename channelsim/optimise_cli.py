@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -22,6 +23,30 @@ import typer
 EXIT_BAD_INPUT = 2
 OUTPUT_FILES = ("allocation.csv", "response_curves.parquet", "estimation.json", "validation.csv", "rounds.csv",
                 "report.html", "shapes.csv", "binding.csv", "summary.json", "recommended.yaml")
+class Objective(StrEnum):
+    """What ``--objective`` maximises."""
+
+    profit = "profit"
+    revenue = "revenue"
+    roi = "roi"
+
+
+class TierOrder(StrEnum):
+    """``--tier-order``: benefits never lower in a higher tier (rate, per-partner spend per lever or in total)."""
+
+    rate = "rate"
+    lever = "lever"
+    total = "total"
+    none = "none"
+
+
+class Fit(StrEnum):
+    """``--fit``: how response curves are fitted to the simulated levels."""
+
+    ls = "ls"
+    envelope = "envelope"
+
+
 ROBUST_HELP = ("cvar:ALPHA[:WEIGHT]: maximise (1-WEIGHT) x mean + WEIGHT x CVaR of the replication scenarios' "
                "profits; ALPHA is the confidence level (Rockafellar-Uryasev), in (0, 1): cvar:0.9 is the mean of "
                "the worst 10 %; WEIGHT in [0, 1], default 0.5")
@@ -251,7 +276,7 @@ def _conflict_message(found, options: dict[str, str]) -> str:
 def optimise_cmd(
     scenario: Annotated[str, typer.Argument(help="scenario file or name (as for `channelsim run`)")],
     budget: Annotated[float, typer.Option("--budget", help="USD per year the cells may spend together")],
-    out: Annotated[Path, typer.Option("--out", help="output folder (new or empty)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder (new or empty)")],
     cells: Annotated[str | None, typer.Option("--cells", help="TIER:LEVER,... ('*' for all; tier 'all' for "
                                               "programme-wide); default: every tier x rebate, mdf, training, "
                                               "discount (with --curves: the stored cells)")] = None,
@@ -263,7 +288,7 @@ def optimise_cmd(
     stability: Annotated[bool, typer.Option("--stability/--no-stability", help="estimate the first round again "
                                             "with seed + 1 and validate that programme too: how much of the answer "
                                             "is estimation noise (not with --curves or --no-validate)")] = True,
-    objective: Annotated[str, typer.Option("--objective", help="profit | revenue | roi")] = "profit",
+    objective: Annotated[Objective, typer.Option("--objective", help="what to maximise")] = Objective.profit,
     min_roi: Annotated[float | None, typer.Option("--min-roi", help="least programme ROI (profit, revenue)")] = None,
     min_spend: Annotated[float | None, typer.Option("--min-spend", help="least total spend (useful with roi)")] = None,
     robust: Annotated[str | None, typer.Option("--robust", help=ROBUST_HELP)] = None,
@@ -272,10 +297,9 @@ def optimise_cmd(
     cell_bound: Annotated[list[str] | None, typer.Option("--cell-bound", help="TIER:LEVER=LO:HI, repeatable")] = None,
     tier_bound: Annotated[list[str] | None, typer.Option("--tier-bound", help="TIER=LO:HI, repeatable")] = None,
     lever_bound: Annotated[list[str] | None, typer.Option("--lever-bound", help="LEVER=LO:HI, repeatable")] = None,
-    tier_order: Annotated[str | None, typer.Option("--tier-order", help="rate | lever | total | none: benefits "
-                                                   "never lower in a higher tier (rate: each lever's rate, the "
-                                                   "default; lever, total: per-partner spend, the default with "
-                                                   "--objective roi)")] = None,
+    tier_order: Annotated[TierOrder | None, typer.Option(
+        "--tier-order", help="benefits never lower in a higher tier: rate (each lever's rate; the default), lever or "
+                             "total (per-partner spend; the default with --objective roi), or none")] = None,
     max_total_change: Annotated[float | None, typer.Option("--max-total-change", help="sum of |spend change| "
                                                            "(USD/yr)")] = None,
     rounds: Annotated[int, typer.Option("--rounds", help="trust-region rounds (1 with --curves or --no-validate)")
@@ -284,15 +308,15 @@ def optimise_cmd(
                                                  "(default: the whole simulated range)")] = None,
     levels: Annotated[str | None, typer.Option("--levels", help="spend levels, multipliers of the current rate "
                                                "(default 0,0.5,1,1.5,2; with --curves: the stored ones)")] = None,
-    replications: Annotated[int | None, typer.Option("--replications", help="replications per level (default 8; "
+    replications: Annotated[int | None, typer.Option("--replications", "-r", help="replications per level (default 8; "
                                                      "with --curves: the stored number)")] = None,
     validation_replications: Annotated[int | None, typer.Option("--validation-replications",
                                                                 help="default: --replications")] = None,
-    fit: Annotated[str | None, typer.Option("--fit", help="ls (least-squares concave fit, default) | envelope")
-                   ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="root seed (default 0; with --curves: the stored one, "
-                                             "which only seeds the validation)")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="processes (default: up to 2)")] = None,
+    fit: Annotated[Fit | None, typer.Option("--fit", help="ls: least-squares concave fit (default); envelope: the "
+                                         "concave envelope of the simulated points")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", "-s", help="root seed (default 0; with --curves: the stored "
+                                             "one, which only seeds the validation)")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", help="processes (default: up to 2)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="path=value scenario override, repeatable")] = None,
     months: Annotated[int | None, typer.Option("--months", help="reported months")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace a non-empty --out")] = False,
@@ -313,6 +337,9 @@ def optimise_cmd(
     from .cli import parse_sets
 
     t0 = time.perf_counter()
+    objective = Objective(objective).value
+    tier_order = None if tier_order is None else TierOrder(tier_order).value
+    fit = None if fit is None else Fit(fit).value
     stored = None
     try:
         base_file = resolve_scenario_path(scenario)
