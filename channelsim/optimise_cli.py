@@ -22,7 +22,8 @@ import typer
 
 EXIT_BAD_INPUT = 2
 OUTPUT_FILES = ("allocation.csv", "response_curves.parquet", "estimation.json", "validation.csv", "rounds.csv",
-                "report.html", "shapes.csv", "binding.csv", "summary.json", "recommended.yaml")
+                "report.html", "shapes.csv", "binding.csv", "summary.json", "recommended.yaml",
+                "frontier.csv")  # frontier.csv only with --budgets
 class Objective(StrEnum):
     """What ``--objective`` maximises."""
 
@@ -50,6 +51,18 @@ class Fit(StrEnum):
 ROBUST_HELP = ("cvar:ALPHA[:WEIGHT]: maximise (1-WEIGHT) x mean + WEIGHT x CVaR of the replication scenarios' "
                "profits; ALPHA is the confidence level (Rockafellar-Uryasev), in (0, 1): cvar:0.9 is the mean of "
                "the worst 10 %; WEIGHT in [0, 1], default 0.5")
+
+
+def parse_budgets(text: str) -> tuple[float, ...]:
+    """``--budgets 2e7,4e7,6e7`` -> the budgets, each a non-negative number, at least two, no repeats."""
+    try:
+        vals = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ValueError(f"--budgets {text!r}: comma-separated numbers in USD per year, e.g. 2e7,4e7,6e7") from None
+    if len(vals) < 2 or any(not math.isfinite(v) or v < 0 for v in vals) or len(set(vals)) != len(vals):
+        raise ValueError(f"--budgets {text!r}: at least two different non-negative numbers (USD per year), "
+                         "e.g. 2e7,4e7,6e7")
+    return tuple(sorted(vals))
 
 
 def _fail(message: str) -> NoReturn:
@@ -127,7 +140,7 @@ def _clean(x):
 
 
 def _write_outputs(folder: Path, res, info: dict[str, Any], *, base_file: Path, file_scenario,
-                   estimation: dict[str, Any]) -> list[str]:
+                   estimation: dict[str, Any], frontier_frame=None) -> list[str]:
     """Write every output file into the staging ``folder``; return their names."""
     import pandas as pd
 
@@ -147,6 +160,10 @@ def _write_outputs(folder: Path, res, info: dict[str, Any], *, base_file: Path, 
     if res.validated:
         res.validation.to_csv(folder / "validation.csv", index=False)
         written.append("validation.csv")
+    if frontier_frame is not None:
+        frontier_frame.to_csv(folder / "frontier.csv", index=False)
+        written.append("frontier.csv")
+        info = {**info, "frontier": frontier_frame.to_dict(orient="records")}
     res.rounds.to_csv(folder / "rounds.csv", index=False)
     res.response.shapes.to_csv(folder / "shapes.csv", index=False)
     pd.DataFrame([{"name": b.name, "group": b.group, "statement": b.statement, "sense": b.sense, "dual": b.dual,
@@ -277,6 +294,9 @@ def optimise_cmd(
     scenario: Annotated[str, typer.Argument(help="scenario file or name (as for `channelsim run`)")],
     budget: Annotated[float, typer.Option("--budget", help="USD per year the cells may spend together")],
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder (new or empty)")],
+    budgets: Annotated[str | None, typer.Option("--budgets", help="B1,B2,...: also the budget frontier, validated "
+                                                "net profit against budget on the final curves (frontier.csv, "
+                                                "its plot in the report)")] = None,
     cells: Annotated[str | None, typer.Option("--cells", help="TIER:LEVER,... ('*' for all; tier 'all' for "
                                               "programme-wide); default: every tier x rebate, mdf, training, "
                                               "discount (with --curves: the stored cells)")] = None,
@@ -362,6 +382,10 @@ def optimise_cmd(
                              "lever or total")
         if budget < 0 or not math.isfinite(budget):
             raise ValueError(f"--budget {budget}: a non-negative number (USD per year)")
+        frontier_budgets = parse_budgets(budgets) if budgets is not None else None
+        if frontier_budgets is not None and not validate:
+            raise ValueError("--budgets with --no-validate: the frontier is validated net profit, which needs "
+                             "simulation; drop one of the two")
         if replications is not None and replications < 2:
             raise ValueError("--replications: at least 2")
         if validation_replications is not None and validation_replications < 2:
@@ -449,13 +473,22 @@ def optimise_cmd(
             accepted = [int(r) for r, ok in zip(res.rounds["round"], res.rounds["accepted"], strict=True) if ok is True]
             estimation = {"replications": replications, "seed": seed, "fit": fit,
                           "round_": accepted[-1] if accepted else 0, "original_spends": res.original_spends}
+        front = None
+        if frontier_budgets is not None:
+            from optimise.loop import frontier
+
+            progress(f"budget frontier: {len(frontier_budgets)} budgets x {vr} fresh replications")
+            front = frontier(sc, res.response, frontier_budgets, **constraints, radius=radius,
+                             validation_replications=vr, seed=seed, workers=workers,
+                             progress=run_progress("budget frontier") if run_progress else None)
         info = {"scenario": scenario, "scenario_name": sc.name, "cells": [f"{t}:{lv}" for t, lv in cell_list],
                 "levels": list(mults), "replications": replications, "seed": seed,
                 "estimation_seed": estimation["seed"], "curves_from": str(curves) if curves is not None else None,
                 "robust": None if rb is None else {"alpha": rb.alpha, "weight": rb.weight, "tail_share": rb.tail,
                                                    "convention": "alpha is the confidence level (Rockafellar-Uryasev)"},
                 "channelsim": sim.__version__, "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")}
-        written = _write_outputs(tmp, res, info, base_file=base_file, file_scenario=file_sc, estimation=estimation)
+        written = _write_outputs(tmp, res, info, base_file=base_file, file_scenario=file_sc, estimation=estimation,
+                                 frontier_frame=front)
         _publish(tmp, out)
     except InfeasibleAllocation as err:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -494,6 +527,17 @@ def optimise_cmd(
             vt.add_row(r["policy"], f"{r['net_profit']:,.0f}", f"{r['diff_vs_current']:,.0f}",
                        f"[{r['diff_ci_low']:,.0f}, {r['diff_ci_high']:,.0f}]")
         con.print(vt)
+    if front is not None:
+        ft = Table(title="budget frontier: validated net profit per year vs current (paired, 95% CI)")
+        for col in ("budget", "planned spend", "realised spend", "net profit vs current", "95% CI"):
+            ft.add_column(col, justify="right")
+        for _, r in front.iterrows():
+            if r["status"] == "infeasible":
+                ft.add_row(f"{r['budget']:,.0f}", "infeasible", "", "", "")
+                continue
+            ft.add_row(f"{r['budget']:,.0f}", f"{r['planned_spend']:,.0f}", f"{r['realised_spend']:,.0f}",
+                       f"{r['net_profit_diff']:,.0f}", f"[{r['ci_low']:,.0f}, {r['ci_high']:,.0f}]")
+        con.print(ft)
     mrl = "n/a" if a.marginal_roi_left is None else f"{a.marginal_roi_left:.4f}"
     mrr = "n/a" if a.marginal_roi_right is None else f"{a.marginal_roi_right:.4f}"
     con.print(f"marginal ROI of the budget: left {mrl}, right {mrr}; "

@@ -42,6 +42,7 @@ from .solve import Allocation, solve
 RunProgress = Callable[[str], ProgressFn | None]
 
 FINAL_ROUND_KEY = 1000
+FRONTIER_ROUND_KEY = 2000
 
 
 def paired_ci(diff: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
@@ -551,6 +552,79 @@ def optimise(
     )
 
 
+FRONTIER_COLUMNS = ("budget", "status", "planned_spend", "realised_spend", "predicted_uplift", "net_profit_diff",
+                    "ci_low", "ci_high", "replications")
+
+
+def frontier(
+    scenario: sim.Scenario,
+    response: ResponseData,
+    budgets: Sequence[float],
+    *,
+    objective: Objective = "profit",
+    min_roi: float | None = None,
+    min_spend: float | None = None,
+    robust: Robust | None = None,
+    tier_order: TierOrder = "rate",
+    lever_shares: dict[str, tuple[float | None, float | None]] | None = None,
+    cell_bounds: dict[str, tuple[float | None, float | None]] | None = None,
+    tier_bounds: dict[str, tuple[float | None, float | None]] | None = None,
+    lever_bounds: dict[str, tuple[float | None, float | None]] | None = None,
+    max_total_change: float | None = None,
+    radius: float | None = None,
+    validation_replications: int = 8,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+) -> pd.DataFrame:
+    """Validated net profit against budget: the LP solved at each budget on ``response``'s curves.
+
+    Every budget's programme and ``scenario`` (the current programme) are simulated on the same fresh seeds
+    (``seed_sequence(seed, VALIDATION_KEY, FRONTIER_ROUND_KEY, r)``), so each row's difference and its 95 % CI
+    are paired, and rows can be compared with each other.  A budget whose constraints cannot hold is a row
+    with ``status`` ``infeasible`` and no simulation.  Other arguments as in :func:`resolve`.
+
+    Returns:
+        One row per budget (:data:`FRONTIER_COLUMNS`): planned spend of the cells (the LP's) and realised
+        spend (validation), the curves' predicted uplift and the validated net profit difference per year.
+    """
+    from .solve import InfeasibleAllocation
+
+    cons = _Constraints(objective, min_roi, min_spend, robust, tier_order, dict(lever_shares or {}),
+                        dict(cell_bounds or {}), dict(tier_bounds or {}), dict(lever_bounds or {}), max_total_change)
+    rd = response
+    policies: dict[str, sim.Scenario] = {"current": scenario}
+    plans: dict[float, Allocation | None] = {}
+    for b in budgets:
+        try:
+            alloc = solve(cons.problem(rd, float(b), radius, scenario.tier_names))
+        except InfeasibleAllocation:
+            plans[float(b)] = None
+            continue
+        plans[float(b)] = alloc
+        policies[f"budget_{float(b):.0f}"] = rd.scenario.with_overrides(rd.overrides_for(alloc.spends()))
+    cols = [spend_column(s.tier, s.lever) for s in rd.specs]
+    val = pd.DataFrame()
+    if len(policies) > 1:
+        val, _ = validate(policies, replications=validation_replications, seed=seed, round_=FRONTIER_ROUND_KEY,
+                          reference="current", workers=workers, spend_columns=cols, progress=progress)
+        val = val.set_index("policy")
+    rows = []
+    for b, alloc in plans.items():
+        if alloc is None:
+            rows.append({"budget": b, "status": "infeasible", "planned_spend": float("nan"),
+                         "realised_spend": float("nan"), "predicted_uplift": float("nan"),
+                         "net_profit_diff": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
+                         "replications": 0})
+            continue
+        v = val.loc[f"budget_{b:.0f}"]
+        rows.append({"budget": b, "status": alloc.status, "planned_spend": alloc.total_spend,
+                     "realised_spend": float(v["cells_spend"]), "predicted_uplift": float(alloc.expected_uplift),
+                     "net_profit_diff": float(v["diff_vs_current"]), "ci_low": float(v["diff_ci_low"]),
+                     "ci_high": float(v["diff_ci_high"]), "replications": validation_replications})
+    return pd.DataFrame(rows, columns=list(FRONTIER_COLUMNS))
+
+
 def resolve(
     scenario: sim.Scenario,
     response: ResponseData,
@@ -626,6 +700,6 @@ def resolve(
     )
 
 
-__all__ = ["STABILITY_POLICY", "OptimisationResult", "RunProgress", "best_validated", "equal_split", "ladder_notes",
-           "optimise", "paired_ci", "proportional_split", "resolve", "settings_of", "spread", "stability_notes",
-           "validate", "verdict_notes"]
+__all__ = ["FRONTIER_COLUMNS", "STABILITY_POLICY", "OptimisationResult", "RunProgress", "best_validated",
+           "equal_split", "frontier", "ladder_notes", "optimise", "paired_ci", "proportional_split", "resolve",
+           "settings_of", "spread", "stability_notes", "validate", "verdict_notes"]

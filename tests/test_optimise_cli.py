@@ -127,3 +127,24 @@ def test_the_rate_order_is_refused_with_the_roi_objective_before_any_simulation(
                                  "--tier-order", "rate", "--out", str(tmp_path / "x"), *TINY])
     assert r.exit_code == 2 and "--tier-order rate" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "x").exists()
+
+
+def test_the_budget_frontier_is_validated_at_every_budget(app, tmp_path):
+    out = tmp_path / "front"
+    res = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "5e6", "--budgets", "0,2e6,5e6",
+                                   "--cells", "all:discount,gold:rebate", "--levels", "0,1,2", "--replications", "2",
+                                   "--workers", "1", "--no-stability", "--out", str(out), *TINY])
+    assert res.exit_code == 0, res.output
+    front = pd.read_csv(out / "frontier.csv")
+    assert front["budget"].tolist() == [0.0, 2e6, 5e6]
+    ok = front[front["status"] == "optimal"]
+    assert len(ok) >= 2 and (ok["planned_spend"] <= ok["budget"] * (1 + 1e-9) + 1e-6).all()
+    # the LP's best at a larger budget is at least as good on the curves it was solved on
+    assert ok["predicted_uplift"].is_monotonic_increasing
+    assert (ok["ci_low"] <= ok["net_profit_diff"]).all() and (ok["net_profit_diff"] <= ok["ci_high"]).all()
+    assert "budget frontier" in res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["frontier"]) == 3
+    bad = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "5e6", "--budgets", "1e6",
+                                   "--out", str(tmp_path / "x"), *TINY])
+    assert bad.exit_code == 2 and "--budgets" in bad.output and not (tmp_path / "x").exists()
