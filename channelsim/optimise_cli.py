@@ -305,6 +305,9 @@ def optimise_cmd(
                                                 "they were estimated for another scenario, horizon or cells")] = None,
     validate: Annotated[bool, typer.Option("--validate/--no-validate", help="validate the answer by simulation "
                                            "(--no-validate: solve only, no validation simulation)")] = True,
+    budget_cap: Annotated[bool, typer.Option("--budget-cap/--no-budget-cap", help="validate every programme under "
+                                             "the budget (incentives.budget = --budget plus today's spend outside "
+                                             "the cells), so none is compared while spending more")] = True,
     stability: Annotated[bool, typer.Option("--stability/--no-stability", help="estimate the first round again "
                                             "with seed + 1 and validate that programme too: how much of the answer "
                                             "is estimation noise (not with --curves or --no-validate)")] = True,
@@ -461,7 +464,8 @@ def optimise_cmd(
         if stored is not None:
             progress(f"re-solving from the curves stored in {curves} (no estimation)")
             res = resolve(sc, stored.response, budget, **constraints, radius=radius, validation_replications=vr,
-                          seed=seed, workers=workers, validate_result=validate, original_spends=stored.original_spends,
+                          seed=seed, workers=workers, validate_result=validate, budget_cap=budget_cap,
+                          original_spends=stored.original_spends,
                           progress=progress, run_progress=run_progress)
             estimation = {"replications": replications, "seed": int(stored.record["seed"]), "fit": fit,
                           "round_": int(stored.record["round"]), "original_spends": stored.original_spends}
@@ -469,6 +473,7 @@ def optimise_cmd(
             res = optimise(sc, cell_list, budget, **constraints, rounds=rounds, radius=radius, multipliers=mults,
                            replications=replications, validation_replications=validation_replications, seed=seed,
                            workers=workers, fit=fit, validate_result=validate, stability=stability and validate,
+                           budget_cap=budget_cap,
                            progress=progress, run_progress=run_progress)
             accepted = [int(r) for r, ok in zip(res.rounds["round"], res.rounds["accepted"], strict=True) if ok is True]
             estimation = {"replications": replications, "seed": seed, "fit": fit,
@@ -479,7 +484,7 @@ def optimise_cmd(
 
             progress(f"budget frontier: {len(frontier_budgets)} budgets x {vr} fresh replications")
             front = frontier(sc, res.response, frontier_budgets, **constraints, radius=radius,
-                             validation_replications=vr, seed=seed, workers=workers,
+                             validation_replications=vr, seed=seed, workers=workers, budget_cap=budget_cap,
                              progress=run_progress("budget frontier") if run_progress else None)
         info = {"scenario": scenario, "scenario_name": sc.name, "cells": [f"{t}:{lv}" for t, lv in cell_list],
                 "levels": list(mults), "replications": replications, "seed": seed,

@@ -241,17 +241,35 @@ def _phase(run_progress: RunProgress | None, label: str) -> ProgressFn | None:
     return run_progress(label) if run_progress is not None else None
 
 
+def other_spend(rd: ResponseData) -> float:
+    """Incentive spend per year outside the cells in the programme the curves were estimated around."""
+    base = rd.base
+    cells = [f"spend::{s.cell}" for s in rd.specs]
+    if base is None or base.empty or "incentive_spend" not in base or any(c not in base for c in cells):
+        return 0.0
+    return float(max((base["incentive_spend"] - base[cells].sum(axis=1)).mean(), 0.0))
+
+
+def under_budget(policies: dict[str, sim.Scenario], cap: float | None) -> dict[str, sim.Scenario]:
+    """Every programme with the incentive budget ``cap`` (USD per year, all levers; None: as it is)."""
+    if cap is None:
+        return dict(policies)
+    return {name: sc.with_overrides({"incentives.budget": float(cap)}) for name, sc in policies.items()}
+
+
 def _final_validation(scenario: sim.Scenario, opt: sim.Scenario, rd: ResponseData, budget: float, *, replications: int,
                       seed: int, workers: int | None, compare: bool, say: Callable[[str], None],
-                      run_progress: RunProgress | None, others: dict[str, sim.Scenario] | None = None
-                      ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, sim.Scenario]]:
+                      run_progress: RunProgress | None, others: dict[str, sim.Scenario] | None = None,
+                      cap: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, sim.Scenario]]:
     policies = {"current": scenario, "optimised": opt}
     if compare:
         policies["equal_split"] = scenario.with_overrides(rd.overrides_for(equal_split(rd, budget)))
         policies["proportional_to_tier_revenue"] = scenario.with_overrides(
             rd.overrides_for(proportional_split(rd, budget)))
     policies.update(others or {})
-    say(f"final validation: {len(policies)} policies x {replications} fresh replications")
+    policies = under_budget(policies, cap)
+    say(f"final validation: {len(policies)} policies x {replications} fresh replications"
+        + (f", each under an incentive budget of {cap:,.0f} USD/yr" if cap is not None else ""))
     cols = [spend_column(s.tier, s.lever) for s in rd.specs]
     val, per = validate(policies, replications=replications, seed=seed, round_=FINAL_ROUND_KEY, reference="current",
                         workers=workers, spend_columns=cols, progress=_phase(run_progress, "final validation"))
@@ -354,6 +372,11 @@ def verdict_notes(val: pd.DataFrame, planned_spend: float, budget: float) -> lis
             out.append(f"WARNING: the optimised programme does not beat the best simple rule ({best}) in validation: "
                        f"optimised minus {best} {d / 1e6:+,.2f} M USD/yr (95 % CI {lo / 1e6:+,.2f} to "
                        f"{hi / 1e6:+,.2f}); the allocation is not better than splitting the budget by that rule")
+    for rule in rules:  # a simple rule plans to spend the whole budget
+        realised = float(v.loc[rule, "cells_spend"])
+        if budget > 0 and abs(realised / budget - 1.0) > 0.02:
+            out.append(f"{rule} realised {realised / 1e6:,.2f} M USD/yr on the cells in validation, "
+                       f"{realised / budget - 1.0:+.1%} off the budget of {budget / 1e6:,.2f} M")
     if "optimised" in v.index and planned_spend > 0:
         realised = float(v.loc["optimised", "cells_spend"])
         off = realised / planned_spend - 1.0
@@ -414,6 +437,7 @@ def optimise(
     compare: bool = True,
     validate_result: bool = True,
     stability: bool = False,
+    budget_cap: bool = True,
     progress: Callable[[str], None] | None = None,
     run_progress: RunProgress | None = None,
 ) -> OptimisationResult:
@@ -445,6 +469,9 @@ def optimise(
         fit: ``ls`` or ``envelope``.
         compare: also validate the equal split and the revenue-proportional split at the end.
         validate_result: False: estimate and solve only (one round; no validation simulation).
+        budget_cap: validate every programme under the budget: ``incentives.budget`` = ``budget`` plus the
+            current programme's incentive spend outside the cells, so that no programme (a simple rule whose
+            rates would spend more, say) is compared while spending more than the others may.
         stability: also estimate the first round with the independent seed ``seed + 1``, solve it under the
             same constraints and validate that programme (``optimised_seed2``) with the others: the notes give
             the distance between the two programmes and the paired difference of their validated profits,
@@ -481,6 +508,7 @@ def optimise(
                       workers=workers, fit=fit, progress=_phase(run_progress, f"round {k}: estimation"))
         if original is None:
             original = rd.current_spends()
+            cap = budget + other_spend(rd) if budget_cap else None
         alloc = solve(cons.problem(rd, budget, rad, scenario.tier_names))
         cand = centre.with_overrides(rd.overrides_for(alloc.spends()))
         move = _move(alloc, rd)
@@ -492,7 +520,8 @@ def optimise(
             break
         say(f"round {k}: LP {alloc.status}, predicted net uplift {alloc.expected_uplift:,.0f}/yr, move {move:.3f}; "
             f"validating on {vr} fresh replications")
-        val, _ = validate({"centre": centre, "candidate": cand}, replications=vr, seed=seed, round_=k,
+        val, _ = validate(under_budget({"centre": centre, "candidate": cand}, cap), replications=vr, seed=seed,
+                          round_=k,
                           reference="centre", workers=workers, progress=_phase(run_progress, f"round {k}: validation"))
         realised, ci = _realised(val, "candidate", objective, "centre")
         accepted = realised > 0
@@ -533,7 +562,7 @@ def optimise(
     if validate_result:
         val, per, candidates = _final_validation(scenario, opt, rd, budget, replications=vr, seed=seed,
                                                  workers=workers, compare=compare, say=say, run_progress=run_progress,
-                                                 others=extra)
+                                                 others=extra, cap=cap)
     else:
         val, per = _no_validation()
         notes.append("not validated by simulation (validation was switched off)")
@@ -575,13 +604,16 @@ def frontier(
     validation_replications: int = 8,
     seed: int = 0,
     workers: int | None = None,
+    budget_cap: bool = True,
     progress: ProgressFn | None = None,
 ) -> pd.DataFrame:
     """Validated net profit against budget: the LP solved at each budget on ``response``'s curves.
 
     Every budget's programme and ``scenario`` (the current programme) are simulated on the same fresh seeds
     (``seed_sequence(seed, VALIDATION_KEY, FRONTIER_ROUND_KEY, r)``), so each row's difference and its 95 % CI
-    are paired, and rows can be compared with each other.  A budget whose constraints cannot hold is a row
+    are paired, and rows can be compared with each other.  With ``budget_cap`` each budget's programme runs
+    under that budget (plus the spend outside the cells), as in :func:`optimise`; the current programme as it
+    is.  A budget whose constraints cannot hold is a row
     with ``status`` ``infeasible`` and no simulation.  Other arguments as in :func:`resolve`.
 
     Returns:
@@ -593,6 +625,7 @@ def frontier(
     cons = _Constraints(objective, min_roi, min_spend, robust, tier_order, dict(lever_shares or {}),
                         dict(cell_bounds or {}), dict(tier_bounds or {}), dict(lever_bounds or {}), max_total_change)
     rd = response
+    noncell = other_spend(rd)
     policies: dict[str, sim.Scenario] = {"current": scenario}
     plans: dict[float, Allocation | None] = {}
     for b in budgets:
@@ -602,7 +635,8 @@ def frontier(
             plans[float(b)] = None
             continue
         plans[float(b)] = alloc
-        policies[f"budget_{float(b):.0f}"] = rd.scenario.with_overrides(rd.overrides_for(alloc.spends()))
+        prog = rd.scenario.with_overrides(rd.overrides_for(alloc.spends()))
+        policies.update(under_budget({f"budget_{float(b):.0f}": prog}, float(b) + noncell if budget_cap else None))
     cols = [spend_column(s.tier, s.lever) for s in rd.specs]
     val = pd.DataFrame()
     if len(policies) > 1:
@@ -646,6 +680,7 @@ def resolve(
     workers: int | None = None,
     compare: bool = True,
     validate_result: bool = True,
+    budget_cap: bool = True,
     original_spends: dict[str, float] | None = None,
     progress: Callable[[str], None] | None = None,
     run_progress: RunProgress | None = None,
@@ -679,7 +714,8 @@ def resolve(
     if validate_result:
         val, per, candidates = _final_validation(scenario, opt, rd, budget, replications=validation_replications,
                                                  seed=seed, workers=workers, compare=compare, say=say,
-                                                 run_progress=run_progress)
+                                                 run_progress=run_progress,
+                                                 cap=budget + other_spend(rd) if budget_cap else None)
         realised, ci = _realised(val, "optimised", objective, "current")
         accepted: bool | None = realised > 0
     else:

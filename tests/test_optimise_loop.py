@@ -159,3 +159,23 @@ def test_stability_notes_warn_when_the_two_seeds_programmes_differ_in_validation
     val.loc[0, "omp_ci_low"] = -1e6
     (note,) = stability_notes(val, A({"a": 3.0, "b": 1.0}), A({"a": 1.0, "b": 1.0}), seed=4)
     assert not note.startswith("WARNING")
+
+
+def test_every_validated_programme_runs_under_the_budget():
+    # A budget well below what the simple rules' rates would spend: under the cap every programme's realised
+    # incentive spend (all levers) stays within the budget plus the spend outside the cells.
+    from optimise.loop import other_spend
+
+    sc = sim.Scenario().with_overrides(TINY)
+    cells = [("gold", "rebate"), ("platinum", "rebate"), ("all", "discount")]
+    res = optimise(sc, cells, budget=2e5, rounds=1, radius=None, replications=2, validation_replications=2,
+                   seed=2, workers=1, multipliers=(0.0, 1.0, 2.0))
+    cap = 2e5 + other_spend(res.response)
+    assert set(res.candidates) == {"current", "optimised", "equal_split", "proportional_to_tier_revenue"}
+    for name, programme in res.candidates.items():
+        assert programme.incentives.budget == pytest.approx(cap), name
+    spend = res.validation.set_index("policy")["incentive_spend"]
+    assert (spend <= cap * (1 + 1e-6)).all(), spend.to_dict()
+    free = optimise(sc, cells, budget=2e5, rounds=1, radius=None, replications=2, validation_replications=2,
+                    seed=2, workers=1, multipliers=(0.0, 1.0, 2.0), budget_cap=False)
+    assert free.validation.set_index("policy")["incentive_spend"].max() > cap  # the cap is what holds them
