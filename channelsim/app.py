@@ -407,13 +407,15 @@ def explain(err: Exception, levers: list[Lever] | None = None) -> str:
     for fld, value, allowed in err.problems:
         fld = str(fld)
         lv = by_key.get(fld) or by_path.get(fld)
-        if fld.startswith("tiering") and levers:
+        if str(allowed).startswith("unknown lever"):
+            parts.append(f"no lever is called {value} (the levers: {', '.join(sorted(by_key)) or 'see the page'})")
+        elif fld.startswith("tiering") and levers:
             names = ", ".join(lv.label.split(":")[0] for lv in levers if lv.key.startswith("threshold_"))
             parts.append(f"the tier thresholds must rise from tier to tier ({names}); set each threshold above "
                          "the one of the tier below it")
         elif lv is not None:
-            shown = value if isinstance(value, int | float | str | bool | Described) else "this value"
-            parts.append(f"{lv.label} cannot be {shown!s}: allowed is {allowed}")
+            shown = str(value)[:60] if isinstance(value, int | float | str | bool | Described) else "this value"
+            parts.append(f"{lv.label} cannot be {shown}: allowed is {allowed}")
         elif isinstance(value, int | float | str | bool | Described):
             parts.append(f"{fld} cannot be {str(value)[:60]}: allowed is {allowed}")
         else:

@@ -46,6 +46,7 @@ from .app import (  # noqa: E402
     explain,
     fmt,
     fmt_change,
+    label_of,
 )
 from .app_server import CONFIG_ENV  # noqa: E402
 
@@ -223,6 +224,8 @@ def _charts(res: Result) -> list[tuple[str, Figure]]:
     base, wi = res.base, res.whatif
     pair = {f"base ({res.label})": base.kpis, "what-if": wi.kpis}
     table = res.comparison.table.rename(columns={"a": "a_mean"})
+    table = table.loc[[t.kpi for t in res.tiles()]]
+    table.index = [label_of(k) for k in table.index]
     forest = plots.compare_forest(table)
     forest.axes[0].set(xlabel="what-if minus base, % of base (95 % CI)", title="Change by headline KPI")
     tiers = list(base.scenario.tier_names)
@@ -243,8 +246,17 @@ def Charts(res: Result):
     figs = solara.use_memo(lambda: _charts(res), [id(res)])
     with solara.Div(classes=["cs-charts"]):
         for cid, fig in figs:
-            with solara.Div(classes=[f"chart-{cid}", "cs-chart"]):
+            with solara.Div(classes=[f"chart-{cid}", "cs-chart"], style={"min-width": "0"}):
                 solara.FigureMatplotlib(fig, format="png", dpi=CHART_DPI, bbox_inches="tight")
+
+
+@solara.component
+def NavTabs():
+    """The two views as tabs in the app bar (Solara's default names the root "Home")."""
+    with solara.AppBar():
+        with solara.lab.Tabs(align="center"):
+            solara.lab.Tab("What-if", path_or_route="/", classes=["cs-tab-whatif"])
+            solara.lab.Tab("Model (SolaraViz)", path_or_route="/model", classes=["cs-tab-model"])
 
 
 @solara.component
@@ -268,6 +280,7 @@ def WhatIfView():
     busy = run_whatif.pending
 
     solara.Style(CSS)
+    NavTabs()
     solara.Title(f"channelsim what-if: {wi.label}")
     with solara.Div(classes=["cs-page", "cs-stale" if stale else "cs-fresh"]):
         solara.HTML(tag="h1", unsafe_innerHTML=f"What-if against the base scenario “{html.escape(wi.label)}”",
@@ -341,12 +354,12 @@ def model_params(base: sim.Scenario) -> dict[str, Any]:
     """The model view's controls for ``base`` (MDF and rebate scales, direct coverage, seed) and the fixed base."""
     return {
         "base": base,
-        "incentives__mdf__scale": {"type": "SliderFloat", "label": "MDF accrual (x every tier's rate)",
+        "incentives__mdf__scale": {"type": "SliderFloat", "label": "MDF scale (x)",
                                    "value": float(base.incentives.mdf.scale), "min": 0.0, "max": 3.0, "step": 0.05},
-        "incentives__rebate__scale": {"type": "SliderFloat", "label": "rebate rates (x every tier's rate)",
+        "incentives__rebate__scale": {"type": "SliderFloat", "label": "rebate scale (x)",
                                       "value": float(base.incentives.rebate.scale), "min": 0.0, "max": 3.0,
                                       "step": 0.05},
-        "direct__territory_coverage": {"type": "SliderFloat", "label": "direct sales territory coverage (share)",
+        "direct__territory_coverage": {"type": "SliderFloat", "label": "direct coverage",
                                        "value": float(base.direct.territory_coverage), "min": 0.0, "max": 1.0,
                                        "step": 0.05},
         "seed": {"type": "SliderInt", "label": "seed", "value": 0, "min": 0, "max": 99, "step": 1},
@@ -370,9 +383,9 @@ def _month_figure(model: sim.ChannelModel, columns: dict[str, str], title: str, 
     if warm and len(df) > 0:
         ax.axvspan(0.5, min(warm, len(df)) + 0.5, color="0.92", lw=0, label="warm-up")
     ax.set(title=title, xlabel="month", ylabel=shown_unit)
-    ax.set_xlim(0.5, max(len(df), 12) + 0.5)
+    ax.set_xlim(0.5, getattr(model, "horizon", max(len(df), 12)) + 0.5)
     if len(df):
-        ax.legend(loc="upper left", fontsize=8, frameon=False)
+        ax.legend(loc="best", fontsize=7, ncols=2)
     return fig
 
 
@@ -402,7 +415,8 @@ def _now(model: sim.ChannelModel):
     text = (f"<b>Month {month}</b> of {model.horizon} ({phase}). Active partners by tier: {html.escape(tiers)}. "
             f"Conflicts this month: {html.escape(conf)}. Gross profit this month: "
             f"{fmt(float(last['gross_profit']), 'USD')} USD.")
-    return solara.HTML(tag="div", class_="model-now", unsafe_innerHTML=text, attributes={"data-month": str(month)})
+    return solara.HTML(tag="div", class_="model-now", unsafe_innerHTML=text,
+                       attributes={"data-month": str(month), "data-gross-profit": repr(float(last["gross_profit"]))})
 
 
 def model_components(scenario: sim.Scenario) -> list:
@@ -425,6 +439,7 @@ def ModelView():
     sc = cfg.model_scenario
     model = solara.use_memo(lambda: ViewModel(sc, seed=0), [])
     solara.Title(f"channelsim model: {cfg.whatif.label}")
+    NavTabs()
     SolaraViz(model, components=model_components(sc), model_params=model_params(sc),
               name=f"Channel model: {cfg.whatif.label} on {sc.market.n_accounts:,} accounts",
               play_interval=150)
