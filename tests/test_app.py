@@ -264,3 +264,25 @@ def test_a_rejected_combination_is_one_paragraph():
     msg = explain(err.value, wi.levers)
     assert "tier thresholds must rise" in msg and "silver tier" in msg
     assert "\n" not in msg and "{" not in msg and "field '" not in msg
+
+
+def test_solaraviz_reset_builds_the_model_from_its_parameters():
+    """SolaraViz's Reset re-creates the model with the controls' values (and adds Mesa's own ``scenario``)."""
+    from mesa.visualization.solara_viz import _build_model_init_kwargs
+
+    from channelsim.solara_app import model_params
+
+    sc = model_view_scenario(_small_baseline())
+    params = {k: (v["value"] if isinstance(v, dict) else v) for k, v in model_params(sc).items()}
+    params.update({"incentives__mdf__scale": 0.5, "direct__territory_coverage": 0.8, "seed": 7})
+    kwargs = _build_model_init_kwargs(ViewModel(sc, seed=0), params, add_scenario_when_empty=True,
+                                      require_model_accepts_scenario=True)
+    model = ViewModel(**kwargs)
+    assert model.config.incentives.mdf.scale == 0.5 and model.config.direct.territory_coverage == 0.8
+    assert model.config.market.n_accounts == sc.market.n_accounts
+    model.step()
+    again = sim.ChannelModel(sc.with_overrides({"incentives.mdf.scale": 0.5, "direct.territory_coverage": 0.8}),
+                             rng=7)
+    again.step()
+    assert model.datacollector.get_model_vars_dataframe()["gross_profit"].iloc[0] == \
+        again.datacollector.get_model_vars_dataframe()["gross_profit"].iloc[0]
