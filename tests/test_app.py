@@ -31,11 +31,12 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SMALL = {**SMALL_OVERRIDES, "time.months": 12}
 SEED, REPS = 3, 2
+BASE = "mediation"  # not the baseline: the page must name the base it was started with
 SHOTS = Path(os.environ.get("CHANNELSIM_SCREENSHOTS", "/tmp/channelsim-app-screenshots"))
 
 
-def _small_baseline() -> sim.Scenario:
-    return load_scenario("baseline").with_overrides(SMALL)
+def _small_baseline(name: str = "baseline") -> sim.Scenario:
+    return load_scenario(name).with_overrides(SMALL)
 
 
 def _expected(scenario: sim.Scenario, seed: int, reps: int) -> dict[str, float]:
@@ -46,8 +47,8 @@ def _expected(scenario: sim.Scenario, seed: int, reps: int) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def app_url():
-    """``channelsim app baseline --port 0`` (small sizes) in a subprocess; yields the printed URL."""
-    args = [sys.executable, "-c", "from channelsim.cli import main; main()", "app", "baseline", "--port", "0",
+    """``channelsim app mediation --port 0`` (small sizes) in a subprocess; yields the printed URL."""
+    args = [sys.executable, "-c", "from channelsim.cli import main; main()", "app", BASE, "--port", "0",
             "--seed", str(SEED), "--replications", str(REPS)]
     for k, v in SMALL.items():
         args += ["--set", f"{k}={v}"]
@@ -107,7 +108,8 @@ def test_app_in_chromium_matches_sim_run(app_url):
             page.on("websocket", lambda ws: requested.append(ws.url))
             page.goto(app_url)
             page.wait_for_selector(".cs-run")
-            assert "baseline" in page.locator(".cs-title").inner_text()  # names the base scenario
+            title = page.locator(".cs-title").inner_text()
+            assert BASE in title and "baseline" not in title  # names the base scenario
             assert page.locator(".lever-rebate_scale .lever-value").inner_text() == "1.00 x"
 
             # 1. Run with the levers as loaded: the what-if is the base.
@@ -118,17 +120,24 @@ def test_app_in_chromium_matches_sim_run(app_url):
             assert "USD, total over 12 months" in first["text"]  # units on the tile
 
             # 2. Move two levers: the results are marked stale until the next run.
-            page.click(".lever-conflict_fallback .option-mediation")
+            page.click(".lever-conflict_fallback .option-price_contest")
             thumb = page.locator(".lever-rebate_scale [role=slider]")
             thumb.focus()
             thumb.press("End")  # the slider's maximum
             page.wait_for_selector(".lever-rebate_scale .lever-value:has-text('3.00 x')")
             page.wait_for_selector(".cs-stale-marker")
             assert "rebate rates" in page.locator(".cs-changed").inner_text()
+            # Record every text the progress line shows during the run.
+            page.evaluate("""() => { window.progressSeen = [];
+                new MutationObserver(() => { const el = document.querySelector('.cs-progress');
+                    if (el && window.progressSeen.at(-1) !== el.textContent)
+                        window.progressSeen.push(el.textContent); })
+                .observe(document.body, {subtree: true, childList: true, characterData: true}); }""")
             page.click(".cs-run")
             page.wait_for_selector(".cs-run-info[data-overrides*='rebate']")
             page.wait_for_selector(".cs-progress:has-text('done: 2 replication')")
             assert page.locator(".cs-stale-marker").count() == 0
+            progress_seen = page.evaluate("window.progressSeen")
             overrides = json.loads(page.locator(".cs-run-info").get_attribute("data-overrides"))
             shown = {k: _tile(page, k) for k in ("gross_profit", "revenue_total", "partner_satisfaction",
                                                  "incentive_spend", "conflicts_horizontal", "incentive_roi")}
@@ -163,12 +172,18 @@ def test_app_in_chromium_matches_sim_run(app_url):
             page.wait_for_selector(".model-chart-tiers img")
             model_charts = page.eval_on_selector_all("[class*=model-chart-] img", "els => els.length")
             page.screenshot(path=str(SHOTS / "model-1280.png"))
+            page.click("button:has-text('▶')")  # play: months advance on their own
+            page.wait_for_selector(".model-now[data-month='6']")
+            page.click("button:has-text('❚❚')")
+            page.set_viewport_size({"width": 800, "height": 1400})
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(SHOTS / "model-800.png"))
         finally:
             browser.close()
 
     # The what-if values shown equal sim.run for the same scenario, overrides and seeds, computed here.
-    assert overrides == {"incentives.rebate.scale": 3.0, "conflict.fallback": "mediation"}
-    base = _small_baseline()
+    assert overrides == {"incentives.rebate.scale": 3.0, "conflict.fallback": "price_contest"}
+    base = _small_baseline(BASE)
     want = _expected(base.with_overrides(overrides), SEED, REPS)
     want_base = _expected(base, SEED, REPS)
     assert first["value"] == pytest.approx(want_base["gross_profit"], rel=1e-12)
@@ -179,6 +194,9 @@ def test_app_in_chromium_matches_sim_run(app_url):
     assert shown["gross_profit"]["value"] != first["value"]
     # Tripled rebates cut the ROI in every replication: significant, worse, said in words and colour.
     assert shown["incentive_roi"]["verdict"] == "worse" and "CI excludes 0" in shown["incentive_roi"]["text"]
+    # Progress went replication by replication (the base, then the what-if) and ended with "done".
+    assert [t for t in progress_seen if "replication 2 of 2 done" in t][:1], progress_seen
+    assert progress_seen[-1].startswith("done: 2 replication(s)")
     assert len(charts) >= 7 and all(w > 500 for w in charts)  # rendered at a readable resolution
     assert cut_off == [], cut_off  # usable at 800 px: nothing falls off the right edge
     assert "tier thresholds must rise" in error and "\n" not in error.strip() and "{" not in error
