@@ -396,8 +396,14 @@ class WhatIf:
                       round(time.perf_counter() - t0, 3))
 
 
-def explain(err: Exception, levers: list[Lever] | None = None) -> str:
-    """A bad request or rejected lever combination as one paragraph a strategist can act on (no Python repr)."""
+def explain(err: Exception, levers: list[Lever] | None = None, values: dict[str, Any] | None = None) -> str:
+    """A bad request or rejected lever combination as one paragraph a strategist can act on (no Python repr).
+
+    Args:
+        err: the error :meth:`WhatIf.run` raised.
+        levers: the page's levers (to name fields by their labels).
+        values: the lever values of the run (to quote the tier thresholds).
+    """
     if not isinstance(err, InputError):
         first = (str(err).splitlines() or [""])[0][:300]
         return f"The run failed: {first or type(err).__name__}. Try fewer or other lever changes."
@@ -411,8 +417,11 @@ def explain(err: Exception, levers: list[Lever] | None = None) -> str:
             parts.append(f"no lever is called {value} (the levers: {', '.join(sorted(by_key)) or 'see the page'})")
         elif fld.startswith("tiering") and levers:
             names = ", ".join(lv.label.split(":")[0] for lv in levers if lv.key.startswith("threshold_"))
-            parts.append(f"the tier thresholds must rise from tier to tier ({names}); set each threshold above "
-                         "the one of the tier below it")
+            now = [f"{lv.label.split(' tier')[0]} {values[lv.key]:,.0f} USD" for lv in levers
+                   if lv.key.startswith("threshold_") and isinstance((values or {}).get(lv.key), int | float)]
+            parts.append(f"the tier thresholds must rise from tier to tier ({names})"
+                         + (f"; now: {', '.join(now)}" if now else "")
+                         + "; set each threshold above the one of the tier below it")
         elif lv is not None:
             shown = str(value)[:60] if isinstance(value, int | float | str | bool | Described) else "this value"
             parts.append(f"{lv.label} cannot be {shown}: allowed is {allowed}")

@@ -150,7 +150,7 @@ def run_whatif(levers: dict[str, Any], seed: int, replications: int) -> None:
     try:
         res = wi.run(levers, seed, replications, progress=progress)
     except Exception as err:  # noqa: BLE001 - every failure is shown on the page as a paragraph
-        error_r.set(explain(err, wi.levers))
+        error_r.set(explain(err, wi.levers, levers))
         progress_text.set("")
         return
     result_r.set(res)

@@ -199,7 +199,8 @@ def test_app_in_chromium_matches_sim_run(app_url):
     assert progress_seen[-1].startswith("done: 2 replication(s)")
     assert len(charts) >= 7 and all(w > 500 for w in charts)  # rendered at a readable resolution
     assert cut_off == [], cut_off  # usable at 800 px: nothing falls off the right edge
-    assert "tier thresholds must rise" in error and "\n" not in error.strip() and "{" not in error
+    assert "tier thresholds must rise" in error and "now: silver" in error
+    assert "\n" not in error.strip() and "{" not in error
     # The model view's months equal ChannelModel on the same small scenario and seed, stepped here.
     model = ViewModel(model_view_scenario(base), seed=0)
     for _ in range(3):
@@ -279,8 +280,9 @@ def test_a_rejected_combination_is_one_paragraph():
     wi = WhatIf(_small_baseline())
     with pytest.raises(sim.ScenarioError) as err:
         wi.run({"threshold_silver": 900_000.0}, 0, 1)
-    msg = explain(err.value, wi.levers)
+    msg = explain(err.value, wi.levers, {**wi.values(), "threshold_silver": 900_000.0})
     assert "tier thresholds must rise" in msg and "silver tier" in msg
+    assert "now: silver 900,000 USD, gold 300,000 USD" in msg
     assert "\n" not in msg and "{" not in msg and "field '" not in msg
 
 
