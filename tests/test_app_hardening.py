@@ -9,6 +9,11 @@ against the running server.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from conftest import SMALL_OVERRIDES
@@ -19,7 +24,7 @@ from typer.testing import CliRunner
 import sim
 from channelsim import app as app_mod
 from channelsim.app import WhatIf, explain, levers_for, overrides_for
-from channelsim.app_server import LocalOnly, allowed_hosts
+from channelsim.app_server import LocalOnly, allowed_hosts, offline_environment
 from sim.errors import ScenarioError
 
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -147,3 +152,19 @@ def test_fuzzed_levers_are_in_range_or_one_paragraph(levers):
         lv = by_path[path]
         if lv.kind == "range":
             assert lv.min <= value <= lv.max
+
+
+def test_solara_is_configured_offline():
+    """With the app's environment, Solara proxies its assets locally, has no CDN to fall back on, sends no telemetry."""
+    code = ("import json, solara.settings as s, solara.server.settings as ss; print(json.dumps({"
+            "'proxy': s.assets.proxy, 'cdn': s.assets.cdn, 'telemetry': ss.telemetry.mixpanel_enable, "
+            "'mode': ss.main.mode, 'banner': ss.theme.show_banner, 'cache': str(ss.assets.proxy_cache_dir)}))")
+    env = {**os.environ, **offline_environment({"scenario": "baseline"})}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                         cwd="/")
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["proxy"] is True and got["telemetry"] is False and got["mode"] == "production"
+    assert got["banner"] is False
+    assert got["cdn"].startswith("http://127.0.0.1:")  # a missing asset is never fetched from the internet
+    cache = Path(got["cache"])  # solara-assets installs the front-end files here
+    assert (cache / "@widgetti").is_dir() and (cache / "requirejs@2.3.6").is_dir()
