@@ -3,9 +3,10 @@
 :func:`serve` runs Solara's Starlette app under uvicorn on a socket bound to ``127.0.0.1`` (or the
 ``host`` given), behind :class:`LocalOnly`: the ``Host`` header must name this server (so a web page the
 user visits cannot reach it through a DNS name rebound to 127.0.0.1), and a browser's ``Origin`` must be
-this server's own, for page loads, API calls and the websocket alike (so another site cannot drive the
-app).  Before Solara is imported, :func:`offline_environment` makes it serve its front-end from the
-installed ``solara-assets`` package (never a CDN), sends no telemetry and runs in production mode.
+this server's own for the websocket that drives the app and for any request other than GET/HEAD (so another
+site cannot drive the app).  Before Solara is imported, :func:`offline_environment` makes it serve its
+front-end from the installed ``solara-assets`` package (never a CDN), send no telemetry and run in production
+mode.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def allowed_hosts(host: str, port: int) -> frozenset[str]:
 class LocalOnly:
     """ASGI middleware: refuse requests for another ``Host`` (421) or from another site's page (403).
 
+    The ``Origin`` and ``Sec-Fetch-Site`` checks apply to websockets (which drive the app) and to requests
+    other than ``GET``/``HEAD``, so following a link to the app from another page still opens it.
+
     Args:
         app: the ASGI app behind it.
         hosts: the ``Host`` values allowed (see :func:`allowed_hosts`).
@@ -69,6 +73,8 @@ class LocalOnly:
         host = headers.get("host", "").strip().lower()
         if host not in self.hosts:
             return 421, f"this server answers for {', '.join(sorted(self.hosts))} only"
+        if scope["type"] == "http" and scope.get("method") in ("GET", "HEAD"):
+            return None  # reading a page (a link followed from elsewhere too): another site cannot read the answer
         origin = headers.get("origin")
         if origin is not None and origin.strip().lower() not in (f"http://{host}", f"https://{host}"):
             return 403, "cross-site request refused: the app's own pages only"

@@ -34,7 +34,6 @@ from matplotlib.figure import Figure  # noqa: E402
 from mesa.visualization import SolaraViz  # noqa: E402
 
 import sim  # noqa: E402
-from sim.errors import InputError  # noqa: E402
 
 from . import plots  # noqa: E402
 from .app import (  # noqa: E402
@@ -454,9 +453,3 @@ routes = [
 __all__ = ["CONFIG_ENV", "AppConfig", "ModelView", "ViewModel", "WhatIfView", "config", "model_components",
            "model_params", "model_view_scenario", "routes", "run_whatif"]
 
-
-def _check_config() -> None:  # pragma: no cover - used by ``solara run`` users only
-    try:
-        config()
-    except InputError as err:
-        raise SystemExit(f"error: {err}") from None

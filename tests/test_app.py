@@ -211,10 +211,10 @@ def test_app_in_chromium_matches_sim_run(app_url):
     assert requested and [u for u in requested if _non_local(u)] == []
 
 
-def _get(url: str, headers: dict[str, str]) -> int:
+def _get(url: str, headers: dict[str, str], method: str = "GET") -> int:
     u = urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-    conn.putrequest("GET", "/", skip_host=True)
+    conn.putrequest(method, "/", skip_host=True)
     for k, v in headers.items():
         conn.putheader(k, v)
     conn.endheaders()
@@ -228,7 +228,7 @@ def test_server_answers_its_own_host_only(app_url):
     assert _get(app_url, {"Host": f"127.0.0.1:{port}"}) == 200
     assert _get(app_url, {"Host": f"localhost:{port}"}) == 200
     assert _get(app_url, {"Host": "evil.example"}) == 421  # a DNS name rebound to 127.0.0.1
-    assert _get(app_url, {"Host": f"127.0.0.1:{port}", "Origin": "http://evil.example"}) == 403
+    assert _get(app_url, {"Host": f"127.0.0.1:{port}", "Origin": "http://evil.example"}, "POST") == 403
 
 
 def test_page_loads_nothing_from_a_cdn(app_url):

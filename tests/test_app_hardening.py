@@ -66,8 +66,9 @@ def test_many_unknown_levers_get_a_short_message(no_simulation):
     assert len(msg) < 1_000 and "99995 more" in msg and "rebate_scale" in msg
 
 
-def _scope(kind: str = "http", **headers: str) -> dict:
-    return {"type": kind, "headers": [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]}
+def _scope(kind: str = "http", method: str = "POST", **headers: str) -> dict:
+    scope = {"type": kind, "headers": [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]}
+    return scope | ({"method": method} if kind == "http" else {})
 
 
 HOSTS = allowed_hosts("127.0.0.1", 8123)
@@ -94,8 +95,9 @@ def _answer(scope: dict) -> tuple[list[dict], bool]:
 
 @pytest.mark.parametrize("host", ["evil.example:80", "attacker.test", "", "127.0.0.1:1", "localhost"])
 def test_another_host_is_refused(host):
-    sent, passed = _answer(_scope(host=host))
-    assert not passed and sent[0]["status"] == 421
+    for method in ("GET", "POST"):
+        sent, passed = _answer(_scope(method=method, host=host))
+        assert not passed and sent[0]["status"] == 421
     sent, passed = _answer(_scope("websocket", host=host))
     assert not passed and sent[0]["type"] == "websocket.close"
 
@@ -108,6 +110,14 @@ def test_a_cross_site_request_is_refused(headers):
         sent, passed = _answer(_scope(kind, host="127.0.0.1:8123", **headers))
         assert not passed
         assert sent[0].get("status") == 403 or sent[0]["type"] == "websocket.close"
+
+
+@pytest.mark.parametrize("headers", [{"sec_fetch_site": "cross-site"}, {"origin": "http://evil.example"}])
+def test_a_link_from_elsewhere_opens_the_page(headers):
+    """A GET (a followed link) only needs the right Host: another site cannot read the answer anyway."""
+    assert _answer(_scope(method="GET", host="127.0.0.1:8123", **headers)) == ([], True)
+    sent, passed = _answer(_scope("websocket", host="127.0.0.1:8123", **headers))  # ... but cannot drive the app
+    assert not passed and sent[0]["type"] == "websocket.close"
 
 
 @pytest.mark.parametrize("headers", [{}, {"origin": "http://127.0.0.1:8123", "sec_fetch_site": "same-origin"},
