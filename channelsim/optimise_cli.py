@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -22,6 +23,30 @@ import typer
 EXIT_BAD_INPUT = 2
 OUTPUT_FILES = ("allocation.csv", "response_curves.parquet", "estimation.json", "validation.csv", "rounds.csv",
                 "report.html", "shapes.csv", "binding.csv", "summary.json", "recommended.yaml")
+class Objective(StrEnum):
+    """What ``--objective`` maximises."""
+
+    profit = "profit"
+    revenue = "revenue"
+    roi = "roi"
+
+
+class TierOrder(StrEnum):
+    """``--tier-order``: benefits never lower in a higher tier (rate, per-partner spend per lever or in total)."""
+
+    rate = "rate"
+    lever = "lever"
+    total = "total"
+    none = "none"
+
+
+class Fit(StrEnum):
+    """``--fit``: how response curves are fitted to the simulated levels."""
+
+    ls = "ls"
+    envelope = "envelope"
+
+
 ROBUST_HELP = ("cvar:ALPHA[:WEIGHT]: maximise (1-WEIGHT) x mean + WEIGHT x CVaR of the replication scenarios' "
                "profits; ALPHA is the confidence level (Rockafellar-Uryasev), in (0, 1): cvar:0.9 is the mean of "
                "the worst 10 %; WEIGHT in [0, 1], default 0.5")
@@ -132,12 +157,14 @@ def _write_outputs(folder: Path, res, info: dict[str, Any], *, base_file: Path, 
 
     # the recommendation as a scenario file, checked to load back as the programme validation simulated
     a = res.allocation
-    rec_hash = store.scenario_hash(res.optimised)
+    rec_hash = store.scenario_hash(res.recommendation)
+    chosen = "" if res.recommended == "optimised" else (
+        f" The {res.recommended} programme, which beat the optimised one in validation.")
     text = store.recommended_yaml(
-        base_file, file_scenario, res.optimised, name=f"{res.scenario.name}_optimised",
+        base_file, file_scenario, res.recommendation, name=f"{res.scenario.name}_{res.recommended}",
         description=(f"The programme recommended by channelsim optimise for {info['scenario']} (objective "
                      f"{a.objective}, budget {a.budget:,.0f} USD/yr over {', '.join(info['cells'])}); "
-                     + ("validated by simulation." if res.validated else "not validated by simulation.")),
+                     + ("validated by simulation." if res.validated else "not validated by simulation.") + chosen),
         run={"written_by": "channelsim optimise", "channelsim": sim.__version__, "date": info["date"],
              "objective": a.objective, "budget": a.budget, "validated": res.validated, "seed": info["seed"],
              "scenario_hash": rec_hash},
@@ -154,7 +181,7 @@ def _write_outputs(folder: Path, res, info: dict[str, Any], *, base_file: Path, 
         "marginal_roi_right": _clean(a.marginal_roi_right), "budget_dual": _clean(a.budget_dual),
         "dual_check": a.dual_check, "roi": _clean(a.roi), "cvar": _clean(a.cvar), "accepted_any": res.accepted_any,
         "validated": res.validated, "curves": res.curves_source, "scenario_hash": store.scenario_hash(res.scenario),
-        "recommended_scenario_hash": rec_hash, "overrides": res.overrides,
+        "recommended": res.recommended, "recommended_scenario_hash": rec_hash, "overrides": res.overrides,
         "notes": list(res.notes) + list(a.notes), "seconds": res.seconds,
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -249,7 +276,7 @@ def _conflict_message(found, options: dict[str, str]) -> str:
 def optimise_cmd(
     scenario: Annotated[str, typer.Argument(help="scenario file or name (as for `channelsim run`)")],
     budget: Annotated[float, typer.Option("--budget", help="USD per year the cells may spend together")],
-    out: Annotated[Path, typer.Option("--out", help="output folder (new or empty)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder (new or empty)")],
     cells: Annotated[str | None, typer.Option("--cells", help="TIER:LEVER,... ('*' for all; tier 'all' for "
                                               "programme-wide); default: every tier x rebate, mdf, training, "
                                               "discount (with --curves: the stored cells)")] = None,
@@ -258,7 +285,10 @@ def optimise_cmd(
                                                 "they were estimated for another scenario, horizon or cells")] = None,
     validate: Annotated[bool, typer.Option("--validate/--no-validate", help="validate the answer by simulation "
                                            "(--no-validate: solve only, no validation simulation)")] = True,
-    objective: Annotated[str, typer.Option("--objective", help="profit | revenue | roi")] = "profit",
+    stability: Annotated[bool, typer.Option("--stability/--no-stability", help="estimate the first round again "
+                                            "with seed + 1 and validate that programme too: how much of the answer "
+                                            "is estimation noise (not with --curves or --no-validate)")] = True,
+    objective: Annotated[Objective, typer.Option("--objective", help="what to maximise")] = Objective.profit,
     min_roi: Annotated[float | None, typer.Option("--min-roi", help="least programme ROI (profit, revenue)")] = None,
     min_spend: Annotated[float | None, typer.Option("--min-spend", help="least total spend (useful with roi)")] = None,
     robust: Annotated[str | None, typer.Option("--robust", help=ROBUST_HELP)] = None,
@@ -267,8 +297,9 @@ def optimise_cmd(
     cell_bound: Annotated[list[str] | None, typer.Option("--cell-bound", help="TIER:LEVER=LO:HI, repeatable")] = None,
     tier_bound: Annotated[list[str] | None, typer.Option("--tier-bound", help="TIER=LO:HI, repeatable")] = None,
     lever_bound: Annotated[list[str] | None, typer.Option("--lever-bound", help="LEVER=LO:HI, repeatable")] = None,
-    tier_order: Annotated[str, typer.Option("--tier-order", help="lever | total | none: per-partner benefit "
-                                            "never lower in a higher tier")] = "lever",
+    tier_order: Annotated[TierOrder | None, typer.Option(
+        "--tier-order", help="benefits never lower in a higher tier: rate (each lever's rate; the default), lever or "
+                             "total (per-partner spend; the default with --objective roi), or none")] = None,
     max_total_change: Annotated[float | None, typer.Option("--max-total-change", help="sum of |spend change| "
                                                            "(USD/yr)")] = None,
     rounds: Annotated[int, typer.Option("--rounds", help="trust-region rounds (1 with --curves or --no-validate)")
@@ -277,15 +308,15 @@ def optimise_cmd(
                                                  "(default: the whole simulated range)")] = None,
     levels: Annotated[str | None, typer.Option("--levels", help="spend levels, multipliers of the current rate "
                                                "(default 0,0.5,1,1.5,2; with --curves: the stored ones)")] = None,
-    replications: Annotated[int | None, typer.Option("--replications", help="replications per level (default 8; "
+    replications: Annotated[int | None, typer.Option("--replications", "-r", help="replications per level (default 8; "
                                                      "with --curves: the stored number)")] = None,
     validation_replications: Annotated[int | None, typer.Option("--validation-replications",
                                                                 help="default: --replications")] = None,
-    fit: Annotated[str | None, typer.Option("--fit", help="ls (least-squares concave fit, default) | envelope")
-                   ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="root seed (default 0; with --curves: the stored one, "
-                                             "which only seeds the validation)")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="processes (default: up to 2)")] = None,
+    fit: Annotated[Fit | None, typer.Option("--fit", help="ls: least-squares concave fit (default); envelope: the "
+                                         "concave envelope of the simulated points")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", "-s", help="root seed (default 0; with --curves: the stored "
+                                             "one, which only seeds the validation)")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", help="processes (default: up to 2)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="path=value scenario override, repeatable")] = None,
     months: Annotated[int | None, typer.Option("--months", help="reported months")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace a non-empty --out")] = False,
@@ -306,6 +337,9 @@ def optimise_cmd(
     from .cli import parse_sets
 
     t0 = time.perf_counter()
+    objective = Objective(objective).value
+    tier_order = None if tier_order is None else TierOrder(tier_order).value
+    fit = None if fit is None else Fit(fit).value
     stored = None
     try:
         base_file = resolve_scenario_path(scenario)
@@ -318,8 +352,14 @@ def optimise_cmd(
             sc = apply_overrides(sc, overrides, source="--set", strict=True)
         if objective not in ("profit", "revenue", "roi"):
             raise ValueError(f"--objective {objective!r}: allowed: profit, revenue, roi")
-        if tier_order not in ("lever", "total", "none"):
-            raise ValueError(f"--tier-order {tier_order!r}: allowed: lever, total, none")
+        if tier_order is None:
+            tier_order = "lever" if objective == "roi" else "rate"
+        if tier_order not in ("rate", "lever", "total", "none"):
+            raise ValueError(f"--tier-order {tier_order!r}: allowed: rate, lever, total, none")
+        if tier_order == "rate" and objective == "roi":
+            raise ValueError("--tier-order rate is not available with --objective roi (the ROI objective's "
+                             "Charnes-Cooper form cannot keep each cell's spend levels in order); use --tier-order "
+                             "lever or total")
         if budget < 0 or not math.isfinite(budget):
             raise ValueError(f"--budget {budget}: a non-negative number (USD per year)")
         if replications is not None and replications < 2:
@@ -347,6 +387,10 @@ def optimise_cmd(
                                  "region rounds estimate new curves each round); leave --rounds out")
             stored = read_estimation(curves)
             check_stored(stored, sc, cells=asked_cells, levels=mults, replications=replications, fit=fit)
+            if tier_order == "rate" and any(c.rates is None for c in stored.response.curves if c.tier != "all"):
+                raise ValueError(f"--curves {curves}: these curves were stored without the cells' rates at each "
+                                 "level, which --tier-order rate (the default) needs; estimate again without "
+                                 "--curves, or pass --tier-order lever")
             cell_list = stored.cells
             mults = tuple(stored.record["levels"])
             replications = int(stored.record["replications"])
@@ -400,8 +444,8 @@ def optimise_cmd(
         else:
             res = optimise(sc, cell_list, budget, **constraints, rounds=rounds, radius=radius, multipliers=mults,
                            replications=replications, validation_replications=validation_replications, seed=seed,
-                           workers=workers, fit=fit, validate_result=validate, progress=progress,
-                           run_progress=run_progress)
+                           workers=workers, fit=fit, validate_result=validate, stability=stability and validate,
+                           progress=progress, run_progress=run_progress)
             accepted = [int(r) for r, ok in zip(res.rounds["round"], res.rounds["accepted"], strict=True) if ok is True]
             estimation = {"replications": replications, "seed": seed, "fit": fit,
                           "round_": accepted[-1] if accepted else 0, "original_spends": res.original_spends}
@@ -456,6 +500,7 @@ def optimise_cmd(
               f"budget shadow price {a.budget_dual if a.budget_dual is not None else 'n/a'}")
     for n in (*res.notes, *a.notes):
         con.print(f"note: {n}")
+    con.print(f"recommended: {res.recommended} (recommended.yaml)")
     con.print(f"wrote {', '.join(written)} to {out} in {time.perf_counter() - t0:.1f} s")
 
 
