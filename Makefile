@@ -20,7 +20,7 @@ setup: $(STAMP)
 baseline: setup
 	$(BIN)/channelsim run scenarios/baseline.yaml --replications 8 --out runs/baseline --force
 
-# Headless Chromium for the what-if page's browser test (Debian's package; Playwright uses it as is).
+# Headless Chromium for the app's browser test (Debian's package; Playwright uses it as is).
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
 

@@ -1,7 +1,7 @@
 """Replications of one scenario: run them, summarise them, compare two sets of them.
 
 The one way the package replicates a scenario: the command line (``channelsim run``,
-``compare``), the what-if page and the notebooks all go through it::
+``compare``), the app (``channelsim app``) and the notebooks all go through it::
 
     import sim
     from experiments import replicate

@@ -1,4 +1,4 @@
-"""The what-if page: served by ``channelsim app``, driven in headless Chromium (Playwright).
+"""The Solara app of ``channelsim app``, driven in headless Chromium (Playwright), and its what-if logic.
 
 The browser test fails (never skips) when Chromium is missing: ``make test`` installs it
 (Debian's ``chromium`` package, see the Makefile's ``chromium`` target).
@@ -6,6 +6,7 @@ The browser test fails (never skips) when Chromium is missing: ``make test`` ins
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import queue
@@ -13,27 +14,29 @@ import re
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 from conftest import SMALL_OVERRIDES
 
 import sim
-from channelsim.app import WhatIf, levers_for, make_server, overrides_for
+from channelsim.app import HEADLINE_ORDER, WhatIf, explain, levers_for, overrides_for
+from channelsim.solara_app import ViewModel, model_view_scenario
 from experiments.io import load_scenario
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SMALL = dict(SMALL_OVERRIDES)
+SMALL = {**SMALL_OVERRIDES, "time.months": 12}
 SEED, REPS = 3, 2
+BASE = "mediation"  # not the baseline: the page must name the base it was started with
+SHOTS = Path(os.environ.get("CHANNELSIM_SCREENSHOTS", "/tmp/channelsim-app-screenshots"))
 
 
-def _small_baseline() -> sim.Scenario:
-    return load_scenario("baseline").with_overrides(SMALL)
+def _small_baseline(name: str = "baseline") -> sim.Scenario:
+    return load_scenario(name).with_overrides(SMALL)
 
 
 def _expected(scenario: sim.Scenario, seed: int, reps: int) -> dict[str, float]:
@@ -44,8 +47,8 @@ def _expected(scenario: sim.Scenario, seed: int, reps: int) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def app_url():
-    """``channelsim app baseline --port 0`` (small sizes) in a subprocess; yields the printed URL."""
-    args = [sys.executable, "-c", "from channelsim.cli import main; main()", "app", "baseline", "--port", "0",
+    """``channelsim app mediation --port 0`` (small sizes) in a subprocess; yields the printed URL."""
+    args = [sys.executable, "-c", "from channelsim.cli import main; main()", "app", BASE, "--port", "0",
             "--seed", str(SEED), "--replications", str(REPS)]
     for k, v in SMALL.items():
         args += ["--set", f"{k}={v}"]
@@ -70,104 +73,174 @@ def app_url():
             proc.kill()
 
 
-def _post(url: str, body: dict) -> tuple[int, dict]:
-    req = urllib.request.Request(url + "api/run", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
+def _tile(page, kpi: str) -> dict[str, float]:
+    el = page.locator(f'.cs-tile[data-kpi="{kpi}"]')
+    return {k: float(el.get_attribute(f"data-{k}")) for k in ("value", "base", "diff")} | \
+        {"verdict": el.get_attribute("data-verdict"), "text": el.inner_text()}
 
 
-def _value(page, attr: str, kpi: str) -> tuple[float, str]:
-    el = page.locator(f'[{attr}="{kpi}"]')
-    return float(el.get_attribute("data-value")), el.inner_text()
+def _non_local(url: str) -> bool:
+    if url.startswith(("data:", "blob:", "about:")):
+        return False
+    return urlsplit(url).hostname not in ("127.0.0.1",)
 
 
-def _shown(text: str) -> float:
-    return float(text.replace(",", ""))
+def _fits(page, width: int) -> list[str]:
+    """Elements of the what-if view whose right edge lies beyond ``width`` (cut off at that window width)."""
+    return page.eval_on_selector_all(
+        ".cs-page *", f"els => els.filter(e => e.getBoundingClientRect().right > {width} + 1 && "
+                      "e.getBoundingClientRect().width > 0).map(e => e.className || e.tagName)")
 
 
 @pytest.mark.timeout(600)
-def test_page_in_chromium_matches_sim_run(app_url):
+def test_app_in_chromium_matches_sim_run(app_url):
     assert CHROMIUM.exists(), "Chromium is missing: run `make chromium` (apt-get install -y chromium)"
     from playwright.sync_api import sync_playwright
 
-    external: list[str] = []
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    requested: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
-            page = browser.new_page()
-            page.set_default_timeout(180_000)
-            page.on("request", lambda r: external.append(r.url)
-                    if not (r.url.startswith(app_url) or r.url.startswith("data:")) else None)
+            page = browser.new_page(viewport={"width": 1280, "height": 2400})
+            page.set_default_timeout(120_000)
+            page.on("request", lambda r: requested.append(r.url))
+            page.on("websocket", lambda ws: requested.append(ws.url))
             page.goto(app_url)
-            assert page.locator("#lever-conflict_fallback").input_value() == "price_contest"
-            assert page.locator("#lever-deal_registration").is_checked()
-            assert page.locator("#replications").input_value() == str(REPS)
+            page.wait_for_selector(".cs-run")
+            title = page.locator(".cs-title").inner_text()
+            assert BASE in title and "baseline" not in title  # names the base scenario
+            assert page.locator(".lever-rebate_scale .lever-value").inner_text() == "1.00 x"
 
-            # 1. Run with the levers as loaded: the what-if is the baseline.
-            page.click("#run")
-            page.wait_for_selector('#results[data-run="1"]')
-            gp0, _ = _value(page, "data-kpi", "gross_profit")
-            gpb, _ = _value(page, "data-kpi-baseline", "gross_profit")
-            assert gp0 == gpb
+            # 1. Run with the levers as loaded: the what-if is the base.
+            page.click(".cs-run")
+            page.wait_for_selector(".cs-tile")
+            first = _tile(page, "gross_profit")
+            assert first["value"] == first["base"] and first["diff"] == 0 and first["verdict"] == "unchanged"
+            assert "USD, total over 12 months" in first["text"]  # units on the tile
 
-            # 2. Change levers (a select and a slider), run again.
-            page.select_option("#lever-conflict_fallback", "mediation")
-            page.eval_on_selector("#lever-rebate_scale",
-                                  "el => { el.value = '2'; el.dispatchEvent(new Event('input', {bubbles: true})); }")
-            assert page.locator("#lever-rebate_scale-val").inner_text().startswith("2")
-            page.click("#run")
-            page.wait_for_selector('#results[data-run="2"]')
-            assert "conflict.fallback" in page.locator("#run-info").inner_text()
+            # 2. Move two levers: the results are marked stale until the next run.
+            page.click(".lever-conflict_fallback .option-price_contest")
+            thumb = page.locator(".lever-rebate_scale [role=slider]")
+            thumb.focus()
+            thumb.press("End")  # the slider's maximum
+            page.wait_for_selector(".lever-rebate_scale .lever-value:has-text('3.00 x')")
+            page.wait_for_selector(".cs-stale-marker")
+            assert "rebate rates" in page.locator(".cs-changed").inner_text()
+            # Record every text the progress line shows during the run.
+            page.evaluate("""() => { window.progressSeen = [];
+                new MutationObserver(() => { const el = document.querySelector('.cs-progress');
+                    if (el && window.progressSeen.at(-1) !== el.textContent)
+                        window.progressSeen.push(el.textContent); })
+                .observe(document.body, {subtree: true, childList: true, characterData: true}); }""")
+            page.click(".cs-run")
+            page.wait_for_selector(".cs-run-info[data-overrides*='rebate']")
+            page.wait_for_selector(".cs-progress:has-text('done: 2 replication')")
+            assert page.locator(".cs-stale-marker").count() == 0
+            progress_seen = page.evaluate("window.progressSeen")
+            overrides = json.loads(page.locator(".cs-run-info").get_attribute("data-overrides"))
+            shown = {k: _tile(page, k) for k in ("gross_profit", "revenue_total", "partner_satisfaction",
+                                                 "incentive_spend", "conflicts_horizontal", "incentive_roi")}
+            assert page.locator(".cs-tile").count() == len(HEADLINE_ORDER)
+            page.wait_for_selector(".chart-kpi_diff img")
+            charts = page.eval_on_selector_all(".cs-chart img", "els => els.map(e => e.naturalWidth)")
+            page.screenshot(path=str(SHOTS / "whatif-1280.png"))
+            page.set_viewport_size({"width": 800, "height": 2600})
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(SHOTS / "whatif-800.png"))
+            cut_off = _fits(page, 800)
 
-            shown = {k: _value(page, "data-kpi", k) for k in
-                     ("gross_profit", "revenue_total", "partner_satisfaction", "incentive_spend",
-                      "conflicts_horizontal")}
-            base_shown = {k: _value(page, "data-kpi-baseline", k) for k in ("gross_profit", "partner_satisfaction")}
-            diff_gp, _ = _value(page, "data-kpi-diff", "gross_profit")
-            images = page.eval_on_selector_all(".charts img", "els => els.map(e => [e.id, e.naturalWidth])")
+            # 3. Reset to the base; a lever combination the scenario refuses is one paragraph, nothing run.
+            page.click(".cs-reset")
+            page.wait_for_selector(".cs-changed:has-text('all levers at the base')")
+            assert page.locator(".lever-rebate_scale .lever-value").inner_text() == "1.00 x"
+            silver = page.locator(".lever-threshold_silver [role=slider]")
+            silver.focus()
+            silver.press("End")
+            page.click(".cs-run")
+            error = page.locator(".cs-error").inner_text()
+
+            # 4. The model view: SolaraViz, stepped month by month with live charts.
+            page.set_viewport_size({"width": 1280, "height": 1400})
+            page.click(".cs-tab-model")
+            page.wait_for_selector(".model-now[data-month='0']")
+            months = []
+            for k in range(1, 4):
+                page.click("button:has-text('Step')")
+                page.wait_for_selector(f".model-now[data-month='{k}']")
+                months.append(float(page.locator(".model-now").get_attribute("data-gross-profit")))
+            page.wait_for_selector(".model-chart-tiers img")
+            model_charts = page.eval_on_selector_all("[class*=model-chart-] img", "els => els.length")
+            page.screenshot(path=str(SHOTS / "model-1280.png"))
+            page.click("button:has-text('▶')")  # play: months advance on their own
+            page.wait_for_selector(".model-now[data-month='6']")
+            page.click("button:has-text('❚❚')")
+            page.set_viewport_size({"width": 800, "height": 1400})
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(SHOTS / "model-800.png"))
         finally:
             browser.close()
 
-    # The KPI values shown changed...
-    assert shown["gross_profit"][0] != gp0
-    # ... and equal sim.run for the same scenario, overrides and seeds, computed here.
-    base = _small_baseline()
-    whatif = base.with_overrides({"incentives.rebate.scale": 2.0, "conflict.fallback": "mediation"})
-    want = _expected(whatif, SEED, REPS)
+    # The what-if values shown equal sim.run for the same scenario, overrides and seeds, computed here.
+    assert overrides == {"incentives.rebate.scale": 3.0, "conflict.fallback": "price_contest"}
+    base = _small_baseline(BASE)
+    want = _expected(base.with_overrides(overrides), SEED, REPS)
     want_base = _expected(base, SEED, REPS)
-    for k, (value, text) in shown.items():
-        assert value == pytest.approx(want[k], rel=1e-12), k
-        assert _shown(text) == pytest.approx(want[k], rel=5e-3, abs=1.0), (k, text)
-    for k, (value, _) in base_shown.items():
-        assert value == pytest.approx(want_base[k], rel=1e-12), k
-    assert gp0 == pytest.approx(want_base["gross_profit"], rel=1e-12)
-    assert diff_gp == pytest.approx(want["gross_profit"] - want_base["gross_profit"], rel=1e-9)
-    # Charts: KPIs against the baseline, the conflict and tier views, all rendered.
-    ids = {i for i, w in images if w > 0}
-    assert {"chart-gross_profit", "chart-kpi_diff", "chart-conflicts_whatif", "chart-tiers_whatif",
-            "chart-migrations_whatif"} <= ids
-    # Offline: nothing was requested from anywhere but the page's own server.
-    assert external == []
+    assert first["value"] == pytest.approx(want_base["gross_profit"], rel=1e-12)
+    for k, tile in shown.items():
+        assert tile["value"] == pytest.approx(want[k], rel=1e-12), k
+        assert tile["base"] == pytest.approx(want_base[k], rel=1e-12), k
+        assert tile["diff"] == pytest.approx(want[k] - want_base[k], rel=1e-9, abs=1e-9), k
+    assert shown["gross_profit"]["value"] != first["value"]
+    # Tripled rebates cut the ROI in every replication: significant, worse, said in words and colour.
+    assert shown["incentive_roi"]["verdict"] == "worse" and "CI excludes 0" in shown["incentive_roi"]["text"]
+    # Progress went replication by replication (the base, then the what-if) and ended with "done".
+    assert [t for t in progress_seen if "replication 2 of 2 done" in t][:1], progress_seen
+    assert progress_seen[-1].startswith("done: 2 replication(s)")
+    assert len(charts) >= 7 and all(w > 500 for w in charts)  # rendered at a readable resolution
+    assert cut_off == [], cut_off  # usable at 800 px: nothing falls off the right edge
+    assert "tier thresholds must rise" in error and "now: silver" in error
+    assert "\n" not in error.strip() and "{" not in error
+    # The model view's months equal ChannelModel on the same small scenario and seed, stepped here.
+    model = ViewModel(model_view_scenario(base), seed=0)
+    for _ in range(3):
+        model.step()
+    assert months == pytest.approx(list(model.datacollector.get_model_vars_dataframe()["gross_profit"]), rel=1e-12)
+    assert model_charts == 4
+    # Offline: nothing was requested from anywhere but 127.0.0.1 (pages, assets, websocket).
+    assert requested and [u for u in requested if _non_local(u)] == []
 
 
-def test_bad_levers_are_refused_with_a_message(app_url):
-    status, body = _post(app_url, {"levers": {"threshold_silver": 900000.0}, "seed": 0, "replications": 1})
-    assert status == 400 and "min_ttm_revenue" in body["error"]
-    status, body = _post(app_url, {"levers": {"no_such_lever": 1}, "seed": 0, "replications": 1})
-    assert status == 400 and "no_such_lever" in body["error"]
-    status, body = _post(app_url, {"levers": {}, "seed": -1, "replications": 0})
-    assert status == 400 and "seed" in body["error"] and "replications" in body["error"]
+def _get(url: str, headers: dict[str, str], method: str = "GET") -> int:
+    u = urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.putrequest(method, "/", skip_host=True)
+    for k, v in headers.items():
+        conn.putheader(k, v)
+    conn.endheaders()
+    status = conn.getresponse().status
+    conn.close()
+    return status
 
 
-def test_page_is_self_contained(app_url):
+def test_server_answers_its_own_host_only(app_url):
+    port = urlsplit(app_url).port
+    assert _get(app_url, {"Host": f"127.0.0.1:{port}"}) == 200
+    assert _get(app_url, {"Host": f"localhost:{port}"}) == 200
+    assert _get(app_url, {"Host": "evil.example"}) == 421  # a DNS name rebound to 127.0.0.1
+    assert _get(app_url, {"Host": f"127.0.0.1:{port}", "Origin": "http://evil.example"}, "POST") == 403
+
+
+def test_page_loads_nothing_from_a_cdn(app_url):
+    status_ok = _get(app_url, {"Host": urlsplit(app_url).netloc})
+    assert status_ok == 200
+    import urllib.request
+
     with urllib.request.urlopen(app_url, timeout=30) as resp:
         text = resp.read().decode()
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
-    assert "@import" not in text and "url(" not in text
+    # Scripts and styles come from this server (Solara's assets from the solara-assets package).
+    assert not re.search(r"""<(script|link)[^>]+(src|href)\s*=\s*["'](https?:)?//""", text)
+    assert "/_solara/cdn/" in text
 
 
 def test_lever_overrides():
@@ -183,23 +256,53 @@ def test_lever_overrides():
     base.with_overrides(ov)  # valid
 
 
-def test_server_in_a_thread_on_a_free_port():
-    server = make_server(_small_baseline(), port=0, seed=1, replications=1)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    try:
-        assert server.url.startswith("http://127.0.0.1:") and not server.url.endswith(":0/")
-        status, body = _post(server.url, {"levers": {"mdf_scale": 0.0}, "seed": 1, "replications": 1})
-        assert status == 200
-        want = _expected(_small_baseline().with_overrides({"incentives.mdf.scale": 0.0}), 1, 1)
-        assert body["kpis"]["gross_profit"]["whatif"] == pytest.approx(want["gross_profit"], rel=1e-12)
-        assert body["overrides"] == {"incentives.mdf.scale": 0.0}
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_whatif_matches_sim_run_and_reports_progress():
+    calls = []
+    res = WhatIf(_small_baseline()).run({"mdf_scale": 0.0}, 1, 2, progress=lambda *a: calls.append(a))
+    assert calls == [("base", 1, 2), ("base", 2, 2), ("what-if", 1, 2), ("what-if", 2, 2)]
+    want = _expected(_small_baseline().with_overrides({"incentives.mdf.scale": 0.0}), 1, 2)
+    tiles = {t.kpi: t for t in res.tiles()}
+    assert tiles["gross_profit"].value == pytest.approx(want["gross_profit"], rel=1e-12)
+    assert res.overrides == {"incentives.mdf.scale": 0.0}
+    assert list(tiles) == list(HEADLINE_ORDER)
+    for t in tiles.values():  # a significant tile's CI excludes zero, and only then
+        assert t.significant == (t.low > 0 or t.high < 0)
+        assert (t.verdict != "unchanged") == t.significant
 
 
 def test_whatif_without_changes_is_the_baseline():
     res = WhatIf(_small_baseline()).run({}, 0, 1)
-    assert res["overrides"] == {}
-    assert all(v["diff"] == 0 for v in res["kpis"].values() if v["diff"] is not None)
+    assert res.overrides == {} and res.whatif is res.base
+    assert all(t.diff == 0 and t.verdict == "unchanged" for t in res.tiles(None))
+
+
+def test_a_rejected_combination_is_one_paragraph():
+    wi = WhatIf(_small_baseline())
+    with pytest.raises(sim.ScenarioError) as err:
+        wi.run({"threshold_silver": 900_000.0}, 0, 1)
+    msg = explain(err.value, wi.levers, {**wi.values(), "threshold_silver": 900_000.0})
+    assert "tier thresholds must rise" in msg and "silver tier" in msg
+    assert "now: silver 900,000 USD, gold 300,000 USD" in msg
+    assert "\n" not in msg and "{" not in msg and "field '" not in msg
+
+
+def test_solaraviz_reset_builds_the_model_from_its_parameters():
+    """SolaraViz's Reset re-creates the model with the controls' values (and adds Mesa's own ``scenario``)."""
+    from mesa.visualization.solara_viz import _build_model_init_kwargs
+
+    from channelsim.solara_app import model_params
+
+    sc = model_view_scenario(_small_baseline())
+    params = {k: (v["value"] if isinstance(v, dict) else v) for k, v in model_params(sc).items()}
+    params.update({"incentives__mdf__scale": 0.5, "direct__territory_coverage": 0.8, "seed": 7})
+    kwargs = _build_model_init_kwargs(ViewModel(sc, seed=0), params, add_scenario_when_empty=True,
+                                      require_model_accepts_scenario=True)
+    model = ViewModel(**kwargs)
+    assert model.config.incentives.mdf.scale == 0.5 and model.config.direct.territory_coverage == 0.8
+    assert model.config.market.n_accounts == sc.market.n_accounts
+    model.step()
+    again = sim.ChannelModel(sc.with_overrides({"incentives.mdf.scale": 0.5, "direct.territory_coverage": 0.8}),
+                             rng=7)
+    again.step()
+    assert model.datacollector.get_model_vars_dataframe()["gross_profit"].iloc[0] == \
+        again.datacollector.get_model_vars_dataframe()["gross_profit"].iloc[0]

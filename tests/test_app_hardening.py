@@ -1,32 +1,30 @@
-"""The what-if page on hostile requests (issue 16, class 9): short 4xx answers, nothing simulated, no hang.
+"""The app on hostile input: lever values out of range, bad seeds, other hosts and origins.
 
-The server runs in a thread with a short socket timeout; no request here reaches a simulation (the
-scenario's ``run`` is replaced by one that fails the test), except where a test says so.
+The lever checks run before anything is simulated (:func:`channelsim.app.overrides_for`,
+:func:`channelsim.app.check_run`); Host and Origin are checked in front of Solara by
+:class:`channelsim.app_server.LocalOnly`, tested here on ASGI scopes and, in ``tests/test_app.py``,
+against the running server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import socket
-import threading
-import time
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from conftest import SMALL_OVERRIDES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 import sim
 from channelsim import app as app_mod
-from channelsim.app import (
-    MAX_BODY_BYTES,
-    MAX_ERROR_CHARS,
-    RequestError,
-    levers_for,
-    make_server,
-    overrides_for,
-    parse_run_request,
-)
+from channelsim.app import WhatIf, explain, levers_for, overrides_for
+from channelsim.app_server import LocalOnly, allowed_hosts, offline_environment
 from sim.errors import ScenarioError
 
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -34,150 +32,116 @@ BASE = sim.Scenario().with_overrides(SMALL_OVERRIDES)
 LEVERS = levers_for(BASE)
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = make_server(BASE, port=0, seed=1, replications=1, socket_timeout=1.0)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
 @pytest.fixture
 def no_simulation(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a simulation started")
 
-    monkeypatch.setattr(app_mod, "run_frames", boom)
+    monkeypatch.setattr(app_mod, "replicate", boom)
 
 
-def raw(server, request: bytes, *, read_timeout: float = 10.0) -> tuple[int | None, bytes, float]:
-    """Send ``request`` as is; return the status (None when the server closed without answering), body, seconds."""
-    port = server.server_address[1]
-    t0 = time.monotonic()
-    with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as s:
-        s.sendall(request)
-        data = b""
-        try:
-            while chunk := s.recv(65536):
-                data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = [int(line.split(b":")[1]) for line in head.split(b"\r\n") if
-                          line.lower().startswith(b"content-length:")]
-                if length and len(body) >= length[0]:
-                    break
-        except (ConnectionResetError, TimeoutError):
-            pass
-    seconds = time.monotonic() - t0
-    if not data:
-        return None, b"", seconds
-    status = int(data.split(b" ", 2)[1])
-    return status, data.partition(b"\r\n\r\n")[2], seconds
+def test_lever_ranges_are_enforced(no_simulation):
+    wi = WhatIf(BASE)
+    for value in (1e300, -1, 2.01, 10**15, 10**401, "1", True, None, [1], float("nan"), float("inf")):
+        with pytest.raises(ScenarioError) as err:
+            wi.run({"discount_scale": value}, 0, 1)
+        msg = explain(err.value, wi.levers)
+        assert "front-end discounts" in msg and "from 0 to 2" in msg and len(msg) < 600, value
+        assert "\n" not in msg and "{" not in msg
 
 
-def post(server, body: bytes, *, host: str | None = None, headers: str = "", length: str | None = None):
-    port = server.server_address[1]
-    host = host if host is not None else f"127.0.0.1:{port}"
-    length = str(len(body)) if length is None else length
-    head = (f"POST /api/run HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {length}\r\n{headers}Connection: close\r\n\r\n")
-    return raw(server, head.encode() + body)
+@pytest.mark.parametrize("seed, reps", [(-1, 1), (0, 0), (0, 33), (True, 1), (1.5, 1), (2**63, 1), (0, "2")])
+def test_bad_seed_or_replications_are_refused(no_simulation, seed, reps):
+    with pytest.raises(ScenarioError) as err:
+        WhatIf(BASE).run({}, seed, reps)
+    msg = explain(err.value)
+    assert ("seed" in msg) or ("replications" in msg)
+    assert msg.startswith("These settings cannot be run") and msg.endswith("Nothing was simulated.")
 
 
-def test_lever_ranges_are_enforced_on_the_server(server, no_simulation):
-    for value in (1e300, -1, 2.01, 10**15, "1", True, None, [1]):
-        status, body, _ = post(server, json.dumps({"levers": {"discount_scale": value}}).encode())
-        assert status == 400, value
-        msg = json.loads(body)["error"]
-        assert "discount_scale" in msg and "from 0 to 2" in msg and len(msg) < 600
-    status, body, _ = post(server, json.dumps({"levers": {"discount_scale": 10**401}}).encode())
-    assert status == 400 and "402 digits" in json.loads(body)["error"]  # refused while parsing: no OverflowError
+def test_many_unknown_levers_get_a_short_message(no_simulation):
+    with pytest.raises(ScenarioError) as err:
+        WhatIf(BASE).run({f"lever{i}": 1 for i in range(100_000)}, 0, 1)
+    msg = explain(err.value, LEVERS)
+    assert len(msg) < 1_000 and "99995 more" in msg and "rebate_scale" in msg
 
 
-@pytest.mark.parametrize("body, status", [
-    (b"[" * 100_000 + b"]" * 100_000, 413),  # over the size limit before the nesting is even looked at
-    (b"[" * 5_000 + b"]" * 5_000, 400),
-    (b'{"levers": {"a": ' + b"[" * 50 + b"]" * 50 + b"}}", 400),
-    (b"\xff\xfe not utf-8", 400),
-    (b'{"levers": {"mdf_scale": NaN}}', 400),
-    (b'{"levers": {"mdf_scale": Infinity}}', 400),
-    (b'{"levers": {}, "seed": ' + b"9" * 5000 + b"}", 400),
-    (b'{"levers": [1, 2]}', 400),
-    (b'"just a string"', 400),
-    (b'{"levers": {}, "extra": 1}', 400),
-])
-def test_bad_bodies_get_a_short_4xx(server, no_simulation, body, status):
-    got, reply, _ = post(server, body)
-    assert got == status
-    assert len(reply) < MAX_ERROR_CHARS + 100 and "error" in json.loads(reply)
+def _scope(kind: str = "http", method: str = "POST", **headers: str) -> dict:
+    scope = {"type": kind, "headers": [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]}
+    return scope | ({"method": method} if kind == "http" else {})
 
 
-def test_many_unknown_levers_get_a_short_answer(server, no_simulation):
-    levers = {f"l{i}": i for i in range(500)}
-    status, reply, _ = post(server, json.dumps({"levers": levers}).encode())
-    msg = json.loads(reply)["error"]
-    assert status == 400 and len(reply) < 1_000 and "'l0'" in msg and "495 more" in msg and "unknown lever" in msg
-    status, reply, _ = post(server, json.dumps({"levers": {f"l{i}": i for i in range(100_000)}}).encode())
-    assert status == 413 and len(reply) < 200  # the audit's 100,000 levers had a 22 MB answer
+HOSTS = allowed_hosts("127.0.0.1", 8123)
 
 
-@pytest.mark.parametrize("length", ["-1", "1e12", "abc", "1000000000000", str(MAX_BODY_BYTES + 1)])
-def test_bad_content_lengths_are_refused_at_once(server, no_simulation, length):
-    status, reply, seconds = post(server, b"{}", length=length)
-    assert status in (400, 413) and seconds < 1.0
+def _answer(scope: dict) -> tuple[list[dict], bool]:
+    """What :class:`LocalOnly` sends for ``scope`` and whether it passed the request on."""
+    passed = []
+
+    async def app(scope, receive, send):
+        passed.append(True)
+
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "http.request"}
+
+    asyncio.run(LocalOnly(app, HOSTS)(scope, receive, send))
+    return sent, bool(passed)
 
 
-def test_a_body_shorter_than_its_length_times_out_instead_of_hanging(server, no_simulation):
-    status, _, seconds = post(server, b'{"levers": {}}', length="500")
-    assert status == 408 and seconds < 5
+@pytest.mark.parametrize("host", ["evil.example:80", "attacker.test", "", "127.0.0.1:1", "localhost"])
+def test_another_host_is_refused(host):
+    for method in ("GET", "POST"):
+        sent, passed = _answer(_scope(method=method, host=host))
+        assert not passed and sent[0]["status"] == 421
+    sent, passed = _answer(_scope("websocket", host=host))
+    assert not passed and sent[0]["type"] == "websocket.close"
 
 
-def test_a_silent_connection_is_closed(server):
-    port = server.server_address[1]
-    t0 = time.monotonic()
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"POST /api/run HTT")  # and then nothing
-        assert s.recv(100) == b""  # closed by the server after its socket timeout (1 s here)
-    assert time.monotonic() - t0 < 5
+@pytest.mark.parametrize("headers", [{"origin": "http://evil.example"}, {"origin": "null"},
+                                     {"origin": "http://localhost:8123"},  # another origin than the page's
+                                     {"sec_fetch_site": "cross-site"}, {"sec_fetch_site": "same-site"}])
+def test_a_cross_site_request_is_refused(headers):
+    for kind in ("http", "websocket"):
+        sent, passed = _answer(_scope(kind, host="127.0.0.1:8123", **headers))
+        assert not passed
+        assert sent[0].get("status") == 403 or sent[0]["type"] == "websocket.close"
 
 
-def test_missing_length_is_411(server, no_simulation):
-    port = server.server_address[1]
-    req = f"POST /api/run HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
-    assert raw(server, req)[0] == 411
+@pytest.mark.parametrize("headers", [{"sec_fetch_site": "cross-site"}, {"origin": "http://evil.example"}])
+def test_a_link_from_elsewhere_opens_the_page(headers):
+    """A GET (a followed link) only needs the right Host: another site cannot read the answer anyway."""
+    assert _answer(_scope(method="GET", host="127.0.0.1:8123", **headers)) == ([], True)
+    sent, passed = _answer(_scope("websocket", host="127.0.0.1:8123", **headers))  # ... but cannot drive the app
+    assert not passed and sent[0]["type"] == "websocket.close"
 
 
-@pytest.mark.parametrize("host", ["evil.example:80", "attacker.test", "", "127.0.0.1:1"])
-def test_another_host_is_refused(server, no_simulation, host):
-    status, _, _ = post(server, b'{"levers": {}}', host=host)
-    assert status == 421
-    port = server.server_address[1]
-    get = f"GET /api/levers HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
-    assert raw(server, get)[0] == 421
-    ok = f"GET /api/levers HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n".encode()
-    assert raw(server, ok)[0] == 200
+@pytest.mark.parametrize("headers", [{}, {"origin": "http://127.0.0.1:8123", "sec_fetch_site": "same-origin"},
+                                     {"sec_fetch_site": "none"}])
+def test_the_apps_own_pages_and_scripts_pass(headers):
+    for host in ("127.0.0.1:8123", "localhost:8123", "[::1]:8123"):
+        h = {**headers, "host": host}
+        if "origin" in h:
+            h["origin"] = f"http://{host}"
+        assert _answer(_scope("websocket", **h)) == ([], True)
+        assert _answer(_scope(**h)) == ([], True)
 
 
-@pytest.mark.parametrize("headers", ["Origin: http://evil.example\r\n", "Origin: null\r\n",
-                                     "Sec-Fetch-Site: cross-site\r\n", "Sec-Fetch-Site: same-site\r\n"])
-def test_a_cross_site_post_is_refused(server, no_simulation, headers):
-    status, reply, _ = post(server, b'{"levers": {}}', headers=headers)
-    assert status == 403 and "cross-site" in json.loads(reply)["error"]
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.org", "::"])
+def test_the_app_binds_to_loopback_only(host):
+    from channelsim.cli import app
 
-
-def test_the_pages_own_origin_may_post(server, monkeypatch):
-    calls = []
-    monkeypatch.setattr(server.whatif, "run", lambda *a: calls.append(a) or {"ok": True})
-    port = server.server_address[1]
-    status, _, _ = post(server, b'{"levers": {"mdf_scale": 1.5}}',
-                        headers=f"Origin: http://127.0.0.1:{port}\r\nSec-Fetch-Site: same-origin\r\n")
-    assert status == 200 and calls == [({"mdf_scale": 1.5}, 1, 1)]
+    res = CliRunner().invoke(app, ["app", "baseline", "--host", host, "--port", "0"])
+    assert res.exit_code == 2 and "loopback" in res.output and "Traceback" not in res.output
 
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(10**30), max_value=10**30) |
-    st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=10),
+    st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=10),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=20,
 )
@@ -185,22 +149,32 @@ LEVER_VALUES = st.dictionaries(st.sampled_from([lv.key for lv in LEVERS] + ["x",
 
 
 @FUZZ
-@given(body=st.one_of(st.binary(max_size=200), JSON.map(lambda v: json.dumps(v).encode()),
-                      st.fixed_dictionaries({"levers": LEVER_VALUES}, optional={"seed": JSON, "replications": JSON})
-                      .map(lambda v: json.dumps(v).encode())))
-def test_fuzzed_bodies_are_a_run_or_a_short_refusal(body):
-    try:
-        levers, seed, reps = parse_run_request(body)
-    except RequestError as err:
-        assert 400 <= err.status < 500 and len(err.message) <= MAX_ERROR_CHARS
-        return
+@given(levers=LEVER_VALUES)
+def test_fuzzed_levers_are_in_range_or_one_paragraph(levers):
     try:
         overrides = overrides_for(BASE, levers, LEVERS)
     except ScenarioError as err:
-        assert len(str(err)) < 3_000
+        msg = explain(err, LEVERS)
+        assert len(msg) < 3_000 and "\n" not in msg
         return
     by_path = {lv.path: lv for lv in LEVERS}
     for path, value in overrides.items():
         lv = by_path[path]
         if lv.kind == "range":
             assert lv.min <= value <= lv.max
+
+
+def test_solara_is_configured_offline():
+    """With the app's environment, Solara proxies its assets locally, has no CDN to fall back on, sends no telemetry."""
+    code = ("import json, solara.settings as s, solara.server.settings as ss; print(json.dumps({"
+            "'proxy': s.assets.proxy, 'cdn': s.assets.cdn, 'telemetry': ss.telemetry.mixpanel_enable, "
+            "'mode': ss.main.mode, 'banner': ss.theme.show_banner, 'cache': str(ss.assets.proxy_cache_dir)}))")
+    env = {**os.environ, **offline_environment({"scenario": "baseline"})}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                         cwd="/")
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["proxy"] is True and got["telemetry"] is False and got["mode"] == "production"
+    assert got["banner"] is False
+    assert got["cdn"].startswith("http://127.0.0.1:")  # a missing asset is never fetched from the internet
+    cache = Path(got["cache"])  # solara-assets installs the front-end files here
+    assert (cache / "@widgetti").is_dir() and (cache / "requirejs@2.3.6").is_dir()
