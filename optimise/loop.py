@@ -358,6 +358,32 @@ def best_validated(val: pd.DataFrame) -> tuple[str, str | None]:
                   "recommended.yaml holds it")
 
 
+def range_notes(alloc: Allocation, rd: ResponseData) -> list[str]:
+    """Cells whose recommended spend sits at an end of its simulated range that is not a natural bound.
+
+    The top of a cell's range is never a natural bound (more could be spent); the bottom is one only when
+    the lowest level is 0 (no spend at all).  The LP cannot see beyond the simulated levels.
+    """
+    top, bottom = [], []
+    lowest = min(rd.multipliers) if rd.multipliers else 0.0
+    for c, cur in zip(alloc.cells, rd.curves, strict=True):
+        tol = 1e-6 * max(1.0, abs(cur.hi))
+        if cur.hi > cur.lo and c.spend >= cur.hi - tol:
+            top.append(c)
+        elif lowest > 0 and cur.hi > cur.lo and c.spend <= cur.lo + tol:
+            bottom.append(c)
+    out = []
+    total = alloc.total_spend or 1.0
+    for cells, end, hint in ((top, "top", "higher"), (bottom, "bottom", "lower")):
+        if cells:
+            money = sum(c.spend for c in cells)
+            out.append(f"WARNING: {len(cells)} cell(s) sit at the {end} of their simulated range "
+                       f"({', '.join(c.cell for c in cells)}; {money / 1e6:,.2f} M USD/yr, {money / total:.0%} of "
+                       f"the recommended spend): the optimum may lie beyond what was simulated; estimate again "
+                       f"with {hint} --levels for them")
+    return out
+
+
 def verdict_notes(val: pd.DataFrame, planned_spend: float, budget: float) -> list[str]:
     """Warnings from the final validation: no gain over a simple rule, realised spend off the plan."""
     out: list[str] = []
@@ -568,7 +594,8 @@ def optimise(
         notes.append("not validated by simulation (validation was switched off)")
     if second is not None:
         notes += stability_notes(val, alloc, second, seed)
-    notes += ladder_notes(opt, rd, scenario.tier_names) + verdict_notes(val, alloc.total_spend, budget)
+    notes += (range_notes(alloc, rd) + ladder_notes(opt, rd, scenario.tier_names)
+              + verdict_notes(val, alloc.total_spend, budget))
     recommended, why = best_validated(val)
     if why:
         notes.append(why)
@@ -722,7 +749,8 @@ def resolve(
         val, per = _no_validation()
         realised, ci, accepted = float("nan"), (float("nan"), float("nan")), None
         notes.append("not validated by simulation (validation was switched off)")
-    notes += ladder_notes(opt, rd, scenario.tier_names) + verdict_notes(val, alloc.total_spend, budget)
+    notes += (range_notes(alloc, rd) + ladder_notes(opt, rd, scenario.tier_names)
+              + verdict_notes(val, alloc.total_spend, budget))
     recommended, why = best_validated(val)
     if why:
         notes.append(why)
@@ -737,5 +765,5 @@ def resolve(
 
 
 __all__ = ["FRONTIER_COLUMNS", "STABILITY_POLICY", "OptimisationResult", "RunProgress", "best_validated",
-           "equal_split", "frontier", "ladder_notes", "optimise", "paired_ci", "proportional_split", "resolve",
-           "settings_of", "spread", "stability_notes", "validate", "verdict_notes"]
+           "equal_split", "frontier", "ladder_notes", "optimise", "paired_ci", "proportional_split", "range_notes",
+           "resolve", "settings_of", "spread", "stability_notes", "validate", "verdict_notes"]

@@ -179,3 +179,22 @@ def test_every_validated_programme_runs_under_the_budget():
     free = optimise(sc, cells, budget=2e5, rounds=1, radius=None, replications=2, validation_replications=2,
                     seed=2, workers=1, multipliers=(0.0, 1.0, 2.0), budget_cap=False)
     assert free.validation.set_index("policy")["incentive_spend"].max() > cap  # the cap is what holds them
+
+
+def test_cells_at_the_top_of_their_simulated_range_are_flagged():
+    from types import SimpleNamespace
+
+    from optimise.loop import range_notes
+    from optimise.lp import AllocationProblem, Curve
+    from optimise.solve import solve
+
+    steep = Curve("gold", "rebate", (0.0, 1e6, 2e6), (0.0, 3e6, 5e6), current=1e6)  # still paying at its top
+    flat = Curve("silver", "rebate", (0.0, 1e6, 2e6), (0.0, 5e5, 6e5), current=1e6)  # stops at its bottom
+    alloc = solve(AllocationProblem((steep, flat), budget=5e6, tier_names=("silver", "gold")))
+    rd = SimpleNamespace(multipliers=(0.0, 1.0, 2.0), curves=(steep, flat))
+    (note,) = range_notes(alloc, rd)
+    assert "1 cell(s) sit at the top" in note and "gold/rebate" in note and "silver" not in note
+    # with a lowest level above 0 the bottom of the range is not a natural bound either
+    rd = SimpleNamespace(multipliers=(0.5, 1.0, 2.0), curves=(steep, flat))
+    notes = range_notes(alloc, rd)
+    assert len(notes) == 2 and "bottom" in notes[1] and "silver/rebate" in notes[1]
