@@ -305,6 +305,8 @@ def optimise_cmd(
                                                 "they were estimated for another scenario, horizon or cells")] = None,
     validate: Annotated[bool, typer.Option("--validate/--no-validate", help="validate the answer by simulation "
                                            "(--no-validate: solve only, no validation simulation)")] = True,
+    hold_flat: Annotated[bool, typer.Option("--hold-flat", help="keep cells whose curve cannot be told from flat "
+                                            "(no level's 95 % CI excludes zero) at today's spend")] = False,
     budget_cap: Annotated[bool, typer.Option("--budget-cap/--no-budget-cap", help="validate every programme under "
                                              "the budget (incentives.budget = --budget plus today's spend outside "
                                              "the cells), so none is compared while spending more")] = True,
@@ -465,7 +467,7 @@ def optimise_cmd(
             progress(f"re-solving from the curves stored in {curves} (no estimation)")
             res = resolve(sc, stored.response, budget, **constraints, radius=radius, validation_replications=vr,
                           seed=seed, workers=workers, validate_result=validate, budget_cap=budget_cap,
-                          original_spends=stored.original_spends,
+                          hold_flat=hold_flat, original_spends=stored.original_spends,
                           progress=progress, run_progress=run_progress)
             estimation = {"replications": replications, "seed": int(stored.record["seed"]), "fit": fit,
                           "round_": int(stored.record["round"]), "original_spends": stored.original_spends}
@@ -473,7 +475,7 @@ def optimise_cmd(
             res = optimise(sc, cell_list, budget, **constraints, rounds=rounds, radius=radius, multipliers=mults,
                            replications=replications, validation_replications=validation_replications, seed=seed,
                            workers=workers, fit=fit, validate_result=validate, stability=stability and validate,
-                           budget_cap=budget_cap,
+                           budget_cap=budget_cap, hold_flat=hold_flat,
                            progress=progress, run_progress=run_progress)
             accepted = [int(r) for r, ok in zip(res.rounds["round"], res.rounds["accepted"], strict=True) if ok is True]
             estimation = {"replications": replications, "seed": seed, "fit": fit,

@@ -228,6 +228,16 @@ class _Constraints:
               robust=self.robust, cell_bounds=self.cell_bounds, tier_bounds=self.tier_bounds,
               lever_bounds=self.lever_bounds, lever_shares=self.lever_shares, max_total_change=self.max_total_change)
 
+    def holding_flat(self, rd: ResponseData, hold: bool) -> _Constraints:
+        """With ``hold``, cells whose curve cannot be told from flat stay at their current spend (unless bounded)."""
+        if not hold:
+            return self
+        from dataclasses import replace
+
+        flat = set(flat_cells(rd))
+        held = {c.cell: (c.current, c.current) for c in rd.curves if c.cell in flat}
+        return replace(self, cell_bounds={**held, **self.cell_bounds})
+
     def problem(self, rd: ResponseData, budget: float, radius: float | None, tiers: Sequence[str]) -> AllocationProblem:
         return AllocationProblem(
             curves=rd.curves, budget=budget, objective=self.objective, min_roi=self.min_roi, min_spend=self.min_spend,
@@ -384,6 +394,34 @@ def range_notes(alloc: Allocation, rd: ResponseData) -> list[str]:
     return out
 
 
+def flat_cells(rd: ResponseData) -> list[str]:
+    """Cells whose curve cannot be told from flat: no simulated level's 95 % CI of ``value`` excludes zero."""
+    pts = rd.points
+    if pts is None or pts.empty or not {"value_ci_low", "value_ci_high"} <= set(pts.columns):
+        return []
+    out = []
+    for spec in rd.specs:
+        p = pts[pts["cell"] == spec.cell]
+        sig = (p["value_ci_low"] > 0) | (p["value_ci_high"] < 0)
+        if not sig.any():
+            out.append(spec.cell)
+    return out
+
+
+def flat_notes(alloc: Allocation, rd: ResponseData, held: bool) -> list[str]:
+    """Say which curves are indistinguishable from flat and how much budget the LP moved on them."""
+    flat = flat_cells(rd)
+    if not flat:
+        return []
+    moved = sum(abs(c.spend - c.current) for c in alloc.cells if c.cell in flat)
+    text = (f"{len(flat)} of {len(rd.specs)} cell curves cannot be told from flat (no level's 95 % CI excludes "
+            f"zero): {', '.join(flat)}")
+    if held:
+        return [text + "; they were held at their current spend (--hold-flat)"]
+    return [text + f"; the allocation moves {moved / 1e6:,.2f} M USD/yr on them, which the estimation cannot "
+            "support: more --replications, or --hold-flat to keep them at today's spend"]
+
+
 def verdict_notes(val: pd.DataFrame, planned_spend: float, budget: float) -> list[str]:
     """Warnings from the final validation: no gain over a simple rule, realised spend off the plan."""
     out: list[str] = []
@@ -464,6 +502,7 @@ def optimise(
     validate_result: bool = True,
     stability: bool = False,
     budget_cap: bool = True,
+    hold_flat: bool = False,
     progress: Callable[[str], None] | None = None,
     run_progress: RunProgress | None = None,
 ) -> OptimisationResult:
@@ -495,6 +534,8 @@ def optimise(
         fit: ``ls`` or ``envelope``.
         compare: also validate the equal split and the revenue-proportional split at the end.
         validate_result: False: estimate and solve only (one round; no validation simulation).
+        hold_flat: keep cells whose curve cannot be told from flat (no level's 95 % CI excludes zero) at
+            their current spend, so that budget is not moved on noise (a cell bound given for the cell wins).
         budget_cap: validate every programme under the budget: ``incentives.budget`` = ``budget`` plus the
             current programme's incentive spend outside the cells, so that no programme (a simple rule whose
             rates would spend more, say) is compared while spending more than the others may.
@@ -535,7 +576,7 @@ def optimise(
         if original is None:
             original = rd.current_spends()
             cap = budget + other_spend(rd) if budget_cap else None
-        alloc = solve(cons.problem(rd, budget, rad, scenario.tier_names))
+        alloc = solve(cons.holding_flat(rd, hold_flat).problem(rd, budget, rad, scenario.tier_names))
         cand = centre.with_overrides(rd.overrides_for(alloc.spends()))
         move = _move(alloc, rd)
         if not validate_result:
@@ -594,7 +635,7 @@ def optimise(
         notes.append("not validated by simulation (validation was switched off)")
     if second is not None:
         notes += stability_notes(val, alloc, second, seed)
-    notes += (range_notes(alloc, rd) + ladder_notes(opt, rd, scenario.tier_names)
+    notes += (flat_notes(alloc, rd, hold_flat) + range_notes(alloc, rd) + ladder_notes(opt, rd, scenario.tier_names)
               + verdict_notes(val, alloc.total_spend, budget))
     recommended, why = best_validated(val)
     if why:
@@ -708,6 +749,7 @@ def resolve(
     compare: bool = True,
     validate_result: bool = True,
     budget_cap: bool = True,
+    hold_flat: bool = False,
     original_spends: dict[str, float] | None = None,
     progress: Callable[[str], None] | None = None,
     run_progress: RunProgress | None = None,
@@ -732,7 +774,7 @@ def resolve(
     cells = [(s.tier, s.lever) for s in response.specs]
     cons.check(cells, budget)
     rd = response
-    alloc = solve(cons.problem(rd, budget, radius, scenario.tier_names))
+    alloc = solve(cons.holding_flat(rd, hold_flat).problem(rd, budget, radius, scenario.tier_names))
     opt = rd.scenario.with_overrides(rd.overrides_for(alloc.spends()))
     say(f"LP {alloc.status} on the stored curves in {alloc.solve_seconds:.2f} s, predicted net uplift "
         f"{alloc.expected_uplift:,.0f}/yr")
@@ -749,7 +791,7 @@ def resolve(
         val, per = _no_validation()
         realised, ci, accepted = float("nan"), (float("nan"), float("nan")), None
         notes.append("not validated by simulation (validation was switched off)")
-    notes += (range_notes(alloc, rd) + ladder_notes(opt, rd, scenario.tier_names)
+    notes += (flat_notes(alloc, rd, hold_flat) + range_notes(alloc, rd) + ladder_notes(opt, rd, scenario.tier_names)
               + verdict_notes(val, alloc.total_spend, budget))
     recommended, why = best_validated(val)
     if why:
@@ -765,5 +807,6 @@ def resolve(
 
 
 __all__ = ["FRONTIER_COLUMNS", "STABILITY_POLICY", "OptimisationResult", "RunProgress", "best_validated",
-           "equal_split", "frontier", "ladder_notes", "optimise", "paired_ci", "proportional_split", "range_notes",
-           "resolve", "settings_of", "spread", "stability_notes", "validate", "verdict_notes"]
+           "equal_split", "flat_cells", "flat_notes", "frontier", "ladder_notes", "optimise", "paired_ci",
+           "proportional_split", "range_notes", "resolve", "settings_of", "spread", "stability_notes", "validate",
+           "verdict_notes"]

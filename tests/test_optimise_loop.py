@@ -198,3 +198,26 @@ def test_cells_at_the_top_of_their_simulated_range_are_flagged():
     rd = SimpleNamespace(multipliers=(0.5, 1.0, 2.0), curves=(steep, flat))
     notes = range_notes(alloc, rd)
     assert len(notes) == 2 and "bottom" in notes[1] and "silver/rebate" in notes[1]
+
+
+def test_flat_curves_are_named_and_held_at_their_current_spend_on_request():
+    from optimise.loop import flat_cells
+
+    sc = sim.Scenario().with_overrides(TINY)
+    cells = [("gold", "mdf"), ("platinum", "mdf"), ("all", "discount")]
+    kw = dict(rounds=1, radius=None, replications=2, seed=2, workers=1, multipliers=(0.0, 1.0, 2.0),
+              validate_result=False)
+    free = optimise(sc, cells, budget=1e7, **kw)
+    flat = flat_cells(free.response)
+    # what flat means: no level's CI excludes zero
+    pts = free.response.points
+    for cell in {c.cell for c in free.response.curves}:
+        p = pts[pts["cell"] == cell]
+        assert (cell in flat) == (not ((p["value_ci_low"] > 0) | (p["value_ci_high"] < 0)).any())
+    assert flat, "the tiny two-replication MDF curves are expected to be indistinguishable from flat"
+    assert any(n.startswith(f"{len(flat)} of 3 cell curves cannot be told from flat") for n in free.notes)
+    held = optimise(sc, cells, budget=1e7, hold_flat=True, **kw)
+    for c in held.allocation.cells:
+        if c.cell in flat:
+            assert c.spend == pytest.approx(c.current, rel=1e-9, abs=1e-6), c.cell
+    assert any("held at their current spend" in n for n in held.notes)
