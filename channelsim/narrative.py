@@ -338,6 +338,11 @@ def sweep_ranking(pm: Any, outcome: str, labels: Mapping[Any, str], replications
     out = [text + "."]
     if len(rows) >= 2:
         b, s = rows[0], rows[1]
+        w = rows[-1]
+        spread = float(b["mean"] - w["mean"])
+        rel = f" ({abs(spread) / abs(w['mean']) * 100:.0f} % of the last)" if w["mean"] else ""
+        out[0] += (f" From first to last the design moves {name(outcome)} by "
+                   f"{quantity(outcome, abs(spread))}{rel}.")
         if not has_ci:
             out.append("One replication per point: no intervals, so the ranking may be noise; use "
                        "replications of 5 or more to separate the points.")

@@ -567,35 +567,46 @@ def conflicts_by_resolution(conflicts: pd.DataFrame) -> Figure:
     return fig
 
 
-def ci_bars(table: pd.DataFrame, *, ylabel: str, title: str = "", sort: bool = False) -> Figure:
+def ci_bars(table: pd.DataFrame, *, ylabel: str, title: str = "", sort: bool = False,
+            unit: str | None = None) -> Figure:
     """Means with 95 % CIs as horizontal bars, one per row (policies, scenarios, design points).
 
-    The figure's height grows with the number of bars and the labels are never cut (constrained
-    layout makes room for them), so long design-point labels stay readable.
+    The figure's height grows with the number of bars and its width with the longest label, and
+    constrained layout makes room for the labels, so long design-point labels are never cut.
 
     Args:
         table: one row per bar, indexed by label, with columns ``mean``, ``ci_low`` and ``ci_high``.
-        ylabel: the value's label with its unit (drawn on the horizontal axis).
+        ylabel: the value's label (drawn on the horizontal axis), with its unit unless ``unit`` is given.
         title: the title.
         sort: order the bars by mean, the largest at the top (a ranking).
+        unit: the values' unit: money is then shown in USD thousand or million and the unit appended
+            to the label.
 
     Returns:
-        A Figure with one bar container whose widths are ``table["mean"]`` (top bar first).
+        A Figure with one bar container whose widths are ``table["mean"]`` (divided by the money scale
+        when ``unit`` is money), the first row at the top.
     """
     t = table.sort_values("mean", ascending=False) if sort else table
     n = len(t)
     longest = max((len(str(i)) for i in t.index), default=10)
-    fig, (ax,) = _figure(min(11.0, 4.5 + 0.06 * longest), 0.32 * max(n, 2) + 1.3)
+    title = title or f"{ylabel} (mean, 95 % CI)"
+    width = min(11.0, max(6.5, 2.5 + 0.075 * longest + 2.8, 0.085 * len(title) + 0.3))
+    fig, (ax,) = _figure(width, 0.32 * max(n, 2) + 1.3)
     ax.xaxis.set_major_locator(AutoLocator())
+    scale, shown = (1.0, "")
+    if unit is not None:
+        scale, shown = _money_scale(unit, t[["mean", "ci_low", "ci_high"]].to_numpy(dtype=float).ravel())
     y = np.arange(n)[::-1]
-    mean = t["mean"].to_numpy(dtype=float)
-    err = np.vstack([mean - t["ci_low"].to_numpy(dtype=float), t["ci_high"].to_numpy(dtype=float) - mean])
+    mean = t["mean"].to_numpy(dtype=float) / scale
+    err = np.vstack([mean - t["ci_low"].to_numpy(dtype=float) / scale,
+                     t["ci_high"].to_numpy(dtype=float) / scale - mean])
     ax.barh(y, mean, xerr=np.nan_to_num(np.abs(err)), capsize=3, height=0.6,
             color=[_COLOURS[i % len(_COLOURS)] for i in range(n)] if n <= len(_COLOURS) else _COLOURS[0])
     ax.set_yticks(y, [str(i) for i in t.index], fontsize=8 if n > 8 else 9)
     ax.set_ylim(-0.6, n - 0.4)
     ax.axvline(0, color="grey", lw=0.6)
-    ax.set(xlabel=ylabel, title=title or f"{ylabel} (mean, 95 % CI)")
+    ax.set_xlabel(f"{ylabel} ({shown})" if shown else ylabel)
+    ax.set_title(title, fontsize=10)
     return fig
 
 

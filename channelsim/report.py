@@ -60,7 +60,7 @@ figcaption { color: #444; font-size: 0.9em; margin-top: 0.3em; }
 .tile.changed { border-color: #1f5fa8; background: #eef3fa; } .tile.changed .verdict { color: #174a84; }
 .tile.flat, .tile.level { border-color: #bbb; } .tile.flat .verdict, .tile.level .verdict { color: #666; }
 td.sig-better { color: #1b5e20; font-weight: 600; } td.sig-worse { color: #b71c1c; font-weight: 600; }
-td.sig-changed { color: #174a84; font-weight: 600; }
+td.sig-changed { color: #174a84; font-weight: 600; } td.text { text-align: left; white-space: normal; }
 """
 
 #: What each figure shows, keyed by the figure's role; every report figure gets one of these sentences.
@@ -503,7 +503,8 @@ def sweep_report(summary: Mapping[str, Any], rank_on: str | None = None) -> str:
                      f"{narrative.name(outcome)}, mean of {int(r['n'])} run{'s' if int(r['n']) != 1 else ''}",
                      str(r["point"])) for i, (_, r) in enumerate(g.head(4).iterrows())]
         body.append(tiles(best))
-        ranked = [[i + 1, labels.get(r["point"], r["point"]), r["mean"], r["ci_low"], r["ci_high"], r["n"]]
+        ranked = [[i + 1, Cell(str(labels.get(r["point"], r["point"])), "text"), r["mean"], r["ci_low"], r["ci_high"],
+                   r["n"]]
                   for i, (_, r) in enumerate(g.head(MAX_RANKED).iterrows())]
         order = "lowest" if outcome in narrative.LOWER_IS_BETTER else "highest"
         body += [_h2(f"Design points ranked on {outcome.replace('_', ' ')}"),
@@ -532,7 +533,7 @@ def sweep_report(summary: Mapping[str, Any], rank_on: str | None = None) -> str:
                 t.index = [labels.get(p, f"point {p}") for p in t.index]
                 unit = plots.kpi_unit(out).replace(" per month", "")
                 body += [_h2(f"{out.replace('_', ' ')} by design point"),
-                         figure(plots.ci_bars(t[["mean", "ci_low", "ci_high"]], ylabel=f"{out} ({unit})",
+                         figure(plots.ci_bars(t[["mean", "ci_low", "ci_high"]], ylabel=out, unit=unit,
                                               title=f"{out.replace('_', ' ')} by design point, ranked (mean, 95 % CI)",
                                               sort=True),
                                 f"Mean {out.replace('_', ' ')} at each design point over its replications, with "
