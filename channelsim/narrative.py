@@ -400,7 +400,8 @@ def optimise_summary(result: Any, info: Mapping[str, Any]) -> tuple[list[str], l
         else:
             warns.append(f"The recommendation does not beat the current programme in validation: optimised - "
                          f"current = {quantity('net_profit', d, change=True)} net profit (95 % CI {ci}, which "
-                         f"{'includes zero' if hi >= 0 else 'lies below zero'}).")
+                         f"{'includes zero' if hi >= 0 else 'lies below zero'}); keep the current programme unless "
+                         "a validation with more replications shows a gain.")
     rules = {"equal_split": "the equal split of the budget",
              "proportional_to_tier_revenue": "the split proportional to tier revenue"}
     for key, words in rules.items():
@@ -411,17 +412,30 @@ def optimise_summary(result: Any, info: Mapping[str, Any]) -> tuple[list[str], l
         ci = interval("net_profit", lo, hi, change=True)
         if lo > 0:
             out.append(f"It beats {words} by {quantity('net_profit', d, change=True)} (95 % CI {ci}).")
+        elif hi < 0:
+            warns.append(f"The recommendation does worse than {words} in validation: optimised - "
+                         f"{key.replace('_', ' ')} = {quantity('net_profit', d, change=True)} net profit (95 % CI "
+                         f"{ci}, below zero). Prefer the simple rule.")
         else:
-            how = "does worse than" if hi < 0 else "does not beat"
-            warns.append(f"The recommendation {how} {words} in validation: optimised - {key.replace('_', ' ')} = "
-                         f"{quantity('net_profit', d, change=True)} net profit (95 % CI {ci}). A simple rule does "
-                         "as well" + (" or better" if d < 0 else "") + "; prefer it unless the constraints "
-                         "require the optimised allocation.")
+            warns.append(f"The recommendation does not beat {words} in validation: optimised - "
+                         f"{key.replace('_', ' ')} = {quantity('net_profit', d, change=True)} net profit, but the "
+                         f"95 % CI {ci} includes zero, so the difference may be noise. The simple rule does as well "
+                         "as far as the simulation can tell; prefer it unless the constraints require the optimised "
+                         "allocation, or validate with more replications.")
     return out, warns
 
 
 def optimise_tiles(result: Any) -> list[Tile]:
     """Tiles of an optimisation: the optimised programme against the current one and each simple rule."""
+    return [Tile(t.label, _per_year(t.value), _per_year(t.change), t.pct, t.ci, t.status, t.verdict, t.key)
+            for t in _optimise_tiles(result)]
+
+
+def _per_year(text: str) -> str:
+    return text.replace(" USD per year", " USD/yr")
+
+
+def _optimise_tiles(result: Any) -> list[Tile]:
     a = result.allocation
     val = result.validation
     tiles = [Tile("incentive spend of the cells", quantity("net_profit", a.total_spend), "", "", "",

@@ -688,7 +688,8 @@ def allocation_spend(allocation: pd.DataFrame) -> Figure:
     total = float(allocation["spend"].sum())
     ax.set(xlabel="spend (USD thousand per year)",
            title=f"Budget allocation by tier and lever (optimised total USD {total / 1e3:,.0f} thousand per year)")
-    _legend_outside(ax, fontsize=8)
+    ax.title.set_fontsize(10)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2, frameon=False, fontsize=8)
     return fig
 
 

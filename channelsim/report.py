@@ -175,11 +175,19 @@ def facts(items: Mapping[str, Any]) -> str:
     return f"<dl>{rows}</dl>"
 
 
-def summary_section(paragraphs: Sequence[str], warnings: Sequence[str] = ()) -> str:
-    """The written summary a report opens with: warnings first, each in words, then the paragraphs."""
+def summary_section(paragraphs: Sequence[str], warnings: Sequence[str] = (), *, warnings_first: bool = True) -> str:
+    """The written summary a report opens with: the paragraphs and the warnings, each in words.
+
+    Args:
+        paragraphs: the sentences, a paragraph each.
+        warnings: what the reader must know before acting on the result (highlighted).
+        warnings_first: put the warnings before the paragraphs (a comparison that might mislead), or after
+            them (a result that needs its context first).
+    """
     warn = "".join(f'<p class="warn"><strong>Warning:</strong> {html.escape(w)}</p>' for w in warnings)
     body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
-    return f'<section class="summary" aria-label="Summary"><h2>Summary</h2>{warn}{body}</section>'
+    inner = warn + body if warnings_first else body + warn
+    return f'<section class="summary" aria-label="Summary"><h2>Summary</h2>{inner}</section>'
 
 
 def tiles(items: Sequence[Tile]) -> str:
@@ -586,6 +594,23 @@ def sweep_report(summary: Mapping[str, Any], rank_on: str | None = None) -> str:
 # optimise
 
 
+def _validation_row(r: pd.Series) -> list[str]:
+    """One policy's validation: net profit, its difference to the current programme and to the optimised one."""
+    q, iv = narrative.quantity, narrative.interval
+
+    def sig(lo: float, hi: float) -> str:
+        return "sig-better" if lo > 0 else "sig-worse" if hi < 0 else ""
+
+    return [Cell(str(r["policy"]), "text"),
+            q("net_profit", r["net_profit"], with_unit=False), iv("net_profit", r["ci_low"], r["ci_high"]),
+            Cell(q("net_profit", r["diff_vs_current"], change=True, with_unit=False),
+                 sig(r["diff_ci_low"], r["diff_ci_high"])),
+            iv("net_profit", r["diff_ci_low"], r["diff_ci_high"], change=True),
+            Cell(q("net_profit", r["optimised_minus_policy"], change=True, with_unit=False),
+                 sig(r["omp_ci_low"], r["omp_ci_high"])),
+            iv("net_profit", r["omp_ci_low"], r["omp_ci_high"], change=True)]
+
+
 def optimise_report(result: Any, info: Mapping[str, Any]) -> str:
     """The HTML report of an optimisation.
 
@@ -653,7 +678,7 @@ def optimise_report(result: Any, info: Mapping[str, Any]) -> str:
     paragraphs, warns = narrative.optimise_summary(result, info)
     body = [
         f"<h1>channelsim optimise: {html.escape(name)}</h1>",
-        summary_section(paragraphs, warns),
+        summary_section(paragraphs, warns, warnings_first=False),
         tiles(narrative.optimise_tiles(result)),
         _h2("What was run"), facts(what),
         _h2("Headline numbers"), facts(headline),
@@ -661,8 +686,9 @@ def optimise_report(result: Any, info: Mapping[str, Any]) -> str:
         _h2("Validation on fresh seeds"),
         *([_p("Net profit per year of each policy simulated on the same fresh seeds (common random numbers); "
               "differences are paired per replication, with 95 % confidence intervals.", "note"),
-           frame_table(val, ["policy", "net_profit", "ci_low", "ci_high", "diff_vs_current", "diff_ci_low",
-                             "diff_ci_high", "optimised_minus_policy", "omp_ci_low", "omp_ci_high"]),
+           table(["policy", "net profit (USD/yr)", "95 % CI", "vs current", "95 % CI", "optimised - policy",
+                  "95 % CI"], [_validation_row(r) for _, r in val.iterrows()], cls="kpis"),
+           _p("Exact values: validation.csv.", "note"),
            figure(plots.ci_bars(diffs, ylabel="net profit vs current (USD thousand per year)",
                                 title="Net profit vs current (paired, 95 % CI)"),
                   "Gain in net profit per year of each policy over the current programme on fresh seeds, with its "
