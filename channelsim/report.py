@@ -61,6 +61,7 @@ figcaption { color: #444; font-size: 0.9em; margin-top: 0.3em; }
 .tile.flat, .tile.level { border-color: #bbb; } .tile.flat .verdict, .tile.level .verdict { color: #666; }
 td.sig-better { color: #1b5e20; font-weight: 600; } td.sig-worse { color: #b71c1c; font-weight: 600; }
 td.sig-changed { color: #174a84; font-weight: 600; } td.text { text-align: left; white-space: normal; }
+td.ci { white-space: normal; }
 """
 
 #: What each figure shows, keyed by the figure's role; every report figure gets one of these sentences.
@@ -601,14 +602,14 @@ def _validation_row(r: pd.Series) -> list[str]:
     def sig(lo: float, hi: float) -> str:
         return "sig-better" if lo > 0 else "sig-worse" if hi < 0 else ""
 
-    return [Cell(str(r["policy"]), "text"),
-            q("net_profit", r["net_profit"], with_unit=False), iv("net_profit", r["ci_low"], r["ci_high"]),
+    return [Cell(str(r["policy"]).replace("_", " "), "text"),
+            q("net_profit", r["net_profit"], with_unit=False), Cell(iv("net_profit", r["ci_low"], r["ci_high"]), "ci"),
             Cell(q("net_profit", r["diff_vs_current"], change=True, with_unit=False),
                  sig(r["diff_ci_low"], r["diff_ci_high"])),
-            iv("net_profit", r["diff_ci_low"], r["diff_ci_high"], change=True),
+            Cell(iv("net_profit", r["diff_ci_low"], r["diff_ci_high"], change=True), "ci"),
             Cell(q("net_profit", r["optimised_minus_policy"], change=True, with_unit=False),
                  sig(r["omp_ci_low"], r["omp_ci_high"])),
-            iv("net_profit", r["omp_ci_low"], r["omp_ci_high"], change=True)]
+            Cell(iv("net_profit", r["omp_ci_low"], r["omp_ci_high"], change=True), "ci")]
 
 
 def optimise_report(result: Any, info: Mapping[str, Any]) -> str:
@@ -686,9 +687,9 @@ def optimise_report(result: Any, info: Mapping[str, Any]) -> str:
         _h2("Validation on fresh seeds"),
         *([_p("Net profit per year of each policy simulated on the same fresh seeds (common random numbers); "
               "differences are paired per replication, with 95 % confidence intervals.", "note"),
-           table(["policy", "net profit (USD/yr)", "95 % CI", "vs current", "95 % CI", "optimised - policy",
+           table(["policy", "net profit", "95 % CI", "vs current", "95 % CI", "optimised - policy",
                   "95 % CI"], [_validation_row(r) for _, r in val.iterrows()], cls="kpis"),
-           _p("Exact values: validation.csv.", "note"),
+           _p("USD per year; exact values in validation.csv.", "note"),
            figure(plots.ci_bars(diffs, ylabel="net profit vs current (USD thousand per year)",
                                 title="Net profit vs current (paired, 95 % CI)"),
                   "Gain in net profit per year of each policy over the current programme on fresh seeds, with its "

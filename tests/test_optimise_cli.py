@@ -67,8 +67,9 @@ def test_optimise_writes_every_output(app, tmp_path):
     for _, r in alloc.iterrows():
         assert f"<td>{r['tier']}</td><td>{r['lever']}</td><td>{fmt(r['spend'])}</td><td>{fmt(r['share'])}</td>" in html
     for _, r in val.iterrows():  # each policy's net profit with its 95 % CI (USD per year, in words)
-        row = (f'<td class="text">{r["policy"]}</td><td>{quantity("net_profit", r["net_profit"], with_unit=False)}'
-               f'</td><td>{interval("net_profit", r["ci_low"], r["ci_high"])}</td>')
+        row = (f'<td class="text">{r["policy"].replace("_", " ")}</td><td>'
+               f'{quantity("net_profit", r["net_profit"], with_unit=False)}</td><td class="ci">'
+               f'{interval("net_profit", r["ci_low"], r["ci_high"])}</td>')
         assert row in html, row
     # the summary says in words whether the recommendation beats each simple rule
     v = val.set_index("policy")
