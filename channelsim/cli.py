@@ -507,7 +507,7 @@ def _run_text(name: str, folder: Path, summary: dict[str, Any] | None) -> str:
     s = summary or {}
     parts = [f"{name} ({folder})"]
     if s.get("description"):
-        parts.append(str(s["description"]))
+        parts.append(str(s["description"]).strip().rstrip("."))
     if s:
         parts.append(f"{s.get('replications')} replication(s), seed {s.get('seed')}, {s.get('months')} months "
                      f"after {s.get('warmup_months')} warm-up, channelsim {s.get('package_version')}")

@@ -184,7 +184,7 @@ def change_tile(k: str, value: float, diff: float, pct: float, low: float, high:
                 has_ci: bool, *, label: str | None = None, reference: str = "") -> Tile:
     """A tile of a change: value, signed change, its % and CI, and whether it is significant."""
     if not has_ci:
-        status, verdict, ci = "flat", "no CI: one replication", "no CI (one replication)"
+        status, verdict, ci = "flat", "no CI: one replication", ""
     else:
         ci = f"95 % CI {interval(k, low, high, change=True)}"
         if significant:
@@ -274,7 +274,9 @@ def comparison_summary(cmp: Any, *, run_a: Mapping[str, Any] | None = None,
     def item(k: str) -> str:
         r = t.loc[k]
         pct = f"{r['pct']:+.1f} %, " if math.isfinite(r["pct"]) else ""
-        ci = f"95 % CI {interval(k, r['ci_low'], r['ci_high'], change=True)}" if cmp.has_intervals else "no CI"
+        if not cmp.has_intervals:
+            return f"{name(k)} {quantity(k, r['diff'], change=True)}" + (f" ({pct[:-2]})" if pct else "")
+        ci = f"95 % CI {interval(k, r['ci_low'], r['ci_high'], change=True)}"
         return f"{name(k)} {quantity(k, r['diff'], change=True)} ({pct}{ci})"
 
     if not cmp.has_intervals:

@@ -33,8 +33,9 @@ body { font-family: system-ui, -apple-system, Segoe UI, sans-serif; margin: 2em 
 h1 { font-size: 1.6em; overflow-wrap: anywhere; }
 h2 { font-size: 1.25em; margin-top: 1.6em; border-bottom: 1px solid #ddd; overflow-wrap: anywhere; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1.2em; }
-th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #eee; text-align: right; }
-td { white-space: nowrap; } td:first-child { white-space: normal; min-width: 10em; }
+th, td { padding: 0.25em 0.55em; border-bottom: 1px solid #eee; text-align: right; }
+th { overflow-wrap: anywhere; vertical-align: bottom; }
+td { white-space: nowrap; } td:first-child { white-space: normal; min-width: 8em; }
 th { background: #f5f5f5; } th:first-child, td:first-child { text-align: left; }
 .wide { max-width: 100%; overflow-x: auto; }
 dl { margin: 0.5em 0 1em; }
@@ -176,6 +177,12 @@ def facts(items: Mapping[str, Any]) -> str:
     return f"<dl>{rows}</dl>"
 
 
+def _sentence(text: str) -> str:
+    """``text`` with a capital first letter and a full stop."""
+    text = text.strip()
+    return (text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")) if text else text
+
+
 def summary_section(paragraphs: Sequence[str], warnings: Sequence[str] = (), *, warnings_first: bool = True) -> str:
     """The written summary a report opens with: the paragraphs and the warnings, each in words.
 
@@ -185,7 +192,7 @@ def summary_section(paragraphs: Sequence[str], warnings: Sequence[str] = (), *, 
         warnings_first: put the warnings before the paragraphs (a comparison that might mislead), or after
             them (a result that needs its context first).
     """
-    warn = "".join(f'<p class="warn"><strong>Warning:</strong> {html.escape(w)}</p>' for w in warnings)
+    warn = "".join(f'<p class="warn"><strong>Warning:</strong> {html.escape(_sentence(w))}</p>' for w in warnings)
     body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
     inner = warn + body if warnings_first else body + warn
     return f'<section class="summary" aria-label="Summary"><h2>Summary</h2>{inner}</section>'

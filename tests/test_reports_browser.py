@@ -97,6 +97,12 @@ def reports(tmp_path_factory) -> dict[str, Path]:
     _invoke("run", "baseline", *TINY, "--seed", "5", "-r", "2", "--out", root / "base")
     _invoke("run", "rebate_boost", *TINY, "--seed", "5", "-r", "2", "--out", root / "rebate")
     _invoke("compare", root / "base", root / "rebate", "--out", root / "cmp")
+    # one replication each, two runs of one scenario: named by their (long) folders, no intervals
+    _invoke("run", "baseline", *TINY, "--seed", "5", "--out", root / "baseline_reference_run")
+    _invoke("run", "baseline", *TINY, "--seed", "5", "--set", "incentives.mdf.scale=1.5",
+            "--out", root / "baseline_with_mdf_one_and_a_half")
+    _invoke("compare", root / "baseline_reference_run", root / "baseline_with_mdf_one_and_a_half",
+            "--out", root / "cmp_one")
     exp = {"name": "tiny_sweep", "description": "a long description " * 6, "base": "baseline", "seed": 1,
            "overrides": {"market.n_accounts": 2000, "partners.n_initial": 30, "time.months": 4,
                          "time.warmup_months": 2},
@@ -109,6 +115,7 @@ def reports(tmp_path_factory) -> dict[str, Path]:
     _invoke("optimise", "baseline", "--budget", "5e6", "--cells", "all:discount,gold:rebate", "--levels", "0,1,2",
             "--replications", "2", "--workers", "1", *TINY, "--out", root / "opt")
     return {"run": root / "base" / "report.html", "compare": root / "cmp" / "report.html",
+            "compare_one": root / "cmp_one" / "report.html",
             "sweep": root / "sweep" / "report.html", "optimise": root / "opt" / "report.html"}
 
 
@@ -137,7 +144,7 @@ def _layout(browser, path: Path, width: int, css: str = "") -> dict:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("kind", ["run", "compare", "sweep", "optimise"])
+@pytest.mark.parametrize("kind", ["run", "compare", "compare_one", "sweep", "optimise"])
 def test_report_text_neither_overlaps_nor_is_clipped(browser, reports, kind, width):
     got = _layout(browser, reports[kind], width)
     assert got["n"] > 30  # the summary, the tiles, the facts and the headline table were found
