@@ -34,7 +34,7 @@ h1 { font-size: 1.6em; overflow-wrap: anywhere; }
 h2 { font-size: 1.25em; margin-top: 1.6em; border-bottom: 1px solid #ddd; overflow-wrap: anywhere; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1.2em; }
 th, td { padding: 0.25em 0.55em; border-bottom: 1px solid #eee; text-align: right; }
-th { overflow-wrap: anywhere; vertical-align: bottom; }
+th { overflow-wrap: break-word; vertical-align: bottom; }
 td { white-space: nowrap; } td:first-child { white-space: normal; min-width: 8em; }
 th { background: #f5f5f5; } th:first-child, td:first-child { text-align: left; }
 .wide { max-width: 100%; overflow-x: auto; }
@@ -62,7 +62,7 @@ figcaption { color: #444; font-size: 0.9em; margin-top: 0.3em; }
 .tile.flat, .tile.level { border-color: #bbb; } .tile.flat .verdict, .tile.level .verdict { color: #666; }
 td.sig-better { color: #1b5e20; font-weight: 600; } td.sig-worse { color: #b71c1c; font-weight: 600; }
 td.sig-changed { color: #174a84; font-weight: 600; } td.text { text-align: left; white-space: normal; }
-td.ci { white-space: normal; }
+td.ci, td.sig-better, td.sig-worse, td.sig-changed { white-space: normal; }
 """
 
 #: What each figure shows, keyed by the figure's role; every report figure gets one of these sentences.
@@ -148,13 +148,16 @@ class Cell(str):
 
 def _td(c: Any) -> str:
     if isinstance(c, Cell) and c.css:
-        return f'<td class="{html.escape(c.css)}">{html.escape(str(c))}</td>'
+        text = html.escape(str(c))
+        if "kpi" in c.css.split():  # a column name may break after its underscores
+            text = text.replace("_", "_<wbr>")
+        return f'<td class="{html.escape(c.css)}">{text}</td>'
     return f"<td>{html.escape(fmt(c))}</td>"
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -> str:
     """An HTML table in a horizontally scrolling wrapper; cells are formatted with :func:`fmt` and escaped."""
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    head = "".join(f"<th>{html.escape(str(h)).replace('_', '_<wbr>')}</th>" for h in header)
     body = "".join("<tr>" + "".join(_td(c) for c in r) + "</tr>" for r in rows)
     klass = f' class="{html.escape(cls)}"' if cls else ""
     return f'<div class="wide"><table{klass}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
@@ -333,6 +336,12 @@ def _as_frames(run: pd.DataFrame | Mapping[str, pd.DataFrame]) -> dict[str, pd.D
     return {"kpis": run} if isinstance(run, pd.DataFrame) else dict(run)
 
 
+def short_value(kpi: str, v: Any, *, change: bool = False) -> str:
+    """A headline KPI's value for a table whose first column carries the unit: ``18.8 M``, ``55.6 %``, ``-5.0``."""
+    shares = narrative.unit(kpi).startswith("share") and "per" not in narrative.unit(kpi)
+    return narrative.quantity(kpi, v, change=change, with_unit=shares)
+
+
 def _sig_cell(cmp: Any, k: str) -> Cell:
     if not cmp.has_intervals:
         return Cell("n/a")
@@ -369,9 +378,11 @@ def compare_report(cmp: Any, info: Mapping[str, Any], run_a: pd.DataFrame | Mapp
     na, nb = cmp.a, cmp.b
     t = cmp.table
     ci = cmp.has_intervals
-    rows = [[_kpi_label(str(k)), r["a"], r["b"], r["diff"],
+    rows = [[Cell(_kpi_label(str(k)), "kpi"), short_value(str(k), r["a"]), short_value(str(k), r["b"]),
+             short_value(str(k), r["diff"], change=True),
              f"{r['pct']:+.1f} %" if math.isfinite(r["pct"]) else "n/a",
-             r["ci_low"] if ci else "n/a", r["ci_high"] if ci else "n/a", _sig_cell(cmp, k)]
+             Cell(narrative.interval(str(k), r["ci_low"], r["ci_high"], change=True) if ci else "n/a", "ci"),
+             _sig_cell(cmp, k)]
             for k, r in t.loc[narrative.ordered(t.index)].iterrows()]
     body = [
         f"<h1>channelsim comparison: {html.escape(nb)} vs {html.escape(na)}</h1>",
@@ -381,8 +392,10 @@ def compare_report(cmp: Any, info: Mapping[str, Any], run_a: pd.DataFrame | Mapp
         _h2(f"Headline KPIs: {nb} - {na}"),
         _p(_HEADLINE_NOTE.replace("mean over replications", "difference of means") + " Significant: the 95 % CI "
            "of the difference excludes zero.", "note"),
-        table(["KPI (unit)", f"{na} (A)", f"{nb} (B)", "B - A", "% of A", "95 % CI low", "95 % CI high",
-               "significant"], rows, cls="kpis"),
+        table(["KPI (unit)", f"A: {na}", f"B: {nb}", "B - A", "% of A", "95 % CI of B - A", "significant"], rows,
+              cls="kpis"),
+        _p("Money in USD (k thousand, M million); shares in %, their differences in percentage points (pp). "
+           "Exact values: compare.json.", "note"),
         _h2("Relative differences"),
         figure(plots.compare_forest(t.loc[narrative.ordered(t.index)], na, nb),
                f"Difference {nb} - {na} of each headline KPI as a percentage of "
@@ -729,4 +742,5 @@ def optimise_report(result: Any, info: Mapping[str, Any]) -> str:
 
 
 __all__ = ["COMPARE_SERIES", "Cell", "compare_report", "facts", "figure", "fmt", "frame_table", "optimise_report",
-           "page", "rank_outcome", "run_figures", "run_report", "summary_section", "sweep_report", "table", "tiles"]
+           "page", "rank_outcome", "run_figures", "run_report", "short_value", "summary_section", "sweep_report",
+           "table", "tiles"]

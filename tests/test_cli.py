@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 
 import sim
 from channelsim import cli
+from channelsim.narrative import interval
 from channelsim.report import fmt as report_fmt
+from channelsim.report import short_value
 from channelsim.schema import markdown, scenario_fields
 from experiments.io import load_scenario
 
@@ -376,11 +378,12 @@ def test_compare_welch_when_seeds_differ_and_writes_a_report(base_run, tmp_path)
     assert data["paired"] is False and "revenue_total" in data["kpis"]
     name_a, name_b = data["a_name"], data["b_name"]
     assert (name_a, name_b) == (f"baseline [{base_run.name}]", f"baseline [{other.name}]")
-    for v in data["kpis"].values():  # every headline difference with its %, its 95 % CI and its significance
+    for k, v in data["kpis"].items():  # every headline difference with its %, its 95 % CI and its significance
         pct = f"{v['pct']:+.1f} %" if v["pct"] is not None else "n/a"
-        cells = "".join(f"<td>{report_fmt(v[k])}</td>" for k in ("a_mean", "b_mean", "diff")) + f"<td>{pct}</td>"
-        cells += "".join(f"<td>{report_fmt(v[k])}</td>" for k in ("ci_low", "ci_high"))
-        assert cells in html
+        cells = (f"<td>{short_value(k, v['a_mean'])}</td><td>{short_value(k, v['b_mean'])}</td>"
+                 f"<td>{short_value(k, v['diff'], change=True)}</td><td>{pct}</td>"
+                 f'<td class="ci">{interval(k, v["ci_low"], v["ci_high"], change=True)}</td>')
+        assert cells in html, cells
         if v["ci_low"] is not None:  # None: a KPI without finite values (no interval, never significant)
             assert v["significant"] == bool(v["ci_low"] > 0 or v["ci_high"] < 0)
         else:

@@ -27,7 +27,8 @@ from experiments.runner import run_experiment
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-TINY = ["--months", "4", "--set", "market.n_accounts=2000", "--set", "partners.n_initial=30",
+# a year: enough months for money in the millions and long numbers in the tables
+TINY = ["--months", "12", "--set", "market.n_accounts=2000", "--set", "partners.n_initial=30",
         "--set", "time.warmup_months=2"]
 WIDTHS = (1280, 800)
 
