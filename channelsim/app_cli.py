@@ -17,7 +17,7 @@ def app_cmd(
     scenario: Annotated[str, typer.Argument(help="Base scenario: a file or a name in scenarios/.")] = "baseline",
     port: Annotated[int, typer.Option("--port", help="Port (0: pick a free one; the URL is printed).")] = 8050,
     host: Annotated[str, typer.Option("--host", help="Address to bind (the page is for this machine).")] = "127.0.0.1",
-    seed: Annotated[int, typer.Option("--seed", help="The page's initial seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="The page's initial seed.")] = 0,
     replications: Annotated[int, typer.Option("--replications", "-r", help="The page's initial replications.")] = 3,
     months: Annotated[int | None, typer.Option("--months", help="Reported months (replaces time.months).")] = None,
     sets: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,

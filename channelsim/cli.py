@@ -1,4 +1,4 @@
-"""The ``channelsim`` command line: run, validate, compare, schema.
+"""The ``channelsim`` command line: run, validate, show, compare, schema.
 
 Nothing imports this module; it sits on top of :mod:`sim` and :mod:`experiments`.
 Other commands are added by modules that expose ``register(app)`` (see
@@ -54,7 +54,6 @@ app = typer.Typer(
     name="channelsim",
     help="Agent-based what-ifs for channel partner programmes.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
@@ -128,6 +127,13 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
             raise ScenarioError("--set", [(path, raw, "a value after '=' (a YAML scalar or list)")])
         out[path] = value
     return out
+
+
+def complete_scenario(incomplete: str) -> list[str]:
+    """Shell completion of a scenario argument: the scenario names starting with ``incomplete``."""
+    from experiments.io import available_scenarios
+
+    return [n for n in available_scenarios() if n.startswith(incomplete)]
 
 
 def build_scenario(scenario: str, sets: list[str], months: int | None = None) -> tuple[sim.Scenario, Path]:
@@ -402,9 +408,10 @@ def _summary_table(summary: dict[str, Any]) -> Table:
 
 @app.command("run")
 def run_cmd(
-    scenario: Annotated[str, typer.Argument(help="Scenario file, or a name in scenarios/ (baseline, mediation, ...).")],
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the results to (new or empty).")],
-    seed: Annotated[int, typer.Option("--seed", help="Seed; replication r uses sim.seed_sequence(seed, r).")] = 0,
+    scenario: Annotated[str, typer.Argument(help="Scenario file, or a name in scenarios/ (baseline, mediation, ...).",
+                                            autocompletion=complete_scenario)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the results to (new or empty).")],
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Seed; replication r uses sim.seed_sequence(seed, r).")] = 0,
     replications: Annotated[int, typer.Option("--replications", "-r", help="Number of replications.")] = 1,
     months: Annotated[int | None, typer.Option("--months", help="Reported months (replaces time.months).")] = None,
     sets: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
@@ -448,13 +455,60 @@ def run_cmd(
 
 @app.command("validate")
 def validate_cmd(
-    scenario: Annotated[str, typer.Argument(help="Scenario file, or a name in scenarios/.")],
+    scenario: Annotated[str, typer.Argument(help="Scenario file, or a name in scenarios/.",
+                                            autocompletion=complete_scenario)],
     sets: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
     """Load and check a scenario file (and its extends chain); print its name and OK."""
     with _user_errors():
         sc, path = build_scenario(scenario, sets or [])
     typer.echo(f"{sc.name} ({path}): OK")
+
+
+# ---------------------------------------------------------------------------
+# show
+
+
+def show_text(scenario: str, sets: list[str], schema: str | None = None) -> str:
+    """What ``channelsim show SCENARIO [--set ...] [--schema URL]`` prints: the commented, resolved scenario.
+
+    Raises:
+        ScenarioError: for any problem in the file or the overrides.
+    """
+    from experiments.io import commented_scenario_yaml
+
+    sc, _ = build_scenario(scenario, sets)
+    command = " ".join(["channelsim show", scenario, *(f"--set {s}" for s in sets),
+                        *([f"--schema {schema}"] if schema else [])])
+    header = [f"yaml-language-server: $schema={schema}"] if schema else []
+    header += [f"The scenario '{sc.name}' resolved: every field with its value, defaults included. The comment above",
+               "each field gives its meaning [unit; allowed values]; docs/SCENARIOS.md gives the basis and source of",
+               "every default. To change a few fields, write a file with 'extends: NAME' and those fields only.",
+               f"Written by: {command}", ""]
+    return commented_scenario_yaml(sc, header)
+
+
+@app.command("show")
+def show_cmd(
+    scenario: Annotated[str, typer.Argument(help="Scenario file, or a name in scenarios/.",
+                                            autocompletion=complete_scenario)],
+    sets: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the YAML to this file instead.")] = None,
+    schema: Annotated[str | None, typer.Option(
+        "--schema", help="Start with a yaml-language-server line pointing editors to this JSON Schema (a path "
+        "relative to the file, or a URL; see channelsim schema --json).")] = None,
+) -> None:
+    """Print the whole resolved scenario as YAML, each field with its meaning, unit and allowed values as comments."""
+    with _user_errors():
+        text = show_text(scenario, sets or [], schema)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        atomic_write_text(out, text)
+    except OSError as err:
+        _fail(f"error: cannot write {out}: {_io_message(err)}")
+    _console(stderr=True).print(f"wrote {out}")
 
 
 # ---------------------------------------------------------------------------
@@ -587,7 +641,7 @@ def _ci_text(fmt: Any, cmp: Any, row: Any) -> str:
 def compare_cmd(
     dir_a: Annotated[Path, typer.Argument(help="Run folder A, the reference (written by 'channelsim run').")],
     dir_b: Annotated[Path, typer.Argument(help="Run folder B, the what-if.")],
-    out: Annotated[Path | None, typer.Option("--out", help="Write a comparison report.html here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write a comparison report.html here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists and is not empty.")] = False,
     allow_mismatch: Annotated[bool, typer.Option(
         "--allow-mismatch", help="Compare runs of different horizons or market sizes anyway.")] = False,
@@ -647,12 +701,18 @@ def compare_cmd(
 
 @app.command("schema")
 def schema_cmd(
-    out: Annotated[Path | None, typer.Option("--out", help="Write the Markdown here (e.g. docs/SCENARIOS.md).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write it here (docs/SCENARIOS.md; docs/scenario.schema.json with --json).")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="The JSON Schema of a scenario file instead, for editors to complete and check files.")] = False,
     unbounded: Annotated[bool, typer.Option(
         "--unbounded", help="List the numeric fields without an upper bound instead (exit 1 if any).")] = False,
 ) -> None:
-    """Print (or write) a Markdown table of every scenario field: path, default, unit, allowed, description."""
-    from .schema import markdown, unbounded_fields
+    """Print (or write) a Markdown table of every scenario field: path, default, unit, allowed, description.
+
+    With --json, the JSON Schema of a scenario file instead (see README: editor support).
+    """
+    from .schema import json_schema_text, markdown, unbounded_fields
 
     if unbounded:
         fields = unbounded_fields()
@@ -660,7 +720,7 @@ def schema_cmd(
             typer.echo(path)
         _console(stderr=True).print(f"{len(fields)} numeric field(s) without an upper bound")
         raise typer.Exit(1 if fields else 0)
-    text = markdown()
+    text = json_schema_text() if as_json else markdown()
     if out is None:
         typer.echo(text, nl=False)
     else:
@@ -714,7 +774,7 @@ def main() -> None:
     ``CHANNELSIM_TRACEBACK=1`` is set.
     """
     try:
-        app()
+        app(prog_name="channelsim")  # also under `python -m channelsim.cli`: help and shell completion name it so
     except Exception as err:  # noqa: BLE001 - the last line of defence: no traceback reaches a user
         if os.environ.get("CHANNELSIM_TRACEBACK"):
             traceback.print_exc()
@@ -723,6 +783,10 @@ def main() -> None:
 
 
 __all__ = ["app", "build_scenario", "check_out", "clean_stale_stages", "compare_runs", "internal_error_message",
-           "main", "parse_sets", "read_run", "read_run_frames",
+           "main", "parse_sets", "read_run", "read_run_frames", "show_text",
            "run_scale", "scale_mismatches", "register_plugins", "run_replications", "run_summary",
            "staged_dir"]
+
+
+if __name__ == "__main__":  # python -m channelsim.cli
+    main()

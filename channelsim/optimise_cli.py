@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -21,10 +22,47 @@ import typer
 
 EXIT_BAD_INPUT = 2
 OUTPUT_FILES = ("allocation.csv", "response_curves.parquet", "estimation.json", "validation.csv", "rounds.csv",
-                "report.html", "shapes.csv", "binding.csv", "summary.json", "recommended.yaml")
+                "report.html", "shapes.csv", "binding.csv", "summary.json", "recommended.yaml",
+                "frontier.csv")  # frontier.csv only with --budgets
+class Objective(StrEnum):
+    """What ``--objective`` maximises."""
+
+    profit = "profit"
+    revenue = "revenue"
+    roi = "roi"
+
+
+class TierOrder(StrEnum):
+    """``--tier-order``: benefits never lower in a higher tier (rate, per-partner spend per lever or in total)."""
+
+    rate = "rate"
+    lever = "lever"
+    total = "total"
+    none = "none"
+
+
+class Fit(StrEnum):
+    """``--fit``: how response curves are fitted to the simulated levels."""
+
+    ls = "ls"
+    envelope = "envelope"
+
+
 ROBUST_HELP = ("cvar:ALPHA[:WEIGHT]: maximise (1-WEIGHT) x mean + WEIGHT x CVaR of the replication scenarios' "
                "profits; ALPHA is the confidence level (Rockafellar-Uryasev), in (0, 1): cvar:0.9 is the mean of "
                "the worst 10 %; WEIGHT in [0, 1], default 0.5")
+
+
+def parse_budgets(text: str) -> tuple[float, ...]:
+    """``--budgets 2e7,4e7,6e7`` -> the budgets, each a non-negative number, at least two, no repeats."""
+    try:
+        vals = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ValueError(f"--budgets {text!r}: comma-separated numbers in USD per year, e.g. 2e7,4e7,6e7") from None
+    if len(vals) < 2 or any(not math.isfinite(v) or v < 0 for v in vals) or len(set(vals)) != len(vals):
+        raise ValueError(f"--budgets {text!r}: at least two different non-negative numbers (USD per year), "
+                         "e.g. 2e7,4e7,6e7")
+    return tuple(sorted(vals))
 
 
 def _fail(message: str) -> NoReturn:
@@ -102,7 +140,7 @@ def _clean(x):
 
 
 def _write_outputs(folder: Path, res, info: dict[str, Any], *, base_file: Path, file_scenario,
-                   estimation: dict[str, Any]) -> list[str]:
+                   estimation: dict[str, Any], frontier_frame=None) -> list[str]:
     """Write every output file into the staging ``folder``; return their names."""
     import pandas as pd
 
@@ -122,6 +160,10 @@ def _write_outputs(folder: Path, res, info: dict[str, Any], *, base_file: Path, 
     if res.validated:
         res.validation.to_csv(folder / "validation.csv", index=False)
         written.append("validation.csv")
+    if frontier_frame is not None:
+        frontier_frame.to_csv(folder / "frontier.csv", index=False)
+        written.append("frontier.csv")
+        info = {**info, "frontier": frontier_frame.to_dict(orient="records")}
     res.rounds.to_csv(folder / "rounds.csv", index=False)
     res.response.shapes.to_csv(folder / "shapes.csv", index=False)
     pd.DataFrame([{"name": b.name, "group": b.group, "statement": b.statement, "sense": b.sense, "dual": b.dual,
@@ -132,12 +174,14 @@ def _write_outputs(folder: Path, res, info: dict[str, Any], *, base_file: Path, 
 
     # the recommendation as a scenario file, checked to load back as the programme validation simulated
     a = res.allocation
-    rec_hash = store.scenario_hash(res.optimised)
+    rec_hash = store.scenario_hash(res.recommendation)
+    chosen = "" if res.recommended == "optimised" else (
+        f" The {res.recommended} programme, which beat the optimised one in validation.")
     text = store.recommended_yaml(
-        base_file, file_scenario, res.optimised, name=f"{res.scenario.name}_optimised",
+        base_file, file_scenario, res.recommendation, name=f"{res.scenario.name}_{res.recommended}",
         description=(f"The programme recommended by channelsim optimise for {info['scenario']} (objective "
                      f"{a.objective}, budget {a.budget:,.0f} USD/yr over {', '.join(info['cells'])}); "
-                     + ("validated by simulation." if res.validated else "not validated by simulation.")),
+                     + ("validated by simulation." if res.validated else "not validated by simulation.") + chosen),
         run={"written_by": "channelsim optimise", "channelsim": sim.__version__, "date": info["date"],
              "objective": a.objective, "budget": a.budget, "validated": res.validated, "seed": info["seed"],
              "scenario_hash": rec_hash},
@@ -154,7 +198,7 @@ def _write_outputs(folder: Path, res, info: dict[str, Any], *, base_file: Path, 
         "marginal_roi_right": _clean(a.marginal_roi_right), "budget_dual": _clean(a.budget_dual),
         "dual_check": a.dual_check, "roi": _clean(a.roi), "cvar": _clean(a.cvar), "accepted_any": res.accepted_any,
         "validated": res.validated, "curves": res.curves_source, "scenario_hash": store.scenario_hash(res.scenario),
-        "recommended_scenario_hash": rec_hash, "overrides": res.overrides,
+        "recommended": res.recommended, "recommended_scenario_hash": rec_hash, "overrides": res.overrides,
         "notes": list(res.notes) + list(a.notes), "seconds": res.seconds,
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -249,7 +293,10 @@ def _conflict_message(found, options: dict[str, str]) -> str:
 def optimise_cmd(
     scenario: Annotated[str, typer.Argument(help="scenario file or name (as for `channelsim run`)")],
     budget: Annotated[float, typer.Option("--budget", help="USD per year the cells may spend together")],
-    out: Annotated[Path, typer.Option("--out", help="output folder (new or empty)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder (new or empty)")],
+    budgets: Annotated[str | None, typer.Option("--budgets", help="B1,B2,...: also the budget frontier, validated "
+                                                "net profit against budget on the final curves (frontier.csv, "
+                                                "its plot in the report)")] = None,
     cells: Annotated[str | None, typer.Option("--cells", help="TIER:LEVER,... ('*' for all; tier 'all' for "
                                               "programme-wide); default: every tier x rebate, mdf, training, "
                                               "discount (with --curves: the stored cells)")] = None,
@@ -258,7 +305,10 @@ def optimise_cmd(
                                                 "they were estimated for another scenario, horizon or cells")] = None,
     validate: Annotated[bool, typer.Option("--validate/--no-validate", help="validate the answer by simulation "
                                            "(--no-validate: solve only, no validation simulation)")] = True,
-    objective: Annotated[str, typer.Option("--objective", help="profit | revenue | roi")] = "profit",
+    stability: Annotated[bool, typer.Option("--stability/--no-stability", help="estimate the first round again "
+                                            "with seed + 1 and validate that programme too: how much of the answer "
+                                            "is estimation noise (not with --curves or --no-validate)")] = True,
+    objective: Annotated[Objective, typer.Option("--objective", help="what to maximise")] = Objective.profit,
     min_roi: Annotated[float | None, typer.Option("--min-roi", help="least programme ROI (profit, revenue)")] = None,
     min_spend: Annotated[float | None, typer.Option("--min-spend", help="least total spend (useful with roi)")] = None,
     robust: Annotated[str | None, typer.Option("--robust", help=ROBUST_HELP)] = None,
@@ -267,8 +317,9 @@ def optimise_cmd(
     cell_bound: Annotated[list[str] | None, typer.Option("--cell-bound", help="TIER:LEVER=LO:HI, repeatable")] = None,
     tier_bound: Annotated[list[str] | None, typer.Option("--tier-bound", help="TIER=LO:HI, repeatable")] = None,
     lever_bound: Annotated[list[str] | None, typer.Option("--lever-bound", help="LEVER=LO:HI, repeatable")] = None,
-    tier_order: Annotated[str, typer.Option("--tier-order", help="lever | total | none: per-partner benefit "
-                                            "never lower in a higher tier")] = "lever",
+    tier_order: Annotated[TierOrder | None, typer.Option(
+        "--tier-order", help="benefits never lower in a higher tier: rate (each lever's rate; the default), lever or "
+                             "total (per-partner spend; the default with --objective roi), or none")] = None,
     max_total_change: Annotated[float | None, typer.Option("--max-total-change", help="sum of |spend change| "
                                                            "(USD/yr)")] = None,
     rounds: Annotated[int, typer.Option("--rounds", help="trust-region rounds (1 with --curves or --no-validate)")
@@ -277,15 +328,15 @@ def optimise_cmd(
                                                  "(default: the whole simulated range)")] = None,
     levels: Annotated[str | None, typer.Option("--levels", help="spend levels, multipliers of the current rate "
                                                "(default 0,0.5,1,1.5,2; with --curves: the stored ones)")] = None,
-    replications: Annotated[int | None, typer.Option("--replications", help="replications per level (default 8; "
+    replications: Annotated[int | None, typer.Option("--replications", "-r", help="replications per level (default 8; "
                                                      "with --curves: the stored number)")] = None,
     validation_replications: Annotated[int | None, typer.Option("--validation-replications",
                                                                 help="default: --replications")] = None,
-    fit: Annotated[str | None, typer.Option("--fit", help="ls (least-squares concave fit, default) | envelope")
-                   ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="root seed (default 0; with --curves: the stored one, "
-                                             "which only seeds the validation)")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="processes (default: up to 2)")] = None,
+    fit: Annotated[Fit | None, typer.Option("--fit", help="ls: least-squares concave fit (default); envelope: the "
+                                         "concave envelope of the simulated points")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", "-s", help="root seed (default 0; with --curves: the stored "
+                                             "one, which only seeds the validation)")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", help="processes (default: up to 2)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="path=value scenario override, repeatable")] = None,
     months: Annotated[int | None, typer.Option("--months", help="reported months")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace a non-empty --out")] = False,
@@ -306,6 +357,9 @@ def optimise_cmd(
     from .cli import parse_sets
 
     t0 = time.perf_counter()
+    objective = Objective(objective).value
+    tier_order = None if tier_order is None else TierOrder(tier_order).value
+    fit = None if fit is None else Fit(fit).value
     stored = None
     try:
         base_file = resolve_scenario_path(scenario)
@@ -318,10 +372,20 @@ def optimise_cmd(
             sc = apply_overrides(sc, overrides, source="--set", strict=True)
         if objective not in ("profit", "revenue", "roi"):
             raise ValueError(f"--objective {objective!r}: allowed: profit, revenue, roi")
-        if tier_order not in ("lever", "total", "none"):
-            raise ValueError(f"--tier-order {tier_order!r}: allowed: lever, total, none")
+        if tier_order is None:
+            tier_order = "lever" if objective == "roi" else "rate"
+        if tier_order not in ("rate", "lever", "total", "none"):
+            raise ValueError(f"--tier-order {tier_order!r}: allowed: rate, lever, total, none")
+        if tier_order == "rate" and objective == "roi":
+            raise ValueError("--tier-order rate is not available with --objective roi (the ROI objective's "
+                             "Charnes-Cooper form cannot keep each cell's spend levels in order); use --tier-order "
+                             "lever or total")
         if budget < 0 or not math.isfinite(budget):
             raise ValueError(f"--budget {budget}: a non-negative number (USD per year)")
+        frontier_budgets = parse_budgets(budgets) if budgets is not None else None
+        if frontier_budgets is not None and not validate:
+            raise ValueError("--budgets with --no-validate: the frontier is validated net profit, which needs "
+                             "simulation; drop one of the two")
         if replications is not None and replications < 2:
             raise ValueError("--replications: at least 2")
         if validation_replications is not None and validation_replications < 2:
@@ -347,6 +411,10 @@ def optimise_cmd(
                                  "region rounds estimate new curves each round); leave --rounds out")
             stored = read_estimation(curves)
             check_stored(stored, sc, cells=asked_cells, levels=mults, replications=replications, fit=fit)
+            if tier_order == "rate" and any(c.rates is None for c in stored.response.curves if c.tier != "all"):
+                raise ValueError(f"--curves {curves}: these curves were stored without the cells' rates at each "
+                                 "level, which --tier-order rate (the default) needs; estimate again without "
+                                 "--curves, or pass --tier-order lever")
             cell_list = stored.cells
             mults = tuple(stored.record["levels"])
             replications = int(stored.record["replications"])
@@ -400,18 +468,27 @@ def optimise_cmd(
         else:
             res = optimise(sc, cell_list, budget, **constraints, rounds=rounds, radius=radius, multipliers=mults,
                            replications=replications, validation_replications=validation_replications, seed=seed,
-                           workers=workers, fit=fit, validate_result=validate, progress=progress,
-                           run_progress=run_progress)
+                           workers=workers, fit=fit, validate_result=validate, stability=stability and validate,
+                           progress=progress, run_progress=run_progress)
             accepted = [int(r) for r, ok in zip(res.rounds["round"], res.rounds["accepted"], strict=True) if ok is True]
             estimation = {"replications": replications, "seed": seed, "fit": fit,
                           "round_": accepted[-1] if accepted else 0, "original_spends": res.original_spends}
+        front = None
+        if frontier_budgets is not None:
+            from optimise.loop import frontier
+
+            progress(f"budget frontier: {len(frontier_budgets)} budgets x {vr} fresh replications")
+            front = frontier(sc, res.response, frontier_budgets, **constraints, radius=radius,
+                             validation_replications=vr, seed=seed, workers=workers,
+                             progress=run_progress("budget frontier") if run_progress else None)
         info = {"scenario": scenario, "scenario_name": sc.name, "cells": [f"{t}:{lv}" for t, lv in cell_list],
                 "levels": list(mults), "replications": replications, "seed": seed,
                 "estimation_seed": estimation["seed"], "curves_from": str(curves) if curves is not None else None,
                 "robust": None if rb is None else {"alpha": rb.alpha, "weight": rb.weight, "tail_share": rb.tail,
                                                    "convention": "alpha is the confidence level (Rockafellar-Uryasev)"},
                 "channelsim": sim.__version__, "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")}
-        written = _write_outputs(tmp, res, info, base_file=base_file, file_scenario=file_sc, estimation=estimation)
+        written = _write_outputs(tmp, res, info, base_file=base_file, file_scenario=file_sc, estimation=estimation,
+                                 frontier_frame=front)
         _publish(tmp, out)
     except InfeasibleAllocation as err:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -450,12 +527,24 @@ def optimise_cmd(
             vt.add_row(r["policy"], f"{r['net_profit']:,.0f}", f"{r['diff_vs_current']:,.0f}",
                        f"[{r['diff_ci_low']:,.0f}, {r['diff_ci_high']:,.0f}]")
         con.print(vt)
+    if front is not None:
+        ft = Table(title="budget frontier: validated net profit per year vs current (paired, 95% CI)")
+        for col in ("budget", "planned spend", "realised spend", "net profit vs current", "95% CI"):
+            ft.add_column(col, justify="right")
+        for _, r in front.iterrows():
+            if r["status"] == "infeasible":
+                ft.add_row(f"{r['budget']:,.0f}", "infeasible", "", "", "")
+                continue
+            ft.add_row(f"{r['budget']:,.0f}", f"{r['planned_spend']:,.0f}", f"{r['realised_spend']:,.0f}",
+                       f"{r['net_profit_diff']:,.0f}", f"[{r['ci_low']:,.0f}, {r['ci_high']:,.0f}]")
+        con.print(ft)
     mrl = "n/a" if a.marginal_roi_left is None else f"{a.marginal_roi_left:.4f}"
     mrr = "n/a" if a.marginal_roi_right is None else f"{a.marginal_roi_right:.4f}"
     con.print(f"marginal ROI of the budget: left {mrl}, right {mrr}; "
               f"budget shadow price {a.budget_dual if a.budget_dual is not None else 'n/a'}")
     for n in (*res.notes, *a.notes):
         con.print(f"note: {n}")
+    con.print(f"recommended: {res.recommended} (recommended.yaml)")
     con.print(f"wrote {', '.join(written)} to {out} in {time.perf_counter() - t0:.1f} s")
 
 

@@ -1,7 +1,9 @@
 """The reference of every scenario field (dotted path, default, unit, allowed values, description).
 
 Generated from the pydantic schema of :class:`sim.Scenario` and the baseline's
-values; ``channelsim schema --out docs/SCENARIOS.md`` writes it as Markdown.
+values; ``channelsim schema --out docs/SCENARIOS.md`` writes it as Markdown, and
+``channelsim schema --json`` the JSON Schema of a scenario file (:func:`json_schema`)
+that editors use to complete and check scenario files (``docs/scenario.schema.json``).
 
 :func:`unbounded_fields` lists the numeric fields whose schema declares no finite
 upper bound (``channelsim schema --unbounded`` prints them): every numeric field
@@ -9,6 +11,9 @@ should have one, chosen from what the model can run in memory and time.
 """
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 import sim
 from sim.fields import FieldRow, scenario_fields, show_value, unbounded_fields
@@ -37,7 +42,16 @@ def markdown(scenario: sim.Scenario | None = None) -> str:
         "On the command line, `--set path=value` overrides one field, for example",
         "`channelsim run baseline --set incentives.rebate.scale=2 --set conflict.protections=[rules_of_engagement]`.",
         "Tiers are addressed by name (`tiering.tiers.gold.discount`) or position (`tiering.tiers.2.discount`);",
-        "in a file, `tiering.tiers` is a list that replaces the baseline's as a whole.",
+        "in a file, `tiering.tiers` is either a list, which replaces the tiers as a whole, or a mapping keyed by",
+        "tier name (`gold: {discount: 0.3}`), which changes those tiers' fields and keeps the rest; on the command",
+        "line `--set 'tiering.tiers={gold: {discount: 0.3}}'` does the same. A misspelt field gets a \"did you",
+        "mean\", and a share given as a percentage (60 for a field allowed 0 to 1) a hint.",
+        "",
+        "`channelsim show SCENARIO` prints a whole resolved scenario as YAML, each field with its meaning, unit and",
+        "allowed values as a comment (`scenarios/baseline.commented.yaml` is the baseline's).",
+        "`channelsim schema --json` writes the JSON Schema of a scenario file (`docs/scenario.schema.json`), with",
+        "which editors complete and check scenario files: in VS Code with the YAML extension, start a file with",
+        "`# yaml-language-server: $schema=../docs/scenario.schema.json` (see the README).",
         "",
         "Rates are per month unless the unit says otherwise; money is in US dollars.",
         "",
@@ -61,4 +75,51 @@ def markdown(scenario: sim.Scenario | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-__all__ = ["FieldRow", "markdown", "scenario_fields", "unbounded_fields"]
+#: Where the generated JSON Schema is kept in the repository (scenario files point to it).
+SCHEMA_FILE = "docs/scenario.schema.json"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a scenario file.
+
+    The pydantic schema of :class:`sim.Scenario` (every field with its default, bounds and
+    description; the unit is added to the description), plus what a file may hold beyond the
+    fields: ``extends`` (the scenario it changes) and ``run`` (metadata of a resolved scenario,
+    ignored), and ``tiering.tiers`` as a mapping keyed by tier name as well as a list.  The
+    model's own checks (shares summing to 1, tiers ordered by threshold) are not in the schema:
+    ``channelsim validate`` makes them.
+    """
+    schema = sim.Scenario.model_json_schema(mode="validation")
+    _describe_units(schema)
+    tiers = schema["$defs"]["TieringConfig"]["properties"]["tiers"]
+    listed = {k: tiers.pop(k) for k in ("type", "items") if k in tiers}
+    tiers["anyOf"] = [listed, {"type": "object", "additionalProperties": listed["items"],
+                               "description": "the tiers to change, by name (the others are kept)"}]
+    schema["properties"]["extends"] = {
+        "type": "string", "description": "the scenario this file changes: a name (baseline) or a relative path; "
+                                         "its values are merged under this file's"}
+    schema["properties"]["run"] = {"type": "object", "description": "run metadata of a resolved scenario (ignored)"}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "channelsim scenario",
+            **{k: v for k, v in schema.items() if k != "title"}}
+
+
+def json_schema_text() -> str:
+    """:func:`json_schema` as the text ``channelsim schema --json`` prints and writes."""
+    return json.dumps(json_schema(), indent=2, allow_nan=False) + "\n"
+
+
+def _describe_units(node: Any) -> None:
+    """Add each field's unit to its description, where editors show it."""
+    if isinstance(node, dict):
+        unit = node.get("unit")
+        if isinstance(unit, str) and unit not in ("", "-") and isinstance(node.get("description"), str):
+            node["description"] = f"{node['description']} [{unit}]"
+        for value in node.values():
+            _describe_units(value)
+    elif isinstance(node, list):
+        for value in node:
+            _describe_units(value)
+
+
+__all__ = ["SCHEMA_FILE", "FieldRow", "json_schema", "json_schema_text", "markdown", "scenario_fields",
+           "unbounded_fields"]

@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +27,20 @@ EXIT_USAGE = 2
 EXIT_BACKEND = 1
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+
+
+class Format(StrEnum):
+    """``results --format``: the file to write."""
+
+    csv = "csv"
+    parquet = "parquet"
+
+
+class Status(StrEnum):
+    """``results --status``: which runs to list."""
+
+    ok = "ok"
+    failed = "failed"
 
 
 class Terminated(KeyboardInterrupt):
@@ -137,21 +152,20 @@ def sweep(
 
 def results(
     directory: Annotated[Path, typer.Argument(help="an experiment's output folder")],
-    format: Annotated[str | None, typer.Option(
-        "--format", "-f", help="csv or parquet (default: print a table)")] = None,
+    format: Annotated[Format | None, typer.Option(
+        "--format", "-f", help="file format (default: print a table)")] = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="file to write (csv: stdout by default; parquet: DIR/results.parquet)")] = None,
-    status: Annotated[str | None, typer.Option("--status", help="only runs with this status: ok or failed")] = None,
+        "--out", "-o", "--output", help="file to write (csv: stdout by default; parquet: DIR/_results.parquet)")
+    ] = None,
+    status: Annotated[Status | None, typer.Option("--status", help="only runs with this status")] = None,
     monthly: Annotated[bool, typer.Option("--monthly", help="the monthly series in long form instead")] = False,
 ) -> None:
     """Print or export the tidy table: design point, replication, factor values, status, outputs."""
     from experiments.io import atomic_write_text, write_parquet_atomic
     from experiments.store import StoreError, load_monthly, load_results
 
-    if format not in (None, "csv", "parquet"):
-        _fail(f"--format: value {format!r} -> allowed: csv, parquet")
-    if status not in (None, "ok", "failed"):
-        _fail(f"--status: value {status!r} -> allowed: ok, failed")
+    format = None if format is None else Format(format).value
+    status = None if status is None else Status(status).value
     try:
         df = load_monthly(directory) if monthly else load_results(directory, status=status)
     except StoreError as err:
@@ -167,7 +181,8 @@ def results(
                 typer.echo(f"wrote {len(df)} rows to {output}", err=True)
             return
         if format == "parquet":
-            target = output or directory / ("monthly.parquet" if monthly else "results.parquet")
+            # "_": parquet readers of the folder (pd.read_parquet(DIR)) skip it
+            target = output or directory / ("_monthly.parquet" if monthly else "_results.parquet")
             write_parquet_atomic(df, target)
             typer.echo(f"wrote {len(df)} rows to {target}", err=True)
             return
@@ -186,7 +201,8 @@ def results(
 
 def report(
     directory: Annotated[Path, typer.Argument(help="an experiment's output folder")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file (default: DIR/report.html)")] = None,
+    output: Annotated[Path | None, typer.Option("--out", "-o", "--output",
+                                                help="HTML file (default: DIR/_report.html)")] = None,
     rank_on: Annotated[str | None, typer.Option(
         "--rank-on", help="Output to rank the design points on (default: gross_profit if it is an output, "
         "else the first output).")] = None,
@@ -209,7 +225,7 @@ def report(
 
 
 def write_report(directory: Path, output: Path | None = None, *, rank_on: str | None = None) -> Path:
-    """Write the sweep report of ``directory`` to ``output`` (default ``DIR/report.html``) atomically.
+    """Write the sweep report of ``directory`` to ``output`` (default ``DIR/_report.html``) atomically.
 
     Args:
         directory: the experiment's output folder.
@@ -222,11 +238,12 @@ def write_report(directory: Path, output: Path | None = None, *, rank_on: str | 
     """
     from experiments.analysis import summarise
     from experiments.io import atomic_write_text
+    from experiments.store import REPORT
 
     from .report import sweep_report
 
     text = sweep_report(summarise(directory), rank_on=rank_on)
-    target = Path(output) if output is not None else Path(directory) / "report.html"
+    target = Path(output) if output is not None else Path(directory) / REPORT
     atomic_write_text(target, text)
     return target
 

@@ -1,5 +1,8 @@
 """Analysis of a stored experiment: means with 95 % CIs, main effects, Sobol and Morris indices (SALib).
 
+Intervals come from :func:`experiments.stats.mean_ci` (Student t, scipy.stats), the one
+implementation the package uses.
+
 Every function takes the tidy table of :func:`experiments.store.load_results` (or the
 folder) and returns a tidy DataFrame; plots and the HTML report live in the presentation layer
 (:mod:`channelsim.plots`, :func:`channelsim.report.sweep_report`).
@@ -12,12 +15,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sim.errors import InputError
 
 from .design import Experiment, parse_experiment, salib_problem
-from .store import DESIGN, StoreError, load_results, read_manifest
+from .stats import LEVEL, mean_ci
+from .store import DESIGN, MANIFEST, StoreError, load_results, located, read_manifest
 
 
 def experiment_of(root: str | Path) -> Experiment:
@@ -31,15 +34,16 @@ def experiment_of(root: str | Path) -> Experiment:
         return parse_experiment(m.get("experiment"), source=str(m.get("experiment_file", root)),
                                 text=str(m.get("experiment_text", "")))
     except InputError as err:
-        raise StoreError(f"{Path(root) / 'manifest.json'} is damaged: its experiment cannot be read back "
+        raise StoreError(f"{located(root, MANIFEST)} is damaged: its experiment cannot be read back "
                          f"({str(err).splitlines()[-1].strip()[:200]})") from None
 
 
 def _design(root: str | Path) -> pd.DataFrame:
+    path = located(root, DESIGN)
     try:
-        return pd.read_parquet(Path(root) / DESIGN)
+        return pd.read_parquet(path)
     except Exception as err:  # noqa: BLE001 - pyarrow raises several kinds for a damaged file
-        raise StoreError(f"{Path(root) / DESIGN} is damaged or missing ({str(err).splitlines()[0][:120]}); run "
+        raise StoreError(f"{path} is damaged or missing ({str(err).splitlines()[0][:120]}); run "
                          "the sweep into a new --out folder") from None
 
 
@@ -47,36 +51,34 @@ def outputs_of(df: pd.DataFrame, experiment: Experiment) -> list[str]:
     return [k for k in experiment.summary_outputs() if k in df.columns]
 
 
-def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[int, float, float, float, float]:
-    """``(n, mean, std, ci_low, ci_high)`` with a Student-t interval (NaN bounds for n < 2)."""
+def _ci_row(values: np.ndarray, level: float) -> dict[str, float | int]:
+    """``n, mean, std, ci_low, ci_high`` of one group (:func:`experiments.stats.mean_ci`; NaN bounds for n < 2)."""
+    iv = mean_ci(values, level)
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
-    n = v.size
-    if n == 0:
-        return 0, np.nan, np.nan, np.nan, np.nan
-    mean = float(v.mean())
-    if n < 2:
-        return n, mean, np.nan, np.nan, np.nan
-    sd = float(v.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n))
-    return n, mean, sd, mean - half, mean + half
+    interval = iv.n >= 2
+    return {"n": iv.n, "mean": iv.mean, "std": float(v.std(ddof=1)) if interval else np.nan,
+            "ci_low": iv.low if interval else np.nan, "ci_high": iv.high if interval else np.nan}
 
 
-def point_means(df: pd.DataFrame, factors: list[str], outputs: list[str], level: float = 0.95) -> pd.DataFrame:
-    """Per design point and output: factor values, n (ok runs), mean, std and the ``level`` CI of the mean."""
+def point_means(df: pd.DataFrame, factors: list[str], outputs: list[str], level: float = LEVEL) -> pd.DataFrame:
+    """Per design point and output: factor values, n (ok runs), mean, std and the ``level`` CI of the mean.
+
+    The interval is :func:`experiments.stats.mean_ci`'s t-interval; with fewer than two successful
+    replications ``std``, ``ci_low`` and ``ci_high`` are NaN (no interval).
+    """
     ok = df[df["status"] == "ok"]
     rows = []
     for point, g in ok.groupby("point", sort=True):
         first = g.iloc[0]
         for out in outputs:
-            n, mean, sd, lo, hi = mean_ci(g[out].to_numpy(), level)
-            rows.append({"point": int(point), **{f: first[f] for f in factors}, "output": out, "n": n,
-                         "mean": mean, "std": sd, "ci_low": lo, "ci_high": hi})
+            rows.append({"point": int(point), **{f: first[f] for f in factors}, "output": out,
+                         **_ci_row(g[out].to_numpy(), level)})
     return pd.DataFrame(rows)
 
 
 def main_effects(df: pd.DataFrame, factors: list[str], outputs: list[str], max_levels: int = 8,
-                 level: float = 0.95) -> pd.DataFrame:
+                 level: float = LEVEL) -> pd.DataFrame:
     """Mean of each output at each level of each factor (averaged over the other factors), with CIs.
 
     A numeric factor with more than ``max_levels`` distinct values is binned into
@@ -96,9 +98,9 @@ def main_effects(df: pd.DataFrame, factors: list[str], outputs: list[str], max_l
             labels = {k: k for k, _ in groups}
         for key, g in groups:
             for out in outputs:
-                n, mean, sd, lo, hi = mean_ci(g[out].to_numpy(), level)
-                rows.append({"factor": f, "level": labels[key], "output": out, "n": n, "mean": mean,
-                             "ci_low": lo, "ci_high": hi})
+                r = _ci_row(g[out].to_numpy(), level)
+                rows.append({"factor": f, "level": labels[key], "output": out, "n": r["n"], "mean": r["mean"],
+                             "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
     return pd.DataFrame(rows)
 
 
@@ -181,4 +183,4 @@ def summarise(root: str | Path) -> dict[str, Any]:
     return out
 
 
-__all__ = ["experiment_of", "main_effects", "mean_ci", "morris_indices", "point_means", "sobol_indices", "summarise"]
+__all__ = ["experiment_of", "main_effects", "morris_indices", "point_means", "sobol_indices", "summarise"]

@@ -116,14 +116,21 @@ def _totals(kpis) -> dict[str, float]:
 
 
 def run_arm(task: dict[str, Any]) -> dict[str, Any]:
-    """One replication of one arm (a module-level task for the backends; never raises)."""
-    record = {"point": task["point"], "replication": task["replication"], "status": "ok", "error": None,
-              "outputs": {}, "seed_key": ""}
+    """One replication of every arm (a module-level task for the backends; never raises).
+
+    ``task["arms"]`` maps an arm's point number to its overrides.  The arms share the replication's
+    seed and its warm-up, simulated once (:func:`sim.warm_up`; bit-identical to simulating it for
+    each arm), and take effect at the first reported month.
+    """
+    record = {"replication": task["replication"], "status": "ok", "error": None, "outputs": {}}
     try:
-        sc = task["scenario"].with_overrides(task["overrides"]) if task["overrides"] else task["scenario"]
-        res = sim.run(sc, seed=sim.seed_sequence(task["seed"], SEED_KEY, task["replication"]),
-                      warmup=task["scenario"])
-        record["outputs"] = _totals(res.kpis)
+        base = task["scenario"]
+        seed = sim.seed_sequence(task["seed"], SEED_KEY, task["replication"])
+        warm = sim.warm_up(base, seed)
+        for point, over in task["arms"].items():
+            sc = base.with_overrides(over) if over else base
+            res = sim.run(sc, sim.seed_sequence(task["seed"], SEED_KEY, task["replication"]), warmup=warm)
+            record["outputs"][point] = _totals(res.kpis)
     except Exception as err:  # noqa: BLE001 - reported by measure()
         record.update(status="failed", error=f"{type(err).__name__}: {err}")
     return record
@@ -183,20 +190,19 @@ def measure(
     unknown = [name for name in levers if name not in LEVERS]
     if unknown:
         raise ValueError(f"unknown lever(s) {unknown}; known: {sorted(LEVERS)}")
-    tasks = []
+    arms: dict[int, dict] = {}
     for i, name in enumerate(levers):
         lv = LEVERS[name]
         for j, h in enumerate((-lv.h, lv.h)):
-            over = lv.arm(scenario, h)
-            for r in range(replications):
-                tasks.append({"point": 2 * i + j, "replication": r, "scenario": scenario, "overrides": over,
-                              "seed": seed})
+            arms[2 * i + j] = lv.arm(scenario, h)
+    tasks = [{"replication": r, "scenario": scenario, "arms": arms, "seed": seed} for r in range(replications)]
     results: dict[tuple[int, int], dict[str, float]] = {}
     with make_backend(workers=workers, in_process=workers == 1) as backend:
         for rec in backend.map_unordered(run_arm, tasks):
             if rec["status"] != "ok":
                 raise RuntimeError(f"an elasticity run failed: {rec['error']}")
-            results[(rec["point"], rec["replication"])] = rec["outputs"]
+            for point, outputs in rec["outputs"].items():
+                results[(point, rec["replication"])] = outputs
     out = {}
     for i, name in enumerate(levers):
         lv = LEVERS[name]

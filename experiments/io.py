@@ -31,12 +31,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import importlib.util
 import os
 import stat
 import tempfile
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +45,31 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from sim import Scenario
-from sim.errors import HIDDEN, Described, ScenarioError, from_validation_error
+from sim.errors import HIDDEN, Described, ScenarioError, did_you_mean, dotted_paths, from_validation_error
+from sim.fields import field_comment
+from sim.scenario import merge_named
 
 from .limits import MAX_FILE_BYTES, load_yaml, number_problems
 
-#: The repository's scenario folder, where bare names (``baseline``) are looked up.
-SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+def shipped_scenarios_dir() -> Path:
+    """The folder of the shipped scenario files, where bare names (``baseline``) are looked up.
+
+    In a checkout it is the repository's top-level ``scenarios/`` folder (the source of the
+    files); in an installed wheel, where they are the package data of ``experiments.scenarios``
+    (see ``pyproject.toml``), the folder the import system finds that package in.
+    """
+    root = Path(__file__).resolve().parent.parent
+    checkout = root / "scenarios"
+    if checkout.is_dir() and (root / "pyproject.toml").is_file():
+        return checkout
+    spec = importlib.util.find_spec("experiments.scenarios")  # a namespace package: the folder of the files
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(folders[0]) if folders else checkout
+
+
+#: The folder of the shipped scenario files (:func:`shipped_scenarios_dir`).
+SCENARIOS_DIR = shipped_scenarios_dir()
 
 #: Top-level key written by :func:`dump_scenario` for run metadata; ignored on load.
 RUN_KEY = "run"
@@ -131,11 +151,12 @@ def resolve_scenario_path(path_or_name: PathLike, *, scenarios_dir: PathLike | N
     if found is not None:
         return found
     looked = _looked(candidates)
-    names = ", ".join(available_scenarios(sdir)) or "(none)"
+    available = available_scenarios(sdir)
+    hint = did_you_mean(Path(raw).stem, available)
     raise ScenarioError(raw, [(
         "(file)", raw,
-        f"an existing scenario file (.yaml or .yml) or a scenario name; looked for {looked}; "
-        f"scenario names: {names}",
+        f"an existing scenario file (.yaml or .yml) or a scenario name{hint}; looked for {looked}; "
+        f"scenario names: {', '.join(available) or '(none)'}",
     )])
 
 
@@ -214,18 +235,29 @@ def _kind(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any], _path: str = "") -> dict[str, Any]:
     """``override`` merged over ``base``: mappings merged recursively, lists and scalars replaced.
 
-    Neither argument is modified.
+    A mapping over a list of named items (``tiering.tiers``) changes the items it names
+    (:func:`sim.scenario.merge_named`).  Neither argument is modified.
+
+    Raises:
+        ValueError: for a mapping over a list that names an item the list does not have.
     """
     out = copy.deepcopy(dict(base))
     for key, value in override.items():
+        where = f"{_path}.{key}" if _path else str(key)
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
+            out[key] = deep_merge(out[key], value, where)
+        elif isinstance(value, Mapping) and _named_list(out.get(key)):
+            out[key] = merge_named(out[key], copy.deepcopy(dict(value)), where)
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def _named_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) and "name" in v for v in value)
 
 
 def _candidates(raw: Path, folder: Path) -> list[Path]:
@@ -286,7 +318,10 @@ def _load_chain(path: Path, sdir: Path, stack: tuple[Path, ...],
         base, origin = _load_chain(base_path, sdir, (*stack, path))
     for key in _dotted_keys(data):
         origin[key] = path
-    return deep_merge(base, data), origin
+    try:
+        return deep_merge(base, data), origin
+    except ValueError as err:
+        raise ScenarioError(str(path), [("tiering.tiers", HIDDEN, str(err))]) from None
 
 
 def _looks_like_a_scenario(path: Path, data: dict[str, Any], stack: tuple[Path, ...]) -> None:
@@ -365,8 +400,11 @@ def _validation_error(path: Path, err: ValidationError, origin: dict[str, Path])
         loc = [p for p in e.get("loc", ()) if not str(p).startswith("function-")]
         if e.get("type") == "extra_forbidden":
             keys = _fields_at(loc[:-1])
+            hint = did_you_mean(str(loc[-1]), keys, path=".".join(map(str, loc)), paths=_scenario_paths())
             if keys:
-                allowed = f"unknown key; allowed here: {', '.join(keys)}"
+                allowed = f"unknown key{hint}; allowed here: {', '.join(keys)}"
+            elif hint:
+                allowed = f"{allowed}{hint}"
         sources.append(_origin_of(field, origin) or path)
         problems.append((field, value, allowed))
     uniq = _dedupe(sources)
@@ -376,6 +414,11 @@ def _validation_error(path: Path, err: ValidationError, origin: dict[str, Path])
     if source != str(path):
         source = f"{source} (extended by {path})"
     return ScenarioError(source, problems)
+
+
+@functools.cache
+def _scenario_paths() -> tuple[str, ...]:
+    return tuple(dotted_paths(Scenario().model_dump(mode="python")))
 
 
 def _origin_of(field: str, origin: dict[str, Path]) -> Path | None:
@@ -435,6 +478,55 @@ def scenario_yaml(scenario: Scenario, extra: Mapping[str, Any] | None = None) ->
         data[RUN_KEY] = _plain(dict(extra))
     header = "# Resolved scenario: every field, defaults included. Written by channelsim.\n"
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def commented_scenario_yaml(scenario: Scenario, header: Sequence[str] = ()) -> str:
+    """The resolved scenario as YAML, every field with a comment: its meaning, unit and allowed values.
+
+    What ``channelsim show`` prints; loading the text gives ``scenario`` back
+    (``scenarios/baseline.commented.yaml`` is the baseline's).
+
+    Args:
+        scenario: the scenario to write.
+        header: comment lines to start with (without the ``#``).
+    """
+    lines = [f"# {h}".rstrip() for h in header]
+    _emit_section(scenario, "", lines)
+    return "\n".join(lines) + "\n"
+
+
+def _emit_section(model: BaseModel, pad: str, lines: list[str], dash: str | None = None) -> None:
+    """Append the fields of ``model`` at indentation ``pad``; ``dash`` starts the first line of a list item."""
+    for i, (name, info) in enumerate(type(model).model_fields.items()):
+        value = getattr(model, name)
+        comment = field_comment(info)
+        lead = dash if dash is not None and i == 0 else pad
+        if isinstance(value, BaseModel):
+            lines.append(f"{lead}{name}:" + (f"  # {comment}" if comment else ""))
+            _emit_section(value, pad + "  ", lines)
+        elif isinstance(value, dict) and value and all(isinstance(v, BaseModel) for v in value.values()):
+            lines.append(f"{lead}{name}:" + (f"  # {comment}" if comment else ""))
+            for key, item in value.items():
+                lines.append(f"{pad}  {_yaml_key(key)}:")
+                _emit_section(item, pad + "    ", lines)
+        elif isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+            lines.append(f"{lead}{name}:" + (f"  # {comment}" if comment else ""))
+            for item in value:
+                _emit_section(item, pad + "    ", lines, dash=pad + "  - ")
+        else:
+            if comment:
+                lines.append(f"{lead[:-2] if lead.endswith('- ') else lead}# {comment}")
+            lines.append(f"{lead}{name}: {_yaml_value(value)}")
+
+
+def _yaml_value(value: Any) -> str:
+    """A value as one line of YAML (collections in flow style)."""
+    text = yaml.safe_dump(_plain(value), default_flow_style=True, width=10**9, sort_keys=False, allow_unicode=True)
+    return text.removesuffix("\n").removesuffix("\n...").strip()
+
+
+def _yaml_key(key: Any) -> str:
+    return yaml.safe_dump({key: 0}, default_flow_style=True).strip()[1:-4]
 
 
 def dump_scenario(scenario: Scenario, path: str | os.PathLike[str], extra: Mapping[str, Any] | None = None) -> Path:
@@ -561,6 +653,7 @@ def write_parquet_atomic(df: Any, path: str | os.PathLike[str]) -> Path:
 
 __all__ = [
     "MAX_EXTENDS", "RUN_KEY", "SCENARIOS_DIR", "atomic_write_bytes", "atomic_write_text", "available_scenarios",
-    "deep_merge", "dump_scenario", "fsync_dir", "load_scenario", "read_text_limited", "read_yaml_mapping",
-    "resolve_scenario_path", "scenario_yaml", "validate_scenario", "write_parquet_atomic",
+    "commented_scenario_yaml", "deep_merge", "dump_scenario", "fsync_dir", "load_scenario", "read_text_limited",
+    "read_yaml_mapping", "resolve_scenario_path", "shipped_scenarios_dir", "scenario_yaml", "validate_scenario",
+    "write_parquet_atomic",
 ]

@@ -65,14 +65,18 @@ def run_task(task: Task) -> Record:
         scenario = task["scenario"]
         if task.get("overrides"):
             scenario = scenario.with_overrides(task["overrides"])
-        result = sim.run(scenario, from_key(task["entropy"], task["key"]))
+        arms = task.get("arms") or {}
+        # With arms, the point's warm-up is simulated once and shared by the point and each arm
+        # (sim.warm_up: bit-identical to simulating it for each of them).
+        warm = sim.warm_up(scenario, from_key(task["entropy"], task["key"])) if arms else None
+        result = sim.run(scenario, from_key(task["entropy"], task["key"]), warmup=warm)
         head = result.summary()
         summary = task.get("base_summary", task["summary"])
         record["outputs"] = {k: float(head[k]) for k in summary}
-        for arm, over in (task.get("arms") or {}).items():
+        for arm, over in arms.items():
             # The arm warms up on the point's scenario with the same seed: only its change differs.
             arm_head = sim.run(scenario.with_overrides(over), from_key(task["entropy"], task["key"]),
-                               warmup=scenario).summary()
+                               warmup=warm).summary()
             for k in summary:
                 record["outputs"][f"{k}@{arm}"] = float(arm_head[k])
                 record["outputs"][f"{k}:{arm}"] = float(arm_head[k]) - float(head[k])

@@ -2,25 +2,33 @@
 
 Layout of an experiment's output folder::
 
-    DIR/manifest.json                 experiment file text, package version, start/end times, sessions
-    DIR/design.parquet                one row per design point (unit coordinates and factor values)
     DIR/runs/dp00000_r000.parquet     one row per run: point, replication, status, factor values, outputs
+    DIR/_manifest.json                experiment file text, package version, start/end times, sessions
+    DIR/_design.parquet               one row per design point (unit coordinates and factor values)
+    DIR/_report.html                  after ``channelsim report DIR``
+    DIR/_corrupt/                     damaged run files moved aside
+    DIR/.lock                         held by the sweep writing to the folder
+
+Every name but the run files starts with ``_`` or ``.``, which Parquet dataset readers
+(pyarrow, pandas, Dask, Spark) skip, so the folder itself is the dataset of runs:
+``pd.read_parquet('DIR')``.  DuckDB does not skip such names; it reads the runs with
+``read_parquet('DIR/runs/*.parquet')``.
 
 Each run file is written to a hidden temporary name in ``runs/`` (``.dp…parquet.XXXX.tmp``),
 fsynced and renamed, so a reader sees a whole file or none; the loader reads only
 ``runs/*.parquet``.  Every run file has the same Arrow schema (fixed from the
-experiment), so DuckDB reads the folder directly::
+experiment).  A failed run is a row with ``status = 'failed'``, its traceback in
+``error`` and null outputs.
 
-    duckdb.sql("SELECT * FROM read_parquet('DIR/runs/*.parquet')")
-
-and so does pandas (``pd.read_parquet('DIR/runs')``).  A failed run is a row with
-``status = 'failed'``, its traceback in ``error`` and null outputs.
+A folder written with the earlier layout (``manifest.json``, ``design.parquet``,
+``corrupt/``, ``report.html`` and the ``results.parquet`` / ``monthly.parquet`` exports beside
+``runs/``) is read as it is, and renamed to this layout by the next session that opens it.
 
 The manifest records ``resolved_sha256``, a fingerprint of the experiment with its
 resolved base scenario (every field); a session on a folder whose fingerprint
 differs is refused with the fields that changed, and so is a folder that holds
 files but no manifest.  A run file that cannot be read, or is not the run its name
-says, is moved to ``DIR/corrupt/`` when a session opens the folder, and run again.
+says, is moved to ``DIR/_corrupt/`` when a session opens the folder, and run again.
 Any other problem with the folder (a damaged manifest, ``runs`` or ``.lock`` of the
 wrong kind, a folder that cannot be written) is a :class:`StoreError` naming it.
 """
@@ -51,11 +59,15 @@ from .design import Experiment, factor_column_value
 from .io import atomic_write_bytes, atomic_write_text, write_parquet_atomic
 
 RUN_FILE = re.compile(r"^dp(\d{5,})_r(\d{3,})\.parquet$")
-MANIFEST = "manifest.json"
+MANIFEST = "_manifest.json"
 LOCK = ".lock"
-DESIGN = "design.parquet"
+DESIGN = "_design.parquet"
 RUNS = "runs"
-CORRUPT = "corrupt"
+CORRUPT = "_corrupt"
+REPORT = "_report.html"
+#: Names of the earlier layout (beside ``runs/``, which broke ``pd.read_parquet(DIR)``) -> today's.
+LEGACY = {"manifest.json": MANIFEST, "design.parquet": DESIGN, "corrupt": CORRUPT, "report.html": REPORT,
+          "results.parquet": "_results.parquet", "monthly.parquet": "_monthly.parquet"}
 #: Largest manifest read (bytes): the experiment file is at most 1 MB, and a session adds a few lines.
 MAX_MANIFEST_BYTES = 64_000_000
 
@@ -181,6 +193,7 @@ class RunStore:
         self._prepare()
         self._lock()
         try:
+            migrate_layout(self.root)
             manifest = self.read_manifest()
             if manifest is not None:
                 self._check_same(manifest)
@@ -286,7 +299,7 @@ class RunStore:
             raise StoreError(
                 f"{self.root} has no {MANIFEST} but is not empty ({shown}): it is not an experiment folder, or its "
                 f"manifest was lost, and its runs cannot be checked against this experiment; use a new --out "
-                "folder (or restore its manifest.json)")
+                f"folder (or restore its {MANIFEST})")
 
     def discard(self) -> None:
         """Remove what this session created in a folder that holds no run: its manifest, design, lock and folders."""
@@ -356,7 +369,8 @@ class RunStore:
         Raises:
             StoreError: the manifest is damaged (not JSON, not a manifest, not readable).
         """
-        if not (self.root / MANIFEST).exists() and not (self.root / MANIFEST).is_symlink():
+        p = located(self.root, MANIFEST)
+        if not p.exists() and not p.is_symlink():
             return None
         return read_manifest(self.root, command="run the same command")
 
@@ -371,7 +385,7 @@ class RunStore:
         """``(point, replication) -> status`` of every run already stored.
 
         A run file that cannot be read, does not have this experiment's columns, or whose
-        row is not the run its name says is moved to ``DIR/corrupt/`` (logged) and left out,
+        row is not the run its name says is moved to ``DIR/_corrupt/`` (logged) and left out,
         so the session runs it again.
 
         Args:
@@ -460,6 +474,38 @@ class RunStore:
         return atomic_write_bytes(self.path(int(record["point"]), int(record["replication"])), buf.getvalue())
 
 
+# ---------------------------------------------------------------------- layout
+def located(root: str | Path, name: str) -> Path:
+    """``DIR/name``, or the same file under its earlier name when only that one exists (see :data:`LEGACY`)."""
+    p = Path(root) / name
+    if p.exists() or p.is_symlink():
+        return p
+    for old, new in LEGACY.items():
+        if new == name and ((Path(root) / old).exists() or (Path(root) / old).is_symlink()):
+            return Path(root) / old
+    return p
+
+
+def migrate_layout(root: str | Path) -> list[str]:
+    """Rename the files of the earlier layout to today's (``manifest.json`` -> ``_manifest.json``, ...).
+
+    Called by a session holding the folder's lock; a name whose new name already exists is left as it is.
+
+    Returns:
+        ``old -> new`` for each renamed file (logged).
+    """
+    done = []
+    for old, new in LEGACY.items():
+        src, dst = Path(root) / old, Path(root) / new
+        if (src.exists() or src.is_symlink()) and not (dst.exists() or dst.is_symlink()):
+            os.replace(src, dst)
+            done.append(f"{old} -> {new}")
+    if done:
+        log.info("%s: renamed to today's layout (%s), so that pd.read_parquet(%s) reads its runs", root,
+                 ", ".join(done), root)
+    return done
+
+
 # ---------------------------------------------------------------------- reading
 def run_files(root: str | Path) -> list[Path]:
     """The complete run files of a folder (temporary ``.tmp`` files are never included)."""
@@ -478,7 +524,7 @@ def read_manifest(root: str | Path, *, command: str = "") -> dict[str, Any]:
     Raises:
         StoreError: the folder has no manifest, or a damaged one (not JSON, not a manifest, unreadable).
     """
-    p = Path(root) / MANIFEST
+    p = located(root, MANIFEST)
     if not p.exists() and not p.is_symlink():
         raise StoreError(f"{root} is not an experiment output folder (no {MANIFEST})")
     try:
@@ -560,6 +606,6 @@ def load_monthly(root: str | Path) -> pd.DataFrame:
 
 
 __all__ = [
-    "CORRUPT", "DESIGN", "MANIFEST", "RUNS", "RunStore", "StoreError", "describe_changes", "load_monthly",
-    "load_results", "read_manifest", "run_filename", "run_files",
+    "CORRUPT", "DESIGN", "LEGACY", "MANIFEST", "REPORT", "RUNS", "RunStore", "StoreError", "describe_changes",
+    "load_monthly", "load_results", "located", "migrate_layout", "read_manifest", "run_filename", "run_files",
 ]

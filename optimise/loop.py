@@ -42,6 +42,7 @@ from .solve import Allocation, solve
 RunProgress = Callable[[str], ProgressFn | None]
 
 FINAL_ROUND_KEY = 1000
+FRONTIER_ROUND_KEY = 2000
 
 
 def paired_ci(diff: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
@@ -160,6 +161,10 @@ RUN_COLUMNS = ("policy", "rep", "net_profit", "revenue", "incentive_spend", "cel
 class OptimisationResult:
     """Every round, the recommended allocation and its validation.
 
+    ``recommended`` names the programme to adopt (:func:`best_validated`): ``optimised`` unless another
+    validated programme (``current``, a simple rule, ``optimised_seed2``) beat it with a paired 95 % CI
+    below zero; ``candidates`` holds every validated programme by name.
+
     ``validated`` is False when no validation was simulated (``validation`` and ``validation_runs`` are then
     empty frames with their columns, and ``accepted_any`` is None).  ``curves_source`` is ``"estimated"`` or
     ``"stored"`` (:func:`resolve`).
@@ -179,6 +184,13 @@ class OptimisationResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
     validated: bool = True
     curves_source: str = "estimated"
+    recommended: str = "optimised"
+    candidates: dict[str, sim.Scenario] = field(default_factory=dict)
+
+    @property
+    def recommendation(self) -> sim.Scenario:
+        """The programme recommended: the optimised one, unless validation showed another to be better."""
+        return self.candidates.get(self.recommended, self.optimised)
 
     def allocation_frame(self) -> pd.DataFrame:
         df = self.allocation.to_frame()
@@ -231,12 +243,14 @@ def _phase(run_progress: RunProgress | None, label: str) -> ProgressFn | None:
 
 def _final_validation(scenario: sim.Scenario, opt: sim.Scenario, rd: ResponseData, budget: float, *, replications: int,
                       seed: int, workers: int | None, compare: bool, say: Callable[[str], None],
-                      run_progress: RunProgress | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      run_progress: RunProgress | None, others: dict[str, sim.Scenario] | None = None
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, sim.Scenario]]:
     policies = {"current": scenario, "optimised": opt}
     if compare:
         policies["equal_split"] = scenario.with_overrides(rd.overrides_for(equal_split(rd, budget)))
         policies["proportional_to_tier_revenue"] = scenario.with_overrides(
             rd.overrides_for(proportional_split(rd, budget)))
+    policies.update(others or {})
     say(f"final validation: {len(policies)} policies x {replications} fresh replications")
     cols = [spend_column(s.tier, s.lever) for s in rd.specs]
     val, per = validate(policies, replications=replications, seed=seed, round_=FINAL_ROUND_KEY, reference="current",
@@ -250,7 +264,7 @@ def _final_validation(scenario: sim.Scenario, opt: sim.Scenario, rd: ResponseDat
     val["optimised_minus_policy"] = [e[0] for e in extra]
     val["omp_ci_low"] = [e[1] for e in extra]
     val["omp_ci_high"] = [e[2] for e in extra]
-    return val, per
+    return val, per, policies
 
 
 def _no_validation() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -266,6 +280,88 @@ def settings_of(opt: sim.Scenario, rd: ResponseData) -> dict[str, float]:
             node = next(t for t in node if t.name == part) if isinstance(node, list) else getattr(node, part)
         overrides[s.path] = float(node)
     return overrides
+
+
+def ladder_notes(opt: sim.Scenario, rd: ResponseData, tiers: Sequence[str]) -> list[str]:
+    """Where the programme ``opt`` gives a lower tier a higher rate of a lever than the next tier up."""
+    values = settings_of(opt, rd)
+    out = []
+    by_lever: dict[str, list[tuple[str, float]]] = {}
+    for spec in rd.specs:
+        if spec.tier != "all":
+            by_lever.setdefault(spec.lever, []).append((spec.tier, values[spec.path]))
+    for lever, items in by_lever.items():
+        items.sort(key=lambda tv: list(tiers).index(tv[0]))
+        for (ta, va), (tb, vb) in zip(items, items[1:], strict=False):
+            if va > vb * (1 + 1e-6) + 1e-12:
+                out.append(f"the recommended {lever} rate of {ta} ({va:.4g}) is above that of {tb} ({vb:.4g}): "
+                           "the tier ladder is inverted")
+    return out
+
+
+STABILITY_POLICY = "optimised_seed2"
+
+
+def stability_notes(val: pd.DataFrame, first: Allocation, second: Allocation, seed: int) -> list[str]:
+    """How far apart two estimation seeds' programmes are, and whether their validated profits differ."""
+    a, b = first.spends(), second.spends()
+    total_a, total_b = sum(a.values()) or 1.0, sum(b.values()) or 1.0
+    l1 = sum(abs(a[c] / total_a - b.get(c, 0.0) / total_b) for c in a)
+    v = val.set_index("policy")
+    if STABILITY_POLICY not in v.index:
+        return []
+    d, lo, hi = (float(v.loc[STABILITY_POLICY, k]) for k in ("optimised_minus_policy", "omp_ci_low", "omp_ci_high"))
+    text = (f"stability: estimation seeds {seed} and {seed + 1} give programmes {l1:.3f} apart (L1 distance of "
+            f"spend shares); validated net profit of seed {seed}'s minus seed {seed + 1}'s {d / 1e6:+,.2f} M USD/yr "
+            f"(95 % CI {lo / 1e6:+,.2f} to {hi / 1e6:+,.2f})")
+    if lo > 0 or hi < 0:
+        text = ("WARNING: the recommendation depends on the estimation seed. " + text
+                + "; estimate with more replications (--replications) or fewer cells")
+    return [text]
+
+
+def best_validated(val: pd.DataFrame) -> tuple[str, str | None]:
+    """The programme to recommend, and why when it is not ``optimised``.
+
+    Another validated programme replaces the optimised one only when it earns more net profit with a
+    paired 95 % CI that excludes zero (``optimised - policy`` entirely below 0): choosing the best of
+    several means on the same seeds would otherwise pick noise.
+    """
+    if val.empty or "optimised" not in set(val["policy"]):
+        return "optimised", None
+    v = val.set_index("policy")
+    better = v[(v.index != "optimised") & (v["omp_ci_high"] < 0)]
+    if better.empty:
+        return "optimised", None
+    name = str(better["optimised_minus_policy"].idxmin())
+    d, lo, hi = (float(better.loc[name, k]) for k in ("optimised_minus_policy", "omp_ci_low", "omp_ci_high"))
+    return name, (f"RECOMMENDATION: {name}, not the optimised programme: in validation it earns "
+                  f"{-d / 1e6:,.2f} M USD/yr more net profit (95 % CI {-hi / 1e6:,.2f} to {-lo / 1e6:,.2f}); "
+                  "recommended.yaml holds it")
+
+
+def verdict_notes(val: pd.DataFrame, planned_spend: float, budget: float) -> list[str]:
+    """Warnings from the final validation: no gain over a simple rule, realised spend off the plan."""
+    out: list[str] = []
+    if val.empty:
+        return out
+    v = val.set_index("policy")
+    rules = [p for p in ("equal_split", "proportional_to_tier_revenue") if p in v.index]
+    if rules:
+        best = max(rules, key=lambda p: float(v.loc[p, "net_profit"]))
+        d, lo, hi = (float(v.loc[best, k]) for k in ("optimised_minus_policy", "omp_ci_low", "omp_ci_high"))
+        if not lo > 0:
+            out.append(f"WARNING: the optimised programme does not beat the best simple rule ({best}) in validation: "
+                       f"optimised minus {best} {d / 1e6:+,.2f} M USD/yr (95 % CI {lo / 1e6:+,.2f} to "
+                       f"{hi / 1e6:+,.2f}); the allocation is not better than splitting the budget by that rule")
+    if "optimised" in v.index and planned_spend > 0:
+        realised = float(v.loc["optimised", "cells_spend"])
+        off = realised / planned_spend - 1.0
+        if abs(off) > 0.02:
+            out.append(f"realised spend of the optimised cells in validation {realised / 1e6:,.2f} M USD/yr is "
+                       f"{off:+.1%} off the planned {planned_spend / 1e6:,.2f} M (budget {budget / 1e6:,.2f} M): "
+                       "rates set from the curves do not spend exactly what was planned")
+    return out
 
 
 def _round_row(k: int, rad: float | None, objective: str, alloc: Allocation, rd: ResponseData, move: float,
@@ -300,7 +396,7 @@ def optimise(
     min_roi: float | None = None,
     min_spend: float | None = None,
     robust: Robust | None = None,
-    tier_order: TierOrder = None,
+    tier_order: TierOrder = "rate",
     lever_shares: dict[str, tuple[float | None, float | None]] | None = None,
     cell_bounds: dict[str, tuple[float | None, float | None]] | None = None,
     tier_bounds: dict[str, tuple[float | None, float | None]] | None = None,
@@ -317,6 +413,7 @@ def optimise(
     fit: str = "ls",
     compare: bool = True,
     validate_result: bool = True,
+    stability: bool = False,
     progress: Callable[[str], None] | None = None,
     run_progress: RunProgress | None = None,
 ) -> OptimisationResult:
@@ -330,7 +427,8 @@ def optimise(
         min_roi: least programme ROI.
         min_spend: least total spend.
         robust: mean-CVaR over the replication curves.
-        tier_order: per-partner benefit never lower in a higher tier (``lever``, ``total`` or None).
+        tier_order: benefits never lower in a higher tier: ``rate`` (default: each lever's rate, e.g. the
+            rebate rate, is non-decreasing up the tier ladder), ``lever`` or ``total`` (per-partner spend), None.
         lever_shares: ``{lever: (lo, hi)}`` shares of the total spend.
         cell_bounds: ``{"tier/lever": (lo, hi)}``.
         tier_bounds: ``{tier: (lo, hi)}``.
@@ -347,6 +445,10 @@ def optimise(
         fit: ``ls`` or ``envelope``.
         compare: also validate the equal split and the revenue-proportional split at the end.
         validate_result: False: estimate and solve only (one round; no validation simulation).
+        stability: also estimate the first round with the independent seed ``seed + 1``, solve it under the
+            same constraints and validate that programme (``optimised_seed2``) with the others: the notes give
+            the distance between the two programmes and the paired difference of their validated profits,
+            with a warning when its CI excludes zero.
         progress: called with one line per step.
         run_progress: called with each phase's label; returns a function called with (done, total) after each
             of the phase's simulations (a progress bar), or None.
@@ -418,18 +520,109 @@ def optimise(
                      "as 'optimised' for comparison, the recommendation is to keep the current programme")
         best = first
     alloc, rd, opt = best
+    extra: dict[str, sim.Scenario] = {}
+    second: Allocation | None = None
+    if stability and validate_result:
+        # The same first round from an independent estimation seed: how much of the answer is estimation noise.
+        say(f"stability: estimating again with seed {seed + 1}")
+        rd2 = estimate(scenario, cells, multipliers=multipliers, replications=replications, seed=seed + 1, round_=0,
+                       workers=workers, fit=fit, progress=_phase(run_progress, "stability: estimation"))
+        second = solve(cons.problem(rd2, budget, radius, scenario.tier_names))
+        extra[STABILITY_POLICY] = scenario.with_overrides(rd2.overrides_for(second.spends()))
+    candidates = {"optimised": opt}
     if validate_result:
-        val, per = _final_validation(scenario, opt, rd, budget, replications=vr, seed=seed, workers=workers,
-                                     compare=compare, say=say, run_progress=run_progress)
+        val, per, candidates = _final_validation(scenario, opt, rd, budget, replications=vr, seed=seed,
+                                                 workers=workers, compare=compare, say=say, run_progress=run_progress,
+                                                 others=extra)
     else:
         val, per = _no_validation()
         notes.append("not validated by simulation (validation was switched off)")
+    if second is not None:
+        notes += stability_notes(val, alloc, second, seed)
+    notes += ladder_notes(opt, rd, scenario.tier_names) + verdict_notes(val, alloc.total_spend, budget)
+    recommended, why = best_validated(val)
+    if why:
+        notes.append(why)
     return OptimisationResult(
         allocation=alloc, response=rd, rounds=pd.DataFrame(rows), validation=val, validation_runs=per,
         scenario=scenario, optimised=opt, overrides=settings_of(opt, rd), original_spends=original or {},
         accepted_any=any(r["accepted"] for r in rows) if validate_result else None,
         seconds=time.perf_counter() - t0, notes=tuple(notes), validated=validate_result,
+        recommended=recommended, candidates=candidates,
     )
+
+
+FRONTIER_COLUMNS = ("budget", "status", "planned_spend", "realised_spend", "predicted_uplift", "net_profit_diff",
+                    "ci_low", "ci_high", "replications")
+
+
+def frontier(
+    scenario: sim.Scenario,
+    response: ResponseData,
+    budgets: Sequence[float],
+    *,
+    objective: Objective = "profit",
+    min_roi: float | None = None,
+    min_spend: float | None = None,
+    robust: Robust | None = None,
+    tier_order: TierOrder = "rate",
+    lever_shares: dict[str, tuple[float | None, float | None]] | None = None,
+    cell_bounds: dict[str, tuple[float | None, float | None]] | None = None,
+    tier_bounds: dict[str, tuple[float | None, float | None]] | None = None,
+    lever_bounds: dict[str, tuple[float | None, float | None]] | None = None,
+    max_total_change: float | None = None,
+    radius: float | None = None,
+    validation_replications: int = 8,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+) -> pd.DataFrame:
+    """Validated net profit against budget: the LP solved at each budget on ``response``'s curves.
+
+    Every budget's programme and ``scenario`` (the current programme) are simulated on the same fresh seeds
+    (``seed_sequence(seed, VALIDATION_KEY, FRONTIER_ROUND_KEY, r)``), so each row's difference and its 95 % CI
+    are paired, and rows can be compared with each other.  A budget whose constraints cannot hold is a row
+    with ``status`` ``infeasible`` and no simulation.  Other arguments as in :func:`resolve`.
+
+    Returns:
+        One row per budget (:data:`FRONTIER_COLUMNS`): planned spend of the cells (the LP's) and realised
+        spend (validation), the curves' predicted uplift and the validated net profit difference per year.
+    """
+    from .solve import InfeasibleAllocation
+
+    cons = _Constraints(objective, min_roi, min_spend, robust, tier_order, dict(lever_shares or {}),
+                        dict(cell_bounds or {}), dict(tier_bounds or {}), dict(lever_bounds or {}), max_total_change)
+    rd = response
+    policies: dict[str, sim.Scenario] = {"current": scenario}
+    plans: dict[float, Allocation | None] = {}
+    for b in budgets:
+        try:
+            alloc = solve(cons.problem(rd, float(b), radius, scenario.tier_names))
+        except InfeasibleAllocation:
+            plans[float(b)] = None
+            continue
+        plans[float(b)] = alloc
+        policies[f"budget_{float(b):.0f}"] = rd.scenario.with_overrides(rd.overrides_for(alloc.spends()))
+    cols = [spend_column(s.tier, s.lever) for s in rd.specs]
+    val = pd.DataFrame()
+    if len(policies) > 1:
+        val, _ = validate(policies, replications=validation_replications, seed=seed, round_=FRONTIER_ROUND_KEY,
+                          reference="current", workers=workers, spend_columns=cols, progress=progress)
+        val = val.set_index("policy")
+    rows = []
+    for b, alloc in plans.items():
+        if alloc is None:
+            rows.append({"budget": b, "status": "infeasible", "planned_spend": float("nan"),
+                         "realised_spend": float("nan"), "predicted_uplift": float("nan"),
+                         "net_profit_diff": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
+                         "replications": 0})
+            continue
+        v = val.loc[f"budget_{b:.0f}"]
+        rows.append({"budget": b, "status": alloc.status, "planned_spend": alloc.total_spend,
+                     "realised_spend": float(v["cells_spend"]), "predicted_uplift": float(alloc.expected_uplift),
+                     "net_profit_diff": float(v["diff_vs_current"]), "ci_low": float(v["diff_ci_low"]),
+                     "ci_high": float(v["diff_ci_high"]), "replications": validation_replications})
+    return pd.DataFrame(rows, columns=list(FRONTIER_COLUMNS))
 
 
 def resolve(
@@ -441,7 +634,7 @@ def resolve(
     min_roi: float | None = None,
     min_spend: float | None = None,
     robust: Robust | None = None,
-    tier_order: TierOrder = None,
+    tier_order: TierOrder = "rate",
     lever_shares: dict[str, tuple[float | None, float | None]] | None = None,
     cell_bounds: dict[str, tuple[float | None, float | None]] | None = None,
     tier_bounds: dict[str, tuple[float | None, float | None]] | None = None,
@@ -482,24 +675,31 @@ def resolve(
     say(f"LP {alloc.status} on the stored curves in {alloc.solve_seconds:.2f} s, predicted net uplift "
         f"{alloc.expected_uplift:,.0f}/yr")
     notes: list[str] = []
+    candidates = {"optimised": opt}
     if validate_result:
-        val, per = _final_validation(scenario, opt, rd, budget, replications=validation_replications, seed=seed,
-                                     workers=workers, compare=compare, say=say, run_progress=run_progress)
+        val, per, candidates = _final_validation(scenario, opt, rd, budget, replications=validation_replications,
+                                                 seed=seed, workers=workers, compare=compare, say=say,
+                                                 run_progress=run_progress)
         realised, ci = _realised(val, "optimised", objective, "current")
         accepted: bool | None = realised > 0
     else:
         val, per = _no_validation()
         realised, ci, accepted = float("nan"), (float("nan"), float("nan")), None
         notes.append("not validated by simulation (validation was switched off)")
+    notes += ladder_notes(opt, rd, scenario.tier_names) + verdict_notes(val, alloc.total_spend, budget)
+    recommended, why = best_validated(val)
+    if why:
+        notes.append(why)
     row = _round_row(0, radius, objective, alloc, rd, _move(alloc, rd), realised, ci, accepted, "stored")
     return OptimisationResult(
         allocation=alloc, response=rd, rounds=pd.DataFrame([row]), validation=val, validation_runs=per,
         scenario=scenario, optimised=opt, overrides=settings_of(opt, rd),
         original_spends=original_spends if original_spends is not None else rd.current_spends(),
         accepted_any=accepted, seconds=time.perf_counter() - t0, notes=tuple(notes), validated=validate_result,
-        curves_source="stored",
+        curves_source="stored", recommended=recommended, candidates=candidates,
     )
 
 
-__all__ = ["OptimisationResult", "RunProgress", "equal_split", "optimise", "paired_ci", "proportional_split",
-           "resolve", "settings_of", "spread", "validate"]
+__all__ = ["FRONTIER_COLUMNS", "STABILITY_POLICY", "OptimisationResult", "RunProgress", "best_validated",
+           "equal_split", "frontier", "ladder_notes", "optimise", "paired_ci", "proportional_split", "resolve",
+           "settings_of", "spread", "stability_notes", "validate", "verdict_notes"]

@@ -26,7 +26,7 @@ import numpy as np
 import pulp
 
 Objective = Literal["profit", "revenue", "roi"]
-TierOrder = Literal["lever", "total"] | None
+TierOrder = Literal["rate", "lever", "total"] | None
 _TOL = 1e-9
 
 
@@ -45,6 +45,9 @@ class Curve:
         scenario_values: K rows of ``value`` (one per demand scenario / replication) for robust mode,
             each concave.
         partners: mean active partners of the tier (for the per-partner tier-order constraint).
+        rates: the cell's benefit rate (the scenario field the cell sets: a tier's rebate or MDF rate, its
+            discount, its training budget per partner) at each breakpoint, for the rate tier order;
+            linear in spend between breakpoints, as the level mapping is.
     """
 
     tier: str
@@ -55,6 +58,7 @@ class Curve:
     revenue: tuple[float, ...] | None = None
     scenario_values: tuple[tuple[float, ...], ...] | None = None
     partners: float | None = None
+    rates: tuple[float, ...] | None = None
 
     @property
     def cell(self) -> str:
@@ -147,8 +151,11 @@ class AllocationProblem:
         tier_bounds: ``{tier: (lo, hi)}`` on the tier's total.
         lever_bounds: ``{lever: (lo, hi)}`` on the lever's total.
         lever_shares: ``{lever: (lo, hi)}`` shares of the total spend, e.g. ``{"mdf": (None, 0.4)}``.
-        tier_order: ``"lever"``: per-partner spend of each lever never lower in a higher tier;
-            ``"total"``: the same on the sum over levers; None: no such constraint.
+        tier_order: ``"rate"``: each lever's benefit rate (the tier's rebate, MDF or discount rate, its
+            training budget per partner) never lower in a higher tier, the rates interpolated between
+            breakpoints as spend maps to rates (needs ``Curve.rates``); ``"lever"``: per-partner spend of
+            each lever never lower in a higher tier; ``"total"``: the same on the sum over levers; None:
+            no such constraint.  Programme-wide (``all``) cells take no part.
         max_change: per cell ``|spend - current| <= max_change * max(current, (hi - lo) / 2)``.
         max_total_change: ``sum |spend - current| <= max_total_change`` (USD per year).
         robust: mean-CVaR objective over the scenario curves (profit objective only).
@@ -203,8 +210,16 @@ class AllocationProblem:
             bad = set(keys) - known
             if bad:
                 raise ValueError(f"{name} for unknown keys {sorted(bad)}; known: {sorted(known)}")
-        if self.tier_order is not None and self.tier_order not in ("lever", "total"):
-            raise ValueError(f"tier_order must be 'lever', 'total' or None, got {self.tier_order!r}")
+        if self.tier_order is not None and self.tier_order not in ("rate", "lever", "total"):
+            raise ValueError(f"tier_order must be 'rate', 'lever', 'total' or None, got {self.tier_order!r}")
+        if self.tier_order == "rate":
+            if self.objective == "roi":
+                raise ValueError("the rate tier order is not available with the roi objective (its Charnes-Cooper "
+                                 "form cannot hold the segment order); use tier_order 'lever' or 'total'")
+            for c in self.curves:
+                if c.tier != "all" and (c.rates is None or len(c.rates) != len(c.spend)):
+                    raise ValueError(f"{c.cell}: the rate tier order needs the cell's rate at each of its "
+                                     f"{len(c.spend)} breakpoints (Curve.rates)")
 
 
 @dataclass(frozen=True)
@@ -229,6 +244,7 @@ class BuiltLP:
     rows: dict[str, Row]
     groups: tuple[str, ...]
     eta: pulp.LpVariable | None = None
+    binaries: tuple[pulp.LpVariable, ...] = ()  # segment-order indicators (rate tier order): a small MIP
 
 
 def tail_atoms(alpha: float, k: int) -> float:
@@ -342,7 +358,40 @@ def build(
             raise ValueError(f"tier_order needs a positive partner count for tier {tier}")
         return pulp.lpSum(spend[c.cell] for c in cs) * (1.0 / n)
 
-    if problem.tier_order is not None:
+    def rate(c: Curve) -> pulp.LpAffineExpression:
+        # The rate at the cell's spend, linear between breakpoints: r_0 + sum_k x_k (r_k+1 - r_k) / w_k.
+        r = np.asarray(c.rates, float)
+        w = np.diff(np.asarray(c.spend, float))
+        pairs = [(x, float(dr / wk)) for x, dr, wk in zip(segs[c.cell], np.diff(r), w, strict=True)]
+        return _lin(pairs + [(t, float(r[0]))]) if cc else _lin(pairs, float(r[0]))
+
+    binaries: list[pulp.LpVariable] = []
+    ordered: set[str] = set()
+    if problem.tier_order == "rate":
+        order = list(problem.tier_names or dict.fromkeys(c.tier for c in problem.curves))
+        levers = list(dict.fromkeys(c.lever for c in problem.curves))
+        for j, lv in enumerate(levers):
+            present = [next(c for c in problem.curves if c.tier == tr and c.lever == lv) for tr in order
+                       if tr != "all" and any(c.tier == tr and c.lever == lv for c in problem.curves)]
+            for a, b in zip(present, present[1:], strict=False):
+                add(rate(a) - rate(b) <= 0, f"rate_order_{j}_{a.tier}_{b.tier}",
+                    f"tier_order[{lv} rate: {a.tier} <= {b.tier}]", f"{lv} rate of {a.tier} <= that of {b.tier}",
+                    "<=")
+                ordered.update((a.cell, b.cell))
+        # A rate is a non-linear function of spend, so the LP could fill a later segment before an earlier one
+        # to buy spend at a lower rate.  Binaries keep every rate-ordered cell's segments filled in order
+        # (segment k+1 only once segment k is full): the spend -> rate map is then the curves' own.
+        for i, c in enumerate(problem.curves):
+            xs = segs[c.cell]
+            if c.cell not in ordered or len(xs) < 2:
+                continue
+            w = np.diff(np.asarray(c.spend, float))
+            for k in range(len(xs) - 1):
+                y = prob.add_variable(f"full_{i}_{k}", cat="Binary")
+                binaries.append(y)
+                prob.addConstraint(xs[k] - float(w[k]) * y >= 0, f"fill_{i}_{k}_full")
+                prob.addConstraint(xs[k + 1] - float(w[k + 1]) * y <= 0, f"fill_{i}_{k}_next")
+    elif problem.tier_order is not None:
         order = list(problem.tier_names or dict.fromkeys(c.tier for c in problem.curves))
         levers = list(dict.fromkeys(c.lever for c in problem.curves))
         keys = levers if problem.tier_order == "lever" else ["all levers"]
@@ -420,7 +469,7 @@ def build(
         prob.setObjective(gain_total - 1.0)
 
     return BuiltLP(prob=prob, problem=problem, budget=B, segments=segs, scale_var=t, rows=rows,
-                   groups=tuple(groups), eta=eta)
+                   groups=tuple(groups), eta=eta, binaries=tuple(binaries))
 
 
 __all__ = ["AllocationProblem", "BuiltLP", "Curve", "Objective", "Robust", "Row", "build", "tail_atoms"]

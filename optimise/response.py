@@ -474,6 +474,7 @@ def estimate(
             tier=spec.tier, lever=spec.lever, spend=tuple(float(x) for x in s), value=tuple(float(x) for x in used),
             current=float(np.clip(current_spend, s[0], s[-1])), revenue=tuple(float(x) for x in rev_fit),
             scenario_values=tuple(per_rep), partners=partners.get(spec.tier),
+            rates=tuple(spec.value(m) for m in agg["multiplier"].to_numpy()),
         ))
     points = pd.concat(pts, ignore_index=True)
     return ResponseData(

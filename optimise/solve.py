@@ -171,7 +171,15 @@ def solver(msg: bool = False) -> pulp.HiGHS:
 
 
 def _run(built: BuiltLP) -> pulp.LpSolveStats:
-    return built.prob.solve(solver())
+    """Solve; with segment-order binaries, solve the MIP, fix them and solve the LP again (for its duals)."""
+    st = built.prob.solve(solver())
+    if built.binaries and st.status == pulp.LpSolveStatus.Optimal:
+        for y in built.binaries:
+            v = float(round(y.value() or 0.0))
+            y.cat = pulp.LpContinuous
+            y.lowBound = y.upBound = v
+        st = built.prob.solve(solver())
+    return st
 
 
 def _spends(built: BuiltLP) -> dict[str, float]:

@@ -125,7 +125,8 @@ def estimation_record(response: ResponseData, base: sim.Scenario, *, replication
         "curves": [{"tier": c.tier, "lever": c.lever, "spend": _floats(c.spend), "value": _floats(c.value),
                     "current": float(c.current), "revenue": _floats(c.revenue),
                     "scenario_values": None if c.scenario_values is None else [_floats(v) for v in c.scenario_values],
-                    "partners": None if c.partners is None else float(c.partners)} for c in response.curves],
+                    "partners": None if c.partners is None else float(c.partners),
+                    "rates": None if c.rates is None else _floats(c.rates)} for c in response.curves],
         "original_spends": {k: float(v) for k, v in original_spends.items()},
         "partners": {k: float(v) for k, v in response.partners.items()},
         "base": base_rows,
@@ -211,7 +212,8 @@ def read_estimation(folder: str | Path) -> StoredEstimation:
             tier=c["tier"], lever=c["lever"], spend=tuple(c["spend"]), value=tuple(c["value"]),
             current=float(c["current"]), revenue=None if c["revenue"] is None else tuple(c["revenue"]),
             scenario_values=None if c["scenario_values"] is None else tuple(tuple(v) for v in c["scenario_values"]),
-            partners=c["partners"]) for c in rec["curves"])
+            partners=c["partners"], rates=None if c.get("rates") is None else tuple(c["rates"]))
+            for c in rec["curves"])
         for s in specs:  # the specs must be what the centre implies
             again = cell_spec(centre, s.tier, s.lever)
             if again != s:

@@ -18,7 +18,7 @@ from .model import ChannelModel
 from .partners import PartnerAgent
 from .policies import Policies
 from .rng import make_rng, seed_sequence
-from .run import RunResult, headline, run
+from .run import RunResult, WarmStart, headline, run, warm_up
 from .scenario import Scenario
 
 try:
@@ -38,4 +38,6 @@ __all__ = [
     "make_rng",
     "run",
     "seed_sequence",
+    "warm_up",
+    "WarmStart",
 ]

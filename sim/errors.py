@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pydantic import ValidationError
@@ -80,6 +81,51 @@ def _show(value: Any) -> str:
 _MISSING = object()
 
 
+def did_you_mean(word: str, choices: Iterable[str], *, path: str = "", paths: Iterable[str] = ()) -> str:
+    """``" (did you mean 'X'?)"`` for a misspelt key, or ``""`` when nothing is close.
+
+    Args:
+        word: the unknown key.
+        choices: the keys allowed where it was given (compared without regard to case).
+        path: the whole dotted path given (``tiers.gold.discount``): a field whose path ends with it
+            (``tiering.tiers.gold.discount``) is suggested first, then a close key, then a close path.
+        paths: every dotted path of the scenario (see :func:`dotted_paths`).
+    """
+    paths = list(paths)
+    ends = [p for p in paths if path and p.endswith("." + path)]
+    lower = {str(c).lower(): str(c) for c in choices}
+    close = difflib.get_close_matches(str(word).lower(), list(lower), n=1, cutoff=0.6)
+    if ends:
+        return f" (did you mean '{ends[0]}'?)"
+    if close:
+        return f" (did you mean '{lower[close[0]]}'?)"
+    close = difflib.get_close_matches(path, paths, n=1, cutoff=0.8) if path else []
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def dotted_paths(data: Any, prefix: str = "") -> Iterator[str]:
+    """Every dotted path in nested ``data`` (sections and fields; list items by ``name``, else by position)."""
+    if isinstance(data, dict):
+        items = [(str(k), v) for k, v in data.items()]
+    elif isinstance(data, list):
+        items = [(str(v["name"]) if isinstance(v, dict) and "name" in v else str(i), v) for i, v in enumerate(data)]
+    else:
+        return
+    for key, value in items:
+        path = f"{prefix}.{key}" if prefix else key
+        yield path
+        yield from dotted_paths(value, path)
+
+
+def percent_hint(value: Any, upper: Any) -> str:
+    """``" (did you mean 0.60? ...)"`` for a value such as 60 given for a field allowed up to 1."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or upper != 1 or not 1 < value <= 100:
+        return ""
+    share = value / 100
+    shown = f"{share:.2f}" if round(share, 2) == share else f"{share:g}"
+    return f" (did you mean {shown}? a share is a number from 0 to 1, not a percentage)"
+
+
 def from_validation_error(source: str, err: ValidationError, prefix: str = "") -> ScenarioError:
     """Turn pydantic's error into a :class:`ScenarioError` with one line per problem."""
     problems: list[tuple[str, Any, str]] = []
@@ -92,6 +138,9 @@ def from_validation_error(source: str, err: ValidationError, prefix: str = "") -
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         value = e.get("input", _MISSING)
+        if e.get("type") in ("less_than_equal", "less_than"):
+            ctx = e.get("ctx") or {}
+            msg += percent_hint(value, ctx.get("le", ctx.get("lt")))
         if e.get("type") == "extra_forbidden":
             value = HIDDEN  # the key is the mistake; its value may be anything, from any file
         problems.append((field, "<missing>" if value is _MISSING else value, msg))

@@ -162,6 +162,16 @@ def _walk(
             rows.append(FieldRow(path, value, unit, _allowed(info), desc, *basis, *_bounds(info.metadata)))
 
 
+def field_comment(info: FieldInfo) -> str:
+    """What a field means, with its unit and allowed values: ``"horizon reported in KPIs [months; >= 1; <= 600]"``.
+
+    The comment ``channelsim show`` writes above each field of a resolved scenario.
+    """
+    unit = _unit(info)
+    tail = "; ".join(x for x in (unit if unit not in ("", "-") else "", _allowed(info)) if x)
+    return " ".join((info.description or "").split()) + (f" [{tail}]" if tail else "")
+
+
 _NUMBER = (int, float)
 
 
@@ -227,7 +237,7 @@ def _allowed_of_items(info: FieldInfo) -> str:
 
 
 
-__all__ = ["FieldRow", "scenario_fields", "show_value", "unbounded_fields"]
+__all__ = ["FieldRow", "field_comment", "scenario_fields", "show_value", "unbounded_fields"]
 
 
 PARAMETERS_BEGIN = "<!-- parameters: generated from the schema by `python -m sim.fields`; do not edit by hand -->"

@@ -2,16 +2,20 @@
 
 Lists of named items (the tiers) are addressed by name or by position:
 ``tiering.tiers.gold.discount`` and ``tiering.tiers.2.discount`` are the same field.
+A mapping set on the list (``tiering.tiers={gold: {discount: 0.3}}``) or on one item
+(``tiering.tiers.gold={discount: 0.3}``) changes only the fields it gives.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from .errors import ScenarioError, from_validation_error, number_problems
+from .errors import ScenarioError, did_you_mean, dotted_paths, from_validation_error, number_problems
+from .scenario import merge_named
 
 if TYPE_CHECKING:
     from .scenario import Scenario
@@ -39,9 +43,16 @@ def set_path(data: dict[str, Any], path: str, value: Any, *, source: str = "over
             if key not in node:
                 allowed = ", ".join(sorted(map(str, node))) or "(none)"
                 where = ".".join(walked) or "the top level"
-                raise ScenarioError(source, [(path, value, f"no field '{key}' at {where}; allowed: {allowed}")])
+                hint = did_you_mean(key, node, path=".".join(parts), paths=dotted_paths(data))
+                raise ScenarioError(source, [(path, value, f"no field '{key}' at {where}{hint}; allowed: {allowed}")])
             if last:
-                node[key] = value
+                if isinstance(value, Mapping) and _named(node[key]):  # tiers by name: change the tiers named
+                    try:
+                        node[key] = merge_named(node[key], value, path)
+                    except ValueError as err:
+                        raise ScenarioError(source, [(path, value, str(err))]) from None
+                else:
+                    node[key] = value
                 return
             node = node[key]
         elif isinstance(node, list):
@@ -49,16 +60,27 @@ def set_path(data: dict[str, Any], path: str, value: Any, *, source: str = "over
             if idx is None:
                 names = [str(x.get("name")) for x in node if isinstance(x, dict) and "name" in x]
                 allowed = f"an index 0..{len(node) - 1}" + (f" or a name: {', '.join(names)}" if names else "")
+                hint = did_you_mean(key, names)
                 raise ScenarioError(
-                    source, [(path, value, f"no item '{key}' in {'.'.join(walked)}; allowed: {allowed}")]
+                    source, [(path, value, f"no item '{key}' in {'.'.join(walked)}{hint}; allowed: {allowed}")]
                 )
             if last:
-                node[idx] = value
+                if isinstance(value, Mapping) and isinstance(node[idx], dict):  # one tier: change the fields given
+                    if value.get("name", node[idx].get("name")) != node[idx].get("name"):
+                        raise ScenarioError(source, [(path, value, "the tier's fields to change (a tier keeps its "
+                                                                   "name here; to rename tiers, set the whole list)")])
+                    node[idx] = {**node[idx], **value}
+                else:
+                    node[idx] = value
                 return
             node = node[idx]
         else:
             raise ScenarioError(source, [(path, value, f"'{'.'.join(walked)}' is a value, not a section")])
         walked.append(key)
+
+
+def _named(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) and "name" in v for v in value)
 
 
 def _list_index(items: list[Any], key: str) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,13 +98,97 @@ def headline(kpis: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def _seed_key(seed: int | np.random.SeedSequence | np.random.Generator) -> tuple:
+    """What identifies a seed, to check that a run and its warm start use the same one."""
+    if isinstance(seed, np.random.SeedSequence):
+        return ("SeedSequence", seed.entropy, tuple(seed.spawn_key), seed.pool_size)
+    if isinstance(seed, int | np.integer):
+        return ("int", int(seed))
+    raise TypeError(f"a warm start needs an int or a numpy SeedSequence as seed, not {type(seed).__name__} "
+                    "(a Generator's state cannot be matched to the warm start's)")
+
+
+class WarmStart:
+    """A model at the end of its warm-up, from which several what-ifs with the same seed start.
+
+    Made by :func:`warm_up`.  ``sim.run(what_if, seed, warmup=ws)`` starts from a deep copy of
+    the warmed-up model, so ``ws`` is never changed and the result is bit-identical to
+    ``sim.run(what_if, seed, warmup=ws.scenario)``; only the warm-up is not simulated again (it is
+    60 of the baseline's 96 months).  The model is not picklable (its KPI reporters include
+    closures): a warm start is for runs in the process that made it.
+
+    Attributes:
+        scenario: the scenario of the warm-up months.
+        seed: the seed of the run it was made for.
+        policies: the policies it was warmed up with (``None``: the scenario's own).
+    """
+
+    def __init__(self, model: ChannelModel, scenario: Scenario, seed, policies: Policies | None):
+        self._model = model
+        self.scenario = scenario
+        self.seed = seed
+        self.policies = policies
+        self._key = _seed_key(seed)
+
+    def start(self, scenario: Scenario, seed, policies: Policies | None = None) -> ChannelModel:
+        """A fresh copy of the warmed-up model that switches to ``scenario`` at its first reported month."""
+        from .model import _check_switch
+
+        if _seed_key(seed) != self._key:
+            raise ValueError(f"this warm start was made with seed {self.seed!r}; a run from it must use the same "
+                             f"seed, not {seed!r}")
+        if policies is not None and policies is not self.policies:
+            raise ValueError("a run from a warm start uses the policies it was warmed up with: pass policies to "
+                             "sim.warm_up, not to sim.run")
+        _check_switch(self.scenario, scenario)
+        model = copy.deepcopy(self._model)
+        if scenario is not self.scenario:  # as ChannelModel(scenario, warmup=self.scenario) would
+            model._final = scenario
+        return model
+
+    def __repr__(self) -> str:
+        return (f"WarmStart({self.scenario.name!r}, seed={self.seed!r}, "
+                f"month {self._model.month} of {self._model.horizon})")
+
+
+def warm_up(
+    scenario: Scenario | None = None,
+    seed: int | np.random.SeedSequence = 0,
+    *,
+    months: int | None = None,
+    policies: Policies | None = None,
+) -> WarmStart:
+    """Simulate the warm-up months of ``scenario`` once, for several what-ifs to start from.
+
+    Args:
+        scenario: the scenario of the warm-up (typically the baseline); the baseline when None.
+        seed: an int or a SeedSequence; runs from the warm start must pass the same seed.
+        months: reported months, replacing ``scenario.time.months`` (the what-ifs must agree).
+        policies: replacement policy objects, used in the warm-up and in every run from it.
+
+    Example::
+
+        ws = sim.warm_up(base, seed=3)
+        control = sim.run(base, 3, warmup=ws)          # == sim.run(base, 3)
+        rebate = sim.run(what_if, 3, warmup=ws)        # == sim.run(what_if, 3, warmup=base)
+    """
+    scenario = scenario if scenario is not None else Scenario()
+    if months is not None:
+        scenario = scenario.with_overrides({"time.months": months})
+    _seed_key(seed)
+    model = ChannelModel(scenario, rng=seed, policies=policies, warmup=scenario)
+    while model.month < scenario.time.warmup_months:
+        model.step()
+    return WarmStart(model, scenario, seed, policies)
+
+
 def run(
     scenario: Scenario | None = None,
     seed: int | np.random.SeedSequence | np.random.Generator = 0,
     *,
     months: int | None = None,
     policies: Policies | None = None,
-    warmup: Scenario | None = None,
+    warmup: Scenario | WarmStart | None = None,
 ) -> RunResult:
     """Simulate ``scenario`` with ``seed`` and return its KPIs, partner panel and conflict log.
 
@@ -115,14 +200,19 @@ def run(
         warmup: run the warm-up months under this scenario (e.g. the baseline) and let ``scenario``
             take effect at the first reported month: the reported months then show the transition
             from today's steady state, and what-ifs warmed up on the same baseline with the same
-            seed share their warm-up exactly (see :class:`ChannelModel`).
+            seed share their warm-up exactly (see :class:`ChannelModel`).  A :class:`WarmStart`
+            from :func:`warm_up` (same seed) gives the same result without simulating the
+            warm-up again.
     """
     scenario = scenario if scenario is not None else Scenario()
     if months is not None:
         scenario = scenario.with_overrides({"time.months": months})
-        if warmup is not None:
+        if isinstance(warmup, Scenario):
             warmup = warmup.with_overrides({"time.months": months})
-    model = ChannelModel(scenario, rng=seed, policies=policies, warmup=warmup)
+    if isinstance(warmup, WarmStart):
+        model = warmup.start(scenario, seed, policies)
+    else:
+        model = ChannelModel(scenario, rng=seed, policies=policies, warmup=warmup)
     model.run()
     return collect(model)
 

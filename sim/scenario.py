@@ -21,6 +21,7 @@ money is in US dollars at list price.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import annotated_types as at
@@ -1030,13 +1031,50 @@ def _default_tiers() -> list[TierConfig]:
     ]
 
 
+def merge_named(items: list[Any], updates: Mapping[str, Any], where: str = "tiering.tiers") -> list[Any]:
+    """``items`` (a list of named items: the tiers) with the fields in ``updates`` (name -> fields) changed.
+
+    This is how a file or ``--set`` edits tiers one by one: ``tiering: {tiers: {gold: {discount: 0.3}}}``
+    changes the gold tier's discount and keeps every other field and tier of the list it is merged over.
+    Items are dicts or sections (sections are dumped to dicts); items not named are returned as they are.
+
+    Raises:
+        ValueError: for a name not in ``items``, fields that are not a mapping, or a ``name`` that differs
+            from its key (to add, remove or rename tiers, give the whole list).
+    """
+    out = [item.model_dump(mode="python") if isinstance(item, BaseModel) else item for item in items]
+    names = [item.get("name") if isinstance(item, Mapping) else None for item in out]
+    for key, fields in updates.items():
+        if key not in names:
+            raise ValueError(f"no tier {key!r} in {where} (tiers: {', '.join(map(str, names))}); to add or remove "
+                             "tiers, give the whole list")
+        if not isinstance(fields, Mapping):
+            raise ValueError(f"{where}.{key} must be a mapping of the tier's fields to change, got "
+                             f"{type(fields).__name__}")
+        if fields.get("name", key) != key:
+            raise ValueError(f"{where}.{key}.name: a tier keeps its name here; to rename tiers, give the whole list")
+        i = names.index(key)
+        out[i] = {**out[i], **fields}
+    return out
+
+
 class TieringConfig(Section):
-    tiers: list[TierConfig] = F(_default_tiers(), "-", "tiers from lowest to highest, with requirements and benefits",
+    tiers: list[TierConfig] = F(_default_tiers(), "-", "tiers from lowest to highest, with requirements and benefits; "
+                                "in a file, a list replaces the tiers as a whole, a mapping keyed by tier name "
+                                "(gold: {discount: 0.3}) changes those tiers' fields only",
                                 basis="assumption", source=_TIER_SOURCE)
     review_every_months: int = F(6, "months", "months between tier reviews", basis="lever",
                                  source="Semi-annual reviews.", ge=1, le=60)
     grace_reviews: int = F(1, "reviews", "reviews a partner may fall short before it is demoted", basis="lever",
                            source="One review of grace before demotion.", ge=0, le=10)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tiers_by_name(cls, data: Any) -> Any:
+        """``tiers`` given as a mapping keyed by tier name changes those of the default tiers."""
+        if isinstance(data, Mapping) and isinstance(data.get("tiers"), Mapping):
+            data = {**data, "tiers": merge_named(_default_tiers(), data["tiers"])}
+        return data
 
     @model_validator(mode="after")
     def _ordered(self) -> TieringConfig:

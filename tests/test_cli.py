@@ -253,7 +253,7 @@ BAD = {
     "bad_months": ("baseline", ["--months", "0"], ["--months", "time.months", "0", "greater than or equal to 1"]),
     "bad_seed": ("baseline", ["--seed", "-1"], ["--seed", "-1", "non-negative"]),
     "bad_replications": ("baseline", ["--replications", "0"], ["--replications", "0", ">= 1"]),
-    "bad_months_type": ("baseline", ["--months", "many"], ["--months", "integer"]),  # typer parses this one
+    "bad_months_type": ("baseline", ["--months", "many"], ["--months", "valid int"]),  # typer: "int" or "integer"
 }
 RUN_ONLY = {"bad_months", "bad_seed", "bad_replications", "bad_months_type"}
 

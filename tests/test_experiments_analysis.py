@@ -17,10 +17,11 @@ import yaml
 
 from channelsim.report import fmt
 from channelsim.sweep_cli import write_report
-from experiments.analysis import main_effects, mean_ci, morris_indices, point_means, sobol_indices
+from experiments.analysis import main_effects, morris_indices, point_means, sobol_indices
 from experiments.backends import InProcess
 from experiments.design import load_experiment
 from experiments.runner import run_experiment
+from experiments.stats import mean_ci
 from experiments.store import load_results
 
 SMALL = {"market.n_accounts": 3000, "partners.n_initial": 40, "time.months": 12, "time.warmup_months": 6}
@@ -55,11 +56,18 @@ def assert_self_contained(text: str) -> None:
     assert text.count("<figcaption>") == text.count(IMG)  # every figure has its caption
 
 
-def test_mean_ci_matches_student_t():
-    n, mean, sd, lo, hi = mean_ci(np.array([1.0, 2.0, 3.0, 4.0]))
-    assert (n, mean) == (4, 2.5)
-    assert hi - mean == pytest.approx(3.182446 * sd / 2, rel=1e-5)
-    assert np.isnan(mean_ci(np.array([1.0]))[3])
+def test_point_means_use_the_student_t_interval_of_experiments_stats():
+    df = pd.DataFrame({"status": ["ok"] * 5 + ["failed"], "point": [0, 0, 0, 0, 1, 1],
+                       "x": [1, 1, 1, 1, 2, 2], "y": [1.0, 2.0, 3.0, 4.0, 7.0, np.nan]})
+    pm = point_means(df, ["x"], ["y"]).set_index("point")
+    iv = mean_ci(np.array([1.0, 2.0, 3.0, 4.0]))
+    sd = np.std([1.0, 2.0, 3.0, 4.0], ddof=1)
+    assert (iv.n, iv.mean) == (4, 2.5) and iv.high - iv.mean == pytest.approx(3.182446 * sd / 2, rel=1e-5)
+    assert (pm.loc[0, "n"], pm.loc[0, "mean"], pm.loc[0, "ci_low"], pm.loc[0, "ci_high"]) == (4, 2.5, iv.low, iv.high)
+    assert pm.loc[0, "std"] == pytest.approx(sd)
+    # one successful replication: the mean, and no interval (NaN bounds, not the mean twice)
+    assert pm.loc[1, "n"] == 1 and pm.loc[1, "mean"] == 7.0
+    assert np.isnan(pm.loc[1, ["std", "ci_low", "ci_high"]].astype(float)).all()
 
 
 def test_point_means_main_effects_and_report(tmp_path):

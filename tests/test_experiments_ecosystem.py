@@ -1,4 +1,4 @@
-"""Other tools drive the model unchanged: Mesa's ``batch_run`` and an EMA-Workbench-style ``f(**params) -> dict``."""
+"""Other tools drive the model: Mesa's ``batch_run`` unchanged (EMA Workbench: tests/test_experiments_ema.py)."""
 
 from __future__ import annotations
 
@@ -30,19 +30,3 @@ def test_mesa_batch_run_sweeps_a_dunder_override():
     one = next(r for r in rows if r["incentives__mdf__scale"] == 1.5 and r["rng"] == 1)
     ref = sim.run(base.with_overrides({"incentives.mdf.scale": 1.5, "conflict.fallback": "mediation"}), 1)
     assert one["revenue_total"] == ref.kpis["revenue_total"].iloc[-1]
-
-
-def channel_model(**params):
-    """An EMA Workbench model: any callable ``f(**params) -> dict of outcomes`` (dunder paths as parameters)."""
-    seed = int(params.pop("seed", 0))
-    scenario = sim.Scenario().with_overrides({**TINY, **params})
-    return sim.run(scenario, seed).summary()
-
-
-def test_ema_style_callable():
-    a = channel_model(incentives__rebate__scale=2.0, seed=4)
-    b = channel_model(incentives__rebate__scale=2.0, seed=4)
-    assert a == b and "gross_profit" in a
-    # EMA's evaluators only need a plain function of keyword arguments returning a dict
-    outcomes = [channel_model(incentives__spiff__amount=x, seed=1)["incentive_spend"] for x in (0.0, 2000.0)]
-    assert all(np.isfinite(outcomes))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +23,17 @@ from channelsim.sweep_cli import register
 from experiments.backends import Dask, InProcess, LocalProcesses
 from experiments.design import load_experiment
 from experiments.runner import Progress, run_experiment
-from experiments.store import StoreError, load_monthly, load_results, run_files
+from experiments.store import (
+    CORRUPT,
+    DESIGN,
+    LEGACY,
+    MANIFEST,
+    REPORT,
+    StoreError,
+    load_monthly,
+    load_results,
+    run_files,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -74,21 +85,60 @@ def test_in_process_sweep_stores_one_file_per_run(sequential):
     assert len(files) == 8 and len(df) == 8
     assert (df["status"] == "ok").all() and df["error"].isna().all()
     assert {"point", "replication", "incentives.spiff.amount", "conflict.fallback", "revenue_total"} <= set(df.columns)
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["experiment_text"].startswith("name: tiny")
     assert manifest["package_version"] and manifest["started"] and manifest["finished"]
     # CRN: replication 0 of points differing only in the SPIFF sees the same market at month 1 of setup
     assert df["seed_key"].tolist()[:2] == ["3/0", "3/1"]
 
 
-def test_duckdb_and_pandas_read_the_folder(sequential):
+def test_duckdb_and_pandas_read_the_folder(sequential, tmp_path):
     tmp, df = sequential
-    out = tmp / "out"
+    out = tmp_path / "out"
+    shutil.copytree(tmp / "out", out)
+    # everything else a folder can hold: the report, exports, a damaged file moved aside, the lock
+    for args in (["report", str(out)], ["results", str(out), "--format", "parquet"],
+                 ["results", str(out), "--format", "parquet", "--monthly"]):
+        r = CliRunner().invoke(cli_app(), args)
+        assert r.exit_code == 0, r.output
+    (out / CORRUPT).mkdir()
+    (out / CORRUPT / "dp00000_r000.parquet").write_bytes(b"PAR1 garbage")
+    assert {p.name for p in out.iterdir()} == {"runs", MANIFEST, DESIGN, REPORT, CORRUPT, "_results.parquet",
+                                               "_monthly.parquet", ".lock"}
+    expected = stable(load_results(out, monthly=True))
+    # pandas (pyarrow) skips names starting with "_" or ".": the folder itself is the dataset of runs
+    pd.testing.assert_frame_equal(stable(pd.read_parquet(out)), expected)
+    pd.testing.assert_frame_equal(stable(pd.read_parquet(out / "runs")), expected)
+    # DuckDB, with the documented glob
     n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{out}/runs/*.parquet')").fetchall()[0][0]
     assert n == 8
     mean = duckdb.sql(f"SELECT avg(revenue_total) FROM read_parquet('{out}/runs/*.parquet')").fetchall()[0][0]
     assert mean == pytest.approx(df["revenue_total"].mean())
-    assert len(pd.read_parquet(out / "runs")) == 8
+    got = duckdb.sql(f"SELECT * FROM read_parquet('{out}/runs/*.parquet')").df()
+    pd.testing.assert_frame_equal(stable(got)[["point", "replication", "revenue_total"]],
+                                  expected[["point", "replication", "revenue_total"]])
+
+
+def test_a_folder_of_the_earlier_layout_is_read_and_renamed(sequential, tmp_path):
+    tmp, df = sequential
+    out = tmp_path / "out"
+    shutil.copytree(tmp / "out", out)
+    r = CliRunner().invoke(cli_app(), ["results", str(out), "--format", "parquet"])  # an export, too
+    assert r.exit_code == 0, r.output
+    for old, new in LEGACY.items():  # manifest.json, design.parquet, results.parquet ... beside runs/
+        if (out / new).exists():
+            (out / new).rename(out / old)
+    assert (out / "results.parquet").is_file()
+    assert (out / "manifest.json").is_file() and not (out / MANIFEST).exists()
+    pd.testing.assert_frame_equal(stable(load_results(out, monthly=True)), stable(df))
+    r = CliRunner().invoke(cli_app(), ["results", str(out)])
+    assert r.exit_code == 0, r.output
+    # the next session renames it to today's layout (nothing to run: every run is stored)
+    r = CliRunner().invoke(cli_app(), ["sweep", str(write_experiment(tmp_path)), "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert (out / MANIFEST).is_file() and (out / DESIGN).is_file() and not (out / "manifest.json").exists()
+    assert len(run_files(out)) == 8
+    pd.testing.assert_frame_equal(stable(pd.read_parquet(out)), stable(df))
 
 
 def test_monthly_series_in_long_form(sequential):
@@ -434,7 +484,7 @@ def test_cli_sweep_results_and_errors(sequential, tmp_path):
     r = runner.invoke(cli_app(), ["sweep", str(p), "--out", str(tmp_path / "o3"), "--dask", "nonsense"])
     assert r.exit_code == 2 and "local:N" in r.output
     r = runner.invoke(cli_app(), ["results", str(tmp_path / "nowhere")])
-    assert r.exit_code == 2 and "manifest.json" in r.output
+    assert r.exit_code == 2 and MANIFEST in r.output
 
 
 @pytest.mark.parametrize("flag", [[], ["--no-overlap"]])
@@ -479,7 +529,7 @@ def test_sigint_then_resume_equals_an_uninterrupted_sweep(tmp_path):
     assert "run the same command to resume" in err
     partial = len(run_files(out))
     assert partial < 24, "the sweep finished before the interrupt; make the runs slower"
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["finished"] is None and manifest["sessions"][-1]["complete"] is False
 
     again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)

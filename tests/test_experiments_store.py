@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from channelsim.sweep_cli import register
 from experiments.design import ExperimentError, load_experiment, parse_experiment
 from experiments.runner import run_experiment
-from experiments.store import CORRUPT, MANIFEST, describe_changes, load_results, run_files
+from experiments.store import CORRUPT, DESIGN, MANIFEST, describe_changes, load_results, run_files
 from sim.errors import ScenarioError
 
 TINY = {"market.n_accounts": 3000, "partners.n_initial": 40, "time.months": 3, "time.warmup_months": 1}
@@ -247,7 +247,7 @@ def test_a_folder_whose_manifest_was_deleted_is_never_adopted(done, tmp_path, se
     other = write_experiment(tmp_path, seed=seed)
     before = listing(out)
     res = sweep(other, "--out", out)
-    assert res.exit_code == 2 and "no manifest.json" in res.output
+    assert res.exit_code == 2 and f"no {MANIFEST}" in res.output
     one_paragraph(res)
     assert listing(out) == before
 
@@ -311,13 +311,13 @@ def test_report_on_a_damaged_folder_is_one_paragraph(done, tmp_path, damage):
         manifest = json.loads((out / MANIFEST).read_text())
         manifest["experiment"] = {"name": 1, "replications": "many"}
         (out / MANIFEST).write_text(json.dumps(manifest))
-    else:  # a Morris design: its indices read design.parquet
+    else:  # a Morris design: its indices read _design.parquet
         exp = write_experiment(tmp_path, replications=1, design={"kind": "morris", "n": 1},
                                factors={"incentives.spiff.amount": {"low": 0, "high": 1500},
                                         "incentives.mdf.scale": {"low": 0.5, "high": 1.5}})
         out = tmp_path / "out"
         assert sweep(exp, "--out", out).exit_code == 0
-        (out / "design.parquet").write_bytes(b"PAR1 garbage")
+        (out / DESIGN).write_bytes(b"PAR1 garbage")
     res = CliRunner().invoke(cli(), ["report", str(out)])
     assert res.exit_code == 2, res.output
     one_paragraph(res)

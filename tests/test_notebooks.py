@@ -9,6 +9,7 @@ prints them as JSON.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -21,18 +22,22 @@ MARKER = "@@checks@@"
 #: Per notebook: expressions evaluated in its kernel after it ran; each must be true.
 CHECKS: dict[str, list[str]] = {
     "01_quickstart.ipynb": [
-        "isinstance(baseline_runs[0], sim.RunResult) and len(baseline_runs) == REPLICATIONS == 2",
+        "isinstance(baseline_runs, Replications) and baseline_runs.n == REPLICATIONS == 2",
+        # replication r is sim.run(scenario, sim.seed_sequence(SEED, r)), as channelsim run does
+        "baseline_kpis[baseline_kpis['replication'] == 1].drop(columns='replication').reset_index(drop=True)"
+        ".equals(sim.run(baseline, sim.seed_sequence(SEED, 1)).kpis)",
         "whatif.incentives.rebate.scale == 2 * baseline.incentives.rebate.scale",
         "baseline.market.n_accounts == 3000 and baseline.time.months == 12",
         "set(baseline_kpis['replication']) == {0, 1} and baseline_kpis['month'].max() == 12",
-        "comparison.loc['gross_profit', 'ci_low'] <= comparison.loc['gross_profit', 'diff'] "
-        "<= comparison.loc['gross_profit', 'ci_high']",
-        "comparison.loc['incentive_spend', 'diff'] > 0",  # doubling rebates costs money
+        "isinstance(comparison, Comparison) and comparison.paired",
+        "comparison.table.loc['gross_profit', 'ci_low'] <= comparison.table.loc['gross_profit', 'diff'] "
+        "<= comparison.table.loc['gross_profit', 'ci_high']",
+        "comparison.table.loc['incentive_spend', 'diff'] > 0",  # doubling rebates costs money
         "isinstance(fig_compare, Figure) and isinstance(fig_gp, Figure)",
         "len(fig_gp.axes[0].get_lines()) == 2",
     ],
     "02_conflict.ipynb": [
-        "len(results) == 6 and all(len(r) == REPLICATIONS for r in results.values())",
+        "len(results) == 6 and all(r.n == REPLICATIONS for r in results.values())",
         "set(outcomes.index) == set(POLICIES)",
         "'mediation' in set(conflicts['mediation only']['resolution'].astype(str))",
         "set(conflicts['price contest only']['resolution'].astype(str)) == {'price_contest'}",
@@ -79,6 +84,7 @@ CHECK_CELL = """
 import json as _json
 from matplotlib.figure import Figure
 import sim.policies
+from experiments import Comparison, Replications
 _results = {}
 for _expr in %r:
     try:
@@ -106,8 +112,12 @@ def test_notebook_is_stored_without_outputs(path: Path):
         if cell.cell_type == "code":
             assert cell.get("outputs") == [], f"{path.name} cell {i} has outputs"
             assert cell.get("execution_count") is None, f"{path.name} cell {i} has an execution count"
-    # A parameter cell reads the small-size switch.
-    assert any("CHANNELSIM_NB_SMALL" in c.source for c in nb.cells if c.cell_type == "code")
+    # The sizes come from experiments.sizes (CHANNELSIM_NB_SMALL=1 selects TINY), replications from
+    # experiments.replicate: no notebook keeps its own copy of either.
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert any("notebook_size()" in c for c in code)
+    assert not any("market.n_accounts" in c or "CHANNELSIM_NB_SMALL\")" in c for c in code)
+    assert not any(re.search(r"def (run|stack)\(|\b(mean_ci|diff_ci|replication_headlines)\b(?!_)", c) for c in code)
 
 
 @pytest.mark.timeout(600)

@@ -14,6 +14,7 @@ import sim
 from channelsim.narrative import interval, quantity
 from channelsim.optimise_cli import parse_bounds, parse_robust, parse_shares, register
 from channelsim.report import fmt
+from experiments.io import load_scenario
 
 TINY = ["--set", "market.n_accounts=2000", "--set", "partners.n_initial=30", "--set", "time.warmup_months=3",
         "--months", "6"]
@@ -43,7 +44,10 @@ def test_optimise_writes_every_output(app, tmp_path):
     assert list(alloc.columns[:5]) == ["tier", "lever", "spend", "share", "marginal_roi"]
     assert alloc["share"].sum() == pytest.approx(1.0)
     val = pd.read_csv(out / "validation.csv")
-    assert {"current", "optimised", "equal_split", "proportional_to_tier_revenue"} == set(val["policy"])
+    # the simple rules and, by default, the programme of an independent estimation seed (--stability)
+    assert {"current", "optimised", "equal_split", "proportional_to_tier_revenue", "optimised_seed2"} == set(
+        val["policy"])
+    assert "stability: estimation seeds 0 and 1 give programmes" in res.output.replace("\n", " ")
     assert {"net_profit", "ci_low", "ci_high"} <= set(val.columns)
     curves = pd.read_parquet(out / "response_curves.parquet")
     assert {"cell", "multiplier", "spend", "value", "value_ci_low", "value_ci_high", "fit", "envelope"} <= set(curves)
@@ -108,3 +112,49 @@ def test_option_parsers():
     assert parse_bounds(["gold:rebate=:5e4"], "--cell-bound") == {"gold/rebate": (None, 5e4)}
     with pytest.raises(ValueError, match="cvar"):
         parse_robust("var:0.1")
+
+
+def test_the_recommended_rates_keep_the_tier_ladder_by_default(app, tmp_path):
+    # Rebate and discount of three tiers, levels 0-2 x today's rates: whatever the noisy tiny curves say, the
+    # default rate tier order keeps each lever's recommended rate non-decreasing from silver to platinum.
+    out = tmp_path / "ladder"
+    res = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "2e6",
+                                   "--cells", "silver:rebate,gold:rebate,platinum:rebate,silver:discount,"
+                                              "gold:discount,platinum:discount",
+                                   "--levels", "0,1,2", "--replications", "2", "--workers", "1", "--no-validate",
+                                   "--out", str(out), *TINY])
+    assert res.exit_code == 0, res.output
+    rec = load_scenario(out / "recommended.yaml")
+    tiers = {t.name: t for t in rec.tiering.tiers}
+    for field in ("rebate_rate", "discount"):
+        ladder = [getattr(tiers[t], field) for t in ("silver", "gold", "platinum")]
+        assert ladder == sorted(ladder), (field, ladder)
+    assert "inverted" not in res.output
+
+
+def test_the_rate_order_is_refused_with_the_roi_objective_before_any_simulation(app, tmp_path):
+    r = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "1e6", "--objective", "roi",
+                                 "--tier-order", "rate", "--out", str(tmp_path / "x"), *TINY])
+    assert r.exit_code == 2 and "--tier-order rate" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_budget_frontier_is_validated_at_every_budget(app, tmp_path):
+    out = tmp_path / "front"
+    res = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "5e6", "--budgets", "0,2e6,5e6",
+                                   "--cells", "all:discount,gold:rebate", "--levels", "0,1,2", "--replications", "2",
+                                   "--workers", "1", "--no-stability", "--out", str(out), *TINY])
+    assert res.exit_code == 0, res.output
+    front = pd.read_csv(out / "frontier.csv")
+    assert front["budget"].tolist() == [0.0, 2e6, 5e6]
+    ok = front[front["status"] == "optimal"]
+    assert len(ok) >= 2 and (ok["planned_spend"] <= ok["budget"] * (1 + 1e-9) + 1e-6).all()
+    # the LP's best at a larger budget is at least as good on the curves it was solved on
+    assert ok["predicted_uplift"].is_monotonic_increasing
+    assert (ok["ci_low"] <= ok["net_profit_diff"]).all() and (ok["net_profit_diff"] <= ok["ci_high"]).all()
+    assert "budget frontier" in res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["frontier"]) == 3
+    bad = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "5e6", "--budgets", "1e6",
+                                   "--out", str(tmp_path / "x"), *TINY])
+    assert bad.exit_code == 2 and "--budgets" in bad.output and not (tmp_path / "x").exists()

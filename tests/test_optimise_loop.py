@@ -5,15 +5,27 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import sim
-from optimise.loop import FINAL_ROUND_KEY, optimise, resolve, spread, validate
+from optimise.loop import (
+    FINAL_ROUND_KEY,
+    best_validated,
+    optimise,
+    resolve,
+    spread,
+    stability_notes,
+    validate,
+    verdict_notes,
+)
 from optimise.response import ESTIMATION_KEY, VALIDATION_KEY, cell_spec
 from optimise.simulate import Task, simulate_many
 
-# Full-size market and partner base (relative noise falls with size), a shorter horizon to keep it quick.
-SMALL = {"time.months": 24}
+# Full-size market and partner base (relative noise falls with size), a shorter horizon and warm-up to keep it
+# quick: the test compares the LP's answer with a brute-force grid on the same scenario, which holds whether or
+# not that scenario has reached the baseline's steady state (24 warm-up months instead of 60: 48 steps, not 84).
+SMALL = {"time.months": 24, "time.warmup_months": 24}
 TINY = {"market.n_accounts": 2_000, "partners.n_initial": 30, "time.months": 6, "time.warmup_months": 3}
 
 
@@ -95,3 +107,55 @@ def test_conflicting_constraints_raise_before_any_simulation(monkeypatch):
     with pytest.raises(InfeasibleAllocation, match="before any simulation") as err:
         optimise(sc, [("all", "discount")], budget=1e5, min_spend=2e5, rounds=1)
     assert set(err.value.conflicts) == {"min_spend", "budget"}
+
+
+def _validation(omp_low: float, cells_spend: float) -> pd.DataFrame:
+    rows = [{"policy": "current", "net_profit": 100.0, "optimised_minus_policy": 5.0, "omp_ci_low": 1.0,
+             "omp_ci_high": 9.0, "cells_spend": 50.0},
+            {"policy": "optimised", "net_profit": 105.0, "optimised_minus_policy": 0.0, "omp_ci_low": 0.0,
+             "omp_ci_high": 0.0, "cells_spend": cells_spend},
+            {"policy": "equal_split", "net_profit": 104.0, "optimised_minus_policy": 1.0, "omp_ci_low": omp_low,
+             "omp_ci_high": 3.0, "cells_spend": 60.0},
+            {"policy": "proportional_to_tier_revenue", "net_profit": 90.0, "optimised_minus_policy": 15.0,
+             "omp_ci_low": 10.0, "omp_ci_high": 20.0, "cells_spend": 60.0}]
+    return pd.DataFrame(rows)
+
+
+def test_verdict_warns_when_the_best_simple_rule_is_not_beaten_and_when_spend_is_off_plan():
+    quiet = verdict_notes(_validation(omp_low=0.5, cells_spend=60.5), planned_spend=60.0, budget=60.0)
+    assert quiet == []  # beats the best rule (CI above 0), realised spend 0.8 % off the plan
+    loud = verdict_notes(_validation(omp_low=-1.0, cells_spend=66.0), planned_spend=60.0, budget=60.0)
+    assert len(loud) == 2
+    assert "does not beat the best simple rule (equal_split)" in loud[0]  # the better rule, not the proportional
+    assert "+10.0% off the planned" in loud[1]
+    assert verdict_notes(pd.DataFrame(), 1.0, 1.0) == []
+
+
+def test_another_programme_is_recommended_only_when_it_beats_the_optimised_one_significantly():
+    val = _validation(omp_low=0.5, cells_spend=60.0)
+    assert best_validated(val) == ("optimised", None)
+    # equal split better on average but not significantly (CI of optimised - equal straddles 0): keep optimised
+    val.loc[val["policy"] == "equal_split", ["optimised_minus_policy", "omp_ci_low", "omp_ci_high"]] = [-2.0, -5.0, 1.0]
+    assert best_validated(val)[0] == "optimised"
+    # current significantly better: recommend keeping it, and say so with the figures
+    val.loc[val["policy"] == "current", ["optimised_minus_policy", "omp_ci_low", "omp_ci_high"]] = [-3e6, -5e6, -1e6]
+    name, why = best_validated(val)
+    assert name == "current" and "3.00 M USD/yr more" in why and "1.00 to 5.00" in why
+
+
+def test_stability_notes_warn_when_the_two_seeds_programmes_differ_in_validation():
+    class A:  # the two allocations only need their spends here
+        def __init__(self, spends):
+            self._s = spends
+
+        def spends(self):
+            return self._s
+
+    val = pd.DataFrame([{"policy": "optimised_seed2", "optimised_minus_policy": 2e6, "omp_ci_low": 1e6,
+                         "omp_ci_high": 3e6}])
+    (note,) = stability_notes(val, A({"a": 3.0, "b": 1.0}), A({"a": 1.0, "b": 1.0}), seed=4)
+    assert note.startswith("WARNING: the recommendation depends on the estimation seed")
+    assert "seeds 4 and 5" in note and "0.500 apart" in note  # |0.75 - 0.5| + |0.25 - 0.5|
+    val.loc[0, "omp_ci_low"] = -1e6
+    (note,) = stability_notes(val, A({"a": 3.0, "b": 1.0}), A({"a": 1.0, "b": 1.0}), seed=4)
+    assert not note.startswith("WARNING")

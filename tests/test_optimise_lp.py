@@ -330,3 +330,85 @@ def test_non_concave_curve_is_rejected():
     c = Curve("gold", "rebate", (0.0, 1.0, 2.0), (0.0, 0.1, 2.0))
     with pytest.raises(ValueError, match="not concave"):
         solve(AllocationProblem((c,), budget=1.0))
+
+
+# ----------------------------------------------------------------------------- the rate tier order
+
+def _with_linear_rates(curves, rng):
+    """Each cell's rate linear in its spend: rate = r0 + k * spend (the rate order is then exact in spend)."""
+    from dataclasses import replace
+
+    out, coef = [], {}
+    for c in curves:
+        r0, k = float(rng.uniform(0, 0.05)), float(rng.uniform(0.001, 0.02))
+        coef[c.cell] = (r0, k)
+        out.append(replace(c, rates=tuple(r0 + k * s for s in c.spend)))
+    return tuple(out), coef
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), n_tiers=st.integers(2, 4), n_levers=st.integers(1, 3),
+       n_seg=st.integers(1, 5), budget_share=st.floats(0.05, 1.2))
+def test_rate_order_matches_linprog_when_rates_are_linear_in_spend(seed, n_tiers, n_levers, n_seg, budget_share):
+    rng = np.random.default_rng(seed)
+    curves, coef = _with_linear_rates(random_curves(rng, n_tiers, n_levers, n_seg), rng)
+    B = budget_share * sum(c.hi for c in curves)
+    p = AllocationProblem(curves, budget=B, tier_order="rate")
+    # independent: linprog_profit with rows r0_a + k_a s_a <= r0_b + k_b s_b for consecutive tiers of a lever
+    cs = p.curves
+    n = len(cs)
+    c = np.concatenate([np.ones(n), -np.ones(n)])
+    A, b = [], []
+    for i, cv in enumerate(cs):
+        hypograph_rows(A, b, cv.spend, cv.value, i, n + i, 2 * n)
+    A.append(np.concatenate([np.ones(n), np.zeros(n)]))
+    b.append(B)
+    for lv in dict.fromkeys(cv.lever for cv in cs):
+        idx = [i for t in TIERS for i, cv in enumerate(cs) if cv.tier == t and cv.lever == lv]
+        for ia, ib in zip(idx, idx[1:], strict=False):
+            (ra, ka), (rb, kb) = coef[cs[ia].cell], coef[cs[ib].cell]
+            row = np.zeros(2 * n)
+            row[ia], row[ib] = ka, -kb
+            A.append(row)
+            b.append(rb - ra)
+    res = linprog(c, A_ub=np.array(A), b_ub=np.array(b), bounds=[(cv.lo, cv.hi) for cv in cs] + [(None, None)] * n,
+                  method="highs")
+    if res.status == 2:
+        with pytest.raises(InfeasibleAllocation):
+            solve(p)
+        return
+    ref = float(-res.fun + sum(cv.current for cv in cs))
+    sol = solve(p)
+    assert sol.objective_value == pytest.approx(ref, abs=1e-6 * max(1.0, abs(ref)))
+    for lv in dict.fromkeys(cv.lever for cv in cs):
+        rates = [float(np.interp(sol.spends()[cv.cell], cv.spend, cv.rates)) for t in TIERS for cv in cs
+                 if cv.tier == t and cv.lever == lv]
+        assert all(a <= b + 1e-9 for a, b in zip(rates, rates[1:], strict=False)), rates
+
+
+def test_rate_order_keeps_the_ladder_where_the_unordered_lp_inverts_it():
+    # Two tiers of one lever: the lower tier's curve is the steeper, so without the order the LP gives it the
+    # higher rate; the rate of either tier doubles over its spend range, non-linearly (a convex spend -> rate map).
+    low = Curve("silver", "rebate", (0.0, 4.0, 10.0), (0.0, 8.0, 16.0), current=4.0, rates=(0.02, 0.05, 0.06),
+                partners=100.0)
+    high = Curve("gold", "rebate", (0.0, 4.0, 10.0), (0.0, 4.5, 5.0), current=4.0, rates=(0.04, 0.055, 0.08),
+                 partners=20.0)
+    free = solve(AllocationProblem((low, high), budget=14.0, tier_order=None, tier_names=("silver", "gold")))
+    rate = lambda sol, c: float(np.interp(sol.spends()[c.cell], c.spend, c.rates))  # noqa: E731
+    assert rate(free, low) > rate(free, high)  # inverted without the order
+    ordered = solve(AllocationProblem((low, high), budget=14.0, tier_order="rate", tier_names=("silver", "gold")))
+    assert rate(ordered, low) <= rate(ordered, high) + 1e-9
+    assert ordered.objective_value <= free.objective_value + 1e-9
+    # brute force over a fine grid of the true (interpolated) rates and values: the LP is the best ordered split
+    grid = np.linspace(0.0, 10.0, 2001)
+    best = max(low.at(a) + high.at(b) - a - b for a in grid for b in grid[grid <= 14.0 - a + 1e-12]
+               if np.interp(a, low.spend, low.rates) <= np.interp(b, high.spend, high.rates) + 1e-12)
+    best += low.current + high.current
+    assert ordered.objective_value == pytest.approx(best, abs=0.02)
+
+
+def test_rate_order_needs_rates():
+    c = Curve("silver", "rebate", (0.0, 1.0), (0.0, 1.0), partners=1.0)
+    with pytest.raises(ValueError, match="Curve.rates"):
+        AllocationProblem((c, Curve("gold", "rebate", (0.0, 1.0), (0.0, 1.0), partners=1.0)), budget=1.0,
+                          tier_order="rate").validate()

@@ -112,12 +112,12 @@ def reports(tmp_path_factory) -> dict[str, Path]:
            "design": {"kind": "full_factorial", "n_levels": 2}, "outputs": {"summary": ["gross_profit", "partner_nps"]}}
     (root / "e.yaml").write_text(yaml.safe_dump(exp))
     run_experiment(load_experiment(root / "e.yaml"), root / "sweep", InProcess())
-    write_report(root / "sweep")
+    sweep_report = write_report(root / "sweep")
     _invoke("optimise", "baseline", "--budget", "5e6", "--cells", "all:discount,gold:rebate", "--levels", "0,1,2",
             "--replications", "2", "--workers", "1", *TINY, "--out", root / "opt")
     return {"run": root / "base" / "report.html", "compare": root / "cmp" / "report.html",
             "compare_one": root / "cmp_one" / "report.html",
-            "sweep": root / "sweep" / "report.html", "optimise": root / "opt" / "report.html"}
+            "sweep": sweep_report, "optimise": root / "opt" / "report.html"}
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,10 @@ and values of the wrong type generically; the upper bound of each field lives in
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -125,3 +127,67 @@ def test_fuzzed_set_values_give_a_valid_scenario_or_a_scenario_error(path, value
         assert len(str(err)) < 3_000
         return
     assert number_problems(sc.model_dump(mode="python")) == []
+
+
+# ------------------------------------------------------------------ JSON Schema for editors
+def _validator():
+    import jsonschema
+
+    from channelsim.schema import json_schema
+
+    schema = json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+SCENARIO_FILES = sorted((Path(__file__).resolve().parent.parent / "scenarios").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.name)
+def test_every_shipped_scenario_file_meets_the_json_schema(path):
+    assert list(_validator().iter_errors(yaml.safe_load(path.read_text()) or {})) == []
+
+
+def test_a_resolved_scenario_and_tiers_by_name_meet_the_json_schema():
+    from experiments.io import scenario_yaml
+
+    v = _validator()
+    resolved = yaml.safe_load(scenario_yaml(sim.Scenario(), {"seed": 3}))
+    assert list(v.iter_errors(resolved)) == []
+    assert list(v.iter_errors({"tiering": {"tiers": {"gold": {"discount": 0.3}}}})) == []
+
+
+@pytest.mark.parametrize(("data", "problem"), [
+    ({"market": {"n_acounts": 5000}}, "'n_acounts' was unexpected"),
+    ({"market": {"initial_vendor_share": 60}}, "60 is greater than the maximum of 1"),
+    ({"time": {"months": "many"}}, "'many' is not of type 'integer'"),
+    ({"tiering": {"tiers": {"gold": {"discont": 0.3}}}}, "'discont' was unexpected"),
+    ({"conflict": {"protections": ["moats"]}}, "'moats' is not one of"),
+])
+def test_the_json_schema_catches_what_an_editor_should_flag(data, problem):
+    messages = [e.message for e in _validator().iter_errors(data)]
+    messages += [s.message for e in _validator().iter_errors(data) for s in (e.context or [])]
+    assert any(problem in m for m in messages), messages
+    from experiments.io import validate_scenario
+
+    with pytest.raises(ScenarioError):  # and channelsim refuses it too
+        validate_scenario(data, "editor.yaml")
+
+
+def test_the_json_schema_describes_fields_with_their_units_and_defaults():
+    from channelsim.schema import json_schema
+
+    months = json_schema()["$defs"]["TimeConfig"]["properties"]["months"]
+    assert months["default"] == 36 and months["maximum"] == 600 and months["description"].endswith("[months]")
+
+
+def test_schema_json_prints_and_writes_the_shipped_schema_file(tmp_path):
+    from channelsim.schema import SCHEMA_FILE, json_schema_text
+
+    res = invoke("schema", "--json")
+    assert res.exit_code == 0 and res.stdout == json_schema_text()
+    out = tmp_path / "s.json"
+    res = invoke("schema", "--json", "-o", out)
+    assert res.exit_code == 0 and out.read_text() == json_schema_text()
+    shipped = Path(__file__).resolve().parent.parent / SCHEMA_FILE
+    assert shipped.read_text() == json_schema_text(), "regenerate: channelsim schema --json -o " + SCHEMA_FILE
