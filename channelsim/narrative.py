@@ -424,6 +424,26 @@ def optimise_summary(result: Any, info: Mapping[str, Any]) -> tuple[list[str], l
                          f"95 % CI {ci} includes zero, so the difference may be noise. The simple rule does as well "
                          "as far as the simulation can tell; prefer it unless the constraints require the optimised "
                          "allocation, or validate with more replications.")
+    if "optimised_seed2" in v.index and "optimised_minus_policy" in v.columns:
+        r = v.loc["optimised_seed2"]
+        d, lo, hi = float(r["optimised_minus_policy"]), float(r["omp_ci_low"]), float(r["omp_ci_high"])
+        ci = interval("net_profit", lo, hi, change=True)
+        if lo > 0 or hi < 0:
+            warns.append(f"The recommendation depends on the estimation seed: the programme estimated with an "
+                         f"independent seed validates {quantity('net_profit', -d, change=True)} net profit against "
+                         f"it (95 % CI of optimised - re-estimated {ci}); estimate with more replications or fewer "
+                         "cells before acting on it.")
+        else:
+            out.append(f"Stability: the programme estimated again with an independent seed validates within the "
+                       f"noise of this one (optimised - re-estimated {quantity('net_profit', d, change=True)}, "
+                       f"95 % CI {ci}).")
+    chosen = getattr(result, "recommended", "optimised")
+    if chosen != "optimised" and chosen in v.index:
+        r = v.loc[chosen]
+        d, lo, hi = -float(r["optimised_minus_policy"]), -float(r["omp_ci_high"]), -float(r["omp_ci_low"])
+        warns.insert(0, f"Recommended programme: {chosen.replace('_', ' ')}, not the optimised allocation: in "
+                        f"validation it earns {quantity('net_profit', d, change=True)} more net profit (95 % CI "
+                        f"{interval('net_profit', lo, hi, change=True)}); recommended.yaml holds it.")
     return out, warns
 
 

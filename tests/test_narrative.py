@@ -102,3 +102,55 @@ def test_run_summary_gives_levels_with_cis_and_flags_one_replication():
     assert "±56 % of its mean" in wide  # (29.4 - 8.2) / 2 / 18.8
     one = narrative.run_summary({**s, "replications": 1})
     assert "95 % CI" not in one[1] and one[2].startswith("One replication")
+
+
+def _optimisation(omp: dict[str, tuple[float, float, float]], recommended: str = "optimised"):
+    """An optimisation result as the report reads it: validation rows of optimised - policy (mean, low, high)."""
+    from types import SimpleNamespace
+
+    rows = [{"policy": "current", "net_profit": 10e6, "diff_vs_current": 0.0, "diff_ci_low": 0.0, "diff_ci_high": 0.0},
+            {"policy": "optimised", "net_profit": 11e6, "diff_vs_current": 1e6, "diff_ci_low": 0.4e6,
+             "diff_ci_high": 1.6e6}]
+    for name, (d, lo, hi) in omp.items():
+        rows.append({"policy": name, "net_profit": 11e6 - d, "optimised_minus_policy": d, "omp_ci_low": lo,
+                     "omp_ci_high": hi})
+    val = pd.DataFrame(rows)
+    frame = pd.DataFrame({"tier": ["all", "gold"], "lever": ["discount", "rebate"], "spend": [3e6, 1e6],
+                          "original_current": [2.5e6, 1.5e6]})
+    alloc = SimpleNamespace(budget=5e6, objective="profit", total_spend=4e6, expected_uplift=0.8e6)
+    return SimpleNamespace(allocation=alloc, allocation_frame=lambda: frame, validation=val, validated=True,
+                           validation_runs=pd.DataFrame({"rep": range(4)}), recommended=recommended)
+
+
+INFO = {"scenario_name": "baseline", "cells": ["all:discount", "gold:rebate"], "levels": [0, 1, 2],
+        "replications": 2, "seed": 0}
+
+
+def test_optimise_summary_warns_when_a_simple_rule_does_as_well_or_better():
+    beats = _optimisation({"equal_split": (0.5e6, 0.1e6, 0.9e6),
+                           "proportional_to_tier_revenue": (0.3e6, 0.05e6, 0.6e6)})
+    paragraphs, warns = narrative.optimise_summary(beats, INFO)
+    assert warns == []
+    assert any(p.startswith("In validation the optimised programme earns +1 M USD per year") for p in paragraphs)
+    assert any(p.startswith("It beats the equal split of the budget by +500 k USD per year") for p in paragraphs)
+    assert "largest moves: all/discount +500 k and gold/rebate -500 k USD per year" in paragraphs[1]
+
+    noise = _optimisation({"equal_split": (0.2e6, -0.3e6, 0.7e6)})
+    _, warns = narrative.optimise_summary(noise, INFO)
+    assert len(warns) == 1 and warns[0].startswith("The recommendation does not beat the equal split")
+    assert "includes zero" in warns[0]
+
+    worse = _optimisation({"equal_split": (-0.6e6, -0.9e6, -0.3e6)}, recommended="equal_split")
+    _, warns = narrative.optimise_summary(worse, INFO)
+    assert warns[0].startswith("Recommended programme: equal split, not the optimised allocation: in validation "
+                               "it earns +600 k USD per year more")
+    assert warns[1].startswith("The recommendation does worse than the equal split")
+
+
+def test_optimise_summary_reports_the_stability_check():
+    stable = _optimisation({"optimised_seed2": (0.1e6, -0.2e6, 0.4e6)})
+    paragraphs, warns = narrative.optimise_summary(stable, INFO)
+    assert warns == [] and any(p.startswith("Stability: the programme estimated again") for p in paragraphs)
+    unstable = _optimisation({"optimised_seed2": (0.9e6, 0.5e6, 1.3e6)})
+    _, warns = narrative.optimise_summary(unstable, INFO)
+    assert len(warns) == 1 and warns[0].startswith("The recommendation depends on the estimation seed")
