@@ -48,7 +48,7 @@ from experiments.limits import MAX_VALUE_CHARS, load_yaml
 from sim.errors import MAX_INT, ScenarioError
 from sim.overrides import apply_overrides
 
-from .stats import LEVEL, diff_ci, mean_ci, replication_headlines
+from .stats import LEVEL, mean_ci, replication_headlines
 
 app = typer.Typer(
     name="channelsim",
@@ -561,7 +561,7 @@ def _run_text(name: str, folder: Path, summary: dict[str, Any] | None) -> str:
     s = summary or {}
     parts = [f"{name} ({folder})"]
     if s.get("description"):
-        parts.append(str(s["description"]))
+        parts.append(str(s["description"]).strip().rstrip("."))
     if s:
         parts.append(f"{s.get('replications')} replication(s), seed {s.get('seed')}, {s.get('months')} months "
                      f"after {s.get('warmup_months')} warm-up, channelsim {s.get('package_version')}")
@@ -599,83 +599,99 @@ def scale_mismatches(dir_a: Path, dir_b: Path) -> list[str]:
 
 
 def compare_runs(
-    kpis_a: pd.DataFrame, kpis_b: pd.DataFrame, summary_a: dict[str, Any] | None, summary_b: dict[str, Any] | None
-) -> tuple[pd.DataFrame, bool, str]:
-    """Per headline KPI: A mean, B mean, B - A and its 95 % CI.
+    kpis_a: pd.DataFrame, kpis_b: pd.DataFrame, summary_a: dict[str, Any] | None, summary_b: dict[str, Any] | None,
+    *, a: str = "A", b: str = "B", mismatches: list[str] | tuple[str, ...] = (), allow_mismatch: bool = False,
+) -> Any:
+    """Two run folders' KPIs compared per headline KPI: :func:`experiments.replication.compare_headlines`.
 
-    The comparison is paired (common random numbers) when both runs used the same
-    seed and the same replications; otherwise a Welch t-interval.
+    The comparison is paired (common random numbers) when both runs used the same seed
+    and the same replications (:func:`experiments.replication.pairs`); otherwise Welch.
+
+    Args:
+        kpis_a: ``kpis.parquet`` of A (the reference).
+        kpis_b: ``kpis.parquet`` of B.
+        summary_a: A's ``summary.json`` (its seed), or None.
+        summary_b: B's ``summary.json``, or None.
+        a: A's name.
+        b: B's name.
+        mismatches: the scale fields on which the folders differ (:func:`scale_mismatches`).
+        allow_mismatch: compare anyway when they differ.
 
     Returns:
-        The table (indexed by KPI), whether it is paired, and a description of the method.
+        The :class:`experiments.replication.Comparison` of B against A.
+
+    Raises:
+        experiments.replication.IncomparableError: the runs differ in scale and ``allow_mismatch`` is False.
     """
+    from experiments.replication import compare_headlines, pairs
+
     ha, hb = replication_headlines(kpis_a), replication_headlines(kpis_b)
-    seed_a = (summary_a or {}).get("seed")
-    seed_b = (summary_b or {}).get("seed")
-    same_reps = list(ha.index) == list(hb.index)
-    paired = seed_a is not None and seed_a == seed_b and same_reps and len(ha) >= 2
-    if paired:
-        method = f"paired t-interval over {len(ha)} replications (same seed {seed_a}, common random numbers)"
-    elif len(ha) < 2 or len(hb) < 2:
-        method = "no interval: a run has one replication (CI = difference)"
-    else:
-        why = "seeds differ" if seed_a != seed_b else "replications differ" if not same_reps else "seed unknown"
-        method = f"Welch t-interval ({why}; {len(ha)} vs {len(hb)} replications)"
-    rows = {}
-    for k in [c for c in ha.columns if c in hb.columns]:
-        iv = diff_ci(ha[k], hb[k], paired=paired)
-        rows[k] = {"a_mean": mean_ci(ha[k]).mean, "b_mean": mean_ci(hb[k]).mean, "diff": iv.mean,
-                   "ci_low": iv.low, "ci_high": iv.high}
-    return pd.DataFrame.from_dict(rows, orient="index"), paired, method
+    paired = pairs((summary_a or {}).get("seed"), (summary_b or {}).get("seed"), list(ha.index), list(hb.index))
+    return compare_headlines(ha, hb, a=a, b=b, paired=paired, mismatches=list(mismatches),
+                             allow_mismatch=allow_mismatch)
+
+
+def _ci_text(fmt: Any, cmp: Any, row: Any) -> str:
+    if not cmp.has_intervals:
+        return "n/a (1 replication)"
+    return f"{fmt(row['ci_low'])} .. {fmt(row['ci_high'])}"
 
 
 @app.command("compare")
 def compare_cmd(
-    dir_a: Annotated[Path, typer.Argument(help="Run folder A (written by 'channelsim run').")],
-    dir_b: Annotated[Path, typer.Argument(help="Run folder B.")],
+    dir_a: Annotated[Path, typer.Argument(help="Run folder A, the reference (written by 'channelsim run').")],
+    dir_b: Annotated[Path, typer.Argument(help="Run folder B, the what-if.")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write a comparison report.html here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists and is not empty.")] = False,
     allow_mismatch: Annotated[bool, typer.Option(
         "--allow-mismatch", help="Compare runs of different horizons or market sizes anyway.")] = False,
 ) -> None:
-    """Print per headline KPI: A mean, B mean, B - A and its 95 % CI over replications."""
+    """Print per headline KPI: A mean, B mean, B - A, % of A and its 95 % CI over replications."""
+    from experiments.replication import IncomparableError
+
     with _user_errors():
         if out is not None:
             check_out(out, force)
         kpis_a, sa = read_run(dir_a)
         kpis_b, sb = read_run(dir_b)
+        name_a = str((sa or {}).get("scenario", dir_a.name))
+        name_b = str((sb or {}).get("scenario", dir_b.name))
+        if name_a == name_b:  # e.g. a --set run of the baseline against the baseline: name them by folder
+            name_a, name_b = f"{name_a} [{dir_a.name}]", f"{name_b} [{dir_b.name}]"
         mism = scale_mismatches(dir_a, dir_b)
-        if mism and not allow_mismatch:
-            raise InputError(f"{dir_a} and {dir_b} differ in " + "; ".join(mism) + "; allowed: runs of the same "
-                             "horizon and market size (re-run one of them), or --allow-mismatch to compare anyway")
-    table, paired, method = compare_runs(kpis_a, kpis_b, sa, sb)
+        try:
+            cmp = compare_runs(kpis_a, kpis_b, sa, sb, a=name_a, b=name_b, mismatches=mism,
+                               allow_mismatch=allow_mismatch)
+        except IncomparableError as e:
+            raise InputError(f"{dir_a} and {dir_b}: {e}") from None
     err = _console(stderr=True)
-    if mism:
-        err.print("warning: the runs differ in " + "; ".join(mism) + ": the differences reflect the scale")
-    name_a = (sa or {}).get("scenario", dir_a.name)
-    name_b = (sb or {}).get("scenario", dir_b.name)
-    if name_a == name_b:  # e.g. a --set run of the baseline against the baseline: name them by folder
-        name_a, name_b = f"{name_a} [{dir_a.name}]", f"{name_b} [{dir_b.name}]"
-    t = Table(title=escape(f"B - A: {name_b} ({dir_b}) vs {name_a} ({dir_a})"), caption=f"95 % CI: {method}")
+    for w in cmp.warnings:
+        err.print(escape(f"warning: {w}"))
+    t = Table(title=escape(f"B - A: {name_b} ({dir_b}) vs {name_a} ({dir_a})"), caption=f"95 % CI: {cmp.method}")
     for col, just in (("KPI", "left"), ("A mean", "right"), ("B mean", "right"), ("B - A", "right"),
-                      ("95 % CI", "right")):
+                      ("% of A", "right"), ("95 % CI", "right"), ("significant", "left")):
         t.add_column(col, justify=just)
     report_mod = _report()
     fmt = report_mod.fmt
-    for k, r in table.iterrows():
-        ci = ("n/a (1 replication)" if r["ci_low"] == r["ci_high"] and "one replication" in method
-              else f"{fmt(r['ci_low'])} .. {fmt(r['ci_high'])}")
-        t.add_row(str(k), fmt(r["a_mean"]), fmt(r["b_mean"]), fmt(r["diff"]), ci)
+    for k, r in cmp.table.iterrows():
+        pct = f"{r['pct']:+.1f} %" if math.isfinite(r["pct"]) else "n/a"
+        t.add_row(str(k), fmt(r["a"]), fmt(r["b"]), fmt(r["diff"]), pct, _ci_text(fmt, cmp, r),
+                  ("yes" if r["significant"] else "no") if cmp.has_intervals else "n/a")
     _console().print(t)
     if out is not None:
-        info = {"A": _run_text(name_a, dir_a, sa), "B": _run_text(name_b, dir_b, sb), "interval": method,
-                "channelsim version": sim.__version__}
-        payload = {"a": str(dir_a), "b": str(dir_b), "paired": paired, "ci_method": method, "ci_level": LEVEL,
-                   "kpis": {str(k): dict(r) for k, r in table.iterrows()}}
+        info = {"A (reference)": _run_text(name_a, dir_a, sa), "B (what-if)": _run_text(name_b, dir_b, sb),
+                "interval": cmp.method, "channelsim version": sim.__version__}
+        kpis = {str(k): {"a_mean": r["a"], "b_mean": r["b"], "diff": r["diff"], "pct": r["pct"],
+                         "ci_low": r["ci_low"] if cmp.has_intervals else None,
+                         "ci_high": r["ci_high"] if cmp.has_intervals else None,
+                         "significant": bool(r["significant"])} for k, r in cmp.table.iterrows()}
+        payload = {"a": str(dir_a), "b": str(dir_b), "a_name": name_a, "b_name": name_b, "paired": cmp.paired,
+                   "ci_method": cmp.method, "ci_level": LEVEL, "warnings": list(cmp.warnings), "kpis": kpis}
         with _user_errors(), staged_dir(out, force) as tmp:
             atomic_write_text(tmp / "compare.json", json.dumps(_json_safe(payload), indent=2, allow_nan=False) + "\n")
             atomic_write_text(tmp / "report.html", report_mod.compare_report(
-                table, info, {"kpis": kpis_a, **read_run_frames(dir_a)}, {"kpis": kpis_b, **read_run_frames(dir_b)}))
+                cmp, info, {"kpis": kpis_a, **read_run_frames(dir_a)}, {"kpis": kpis_b, **read_run_frames(dir_b)},
+                summary_a=sa, summary_b=sb))
         _console(stderr=True).print(f"wrote {out}/ (compare.json, report.html)")
 
 

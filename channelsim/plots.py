@@ -4,7 +4,8 @@ Figures are built with :class:`matplotlib.figure.Figure` directly (no pyplot, no
 global backend switch), so they render with Agg in scripts and display in
 notebooks.  Every function accepts the frames a ``channelsim run`` writes
 (``kpis.parquet``, ``partners.parquet``), with or without a ``replication``
-column; bands are 95 % t-intervals over replications.
+column; bands are 95 % t-intervals over replications.  A title says "t-band" only when
+the band is drawn; legends sit beside the plotted area or where they cover the least data.
 """
 
 from __future__ import annotations
@@ -45,8 +46,20 @@ def _band(ax, kpis: pd.DataFrame, column: str, label: str, colour: str, scale: f
 
 
 def _band_note(kpis: pd.DataFrame) -> str:
+    """The title note of a chart that draws a t-band (see :func:`_band`)."""
     n = _n_reps(kpis)
     return f"mean of {n} replications, {LEVEL:.0%} t-band" if n > 1 else "one replication"
+
+
+def _mean_note(kpis: pd.DataFrame) -> str:
+    """The title note of a chart of means without a band."""
+    n = _n_reps(kpis)
+    return f"mean of {n} replications" if n > 1 else "one replication"
+
+
+def _legend_outside(ax, **kw) -> None:
+    """A figure legend to the right of the axes (constrained layout makes room for it), off the data."""
+    ax.figure.legend(*ax.get_legend_handles_labels(), loc="outside right upper", frameon=False, **kw)
 
 
 def revenue_by_channel(kpis: pd.DataFrame) -> Figure:
@@ -59,7 +72,7 @@ def revenue_by_channel(kpis: pd.DataFrame) -> Figure:
     for (label, col), colour in zip(CHANNEL_COLUMNS.items(), _COLOURS, strict=False):
         _band(ax, kpis, col, label, colour, scale=1e6)
     ax.set(xlabel="month", ylabel="revenue (USD million)", title=f"Revenue by channel ({_band_note(kpis)})")
-    ax.legend(frameon=False)
+    _legend_outside(ax, title="channel")
     ax.set_ylim(bottom=0)
     return fig
 
@@ -92,8 +105,8 @@ def conflicts_by_type(kpis: pd.DataFrame) -> Figure:
     for (label, col), colour in zip(CONFLICT_COLUMNS.items(), _COLOURS, strict=False):
         ax.bar(means.index, means[col], bottom=bottom, label=label, color=colour, width=0.85)
         bottom += means[col].to_numpy()
-    ax.set(xlabel="month", ylabel="conflicts", title="Conflicts by type (mean per month)")
-    ax.legend(frameon=False)
+    ax.set(xlabel="month", ylabel="conflicts", title=f"Conflicts by type per month ({_mean_note(kpis)})")
+    _legend_outside(ax, title="type")
     return fig
 
 
@@ -117,8 +130,8 @@ def partners_by_tier(kpis: pd.DataFrame) -> Figure:
     labels = [c.removeprefix("partners_tier_") for c in cols]
     colours = [_COLOURS[i % len(_COLOURS)] for i in range(len(cols))]
     ax.stackplot(means.index, means.to_numpy().T, labels=labels, colors=colours, alpha=0.85)
-    ax.set(xlabel="month", ylabel="active partners", title="Active partners by tier (mean)")
-    ax.legend(frameon=False, loc="upper left", fontsize=8)
+    ax.set(xlabel="month", ylabel="active partners", title=f"Active partners by tier ({_mean_note(kpis)})")
+    _legend_outside(ax, title="tier", fontsize=8)
     return fig
 
 
@@ -183,26 +196,82 @@ def lorenz(partners: pd.DataFrame) -> Figure:
     return fig
 
 
-def compare_forest(table: pd.DataFrame) -> Figure:
+def compare_forest(table: pd.DataFrame, a: str = "A", b: str = "B") -> Figure:
     """Relative differences B - A (in % of A) with their CIs, one row per headline KPI.
 
+    KPIs whose interval excludes zero are drawn in colour and marked "significant" in their label;
+    the others are grey.
+
     Args:
-        table: rows indexed by KPI with columns ``a_mean``, ``diff``, ``ci_low``, ``ci_high``.
+        table: rows indexed by KPI with columns ``a`` (or ``a_mean``), ``diff``, ``ci_low``, ``ci_high`` and
+            optionally ``significant`` (:attr:`experiments.replication.Comparison.table`).
+        a: the reference's name (axis label and title).
+        b: the what-if's name.
+
+    Returns:
+        A Figure whose first error bar holds the significant KPIs and the second the others (in % of A).
     """
-    t = table[np.isfinite(table["a_mean"]) & (table["a_mean"] != 0) & np.isfinite(table["diff"])]
-    fig, (ax,) = _figure(7.0, 0.3 * max(len(t), 4) + 1.0)
+    ref = table["a"] if "a" in table.columns else table["a_mean"]
+    keep = np.isfinite(ref) & (ref != 0) & np.isfinite(table["diff"])
+    t, ref = table[keep], ref[keep]
+    sig = (t["significant"].astype(bool) if "significant" in t.columns
+           else (t["ci_low"] > 0) | (t["ci_high"] < 0)).to_numpy()
+    fig, (ax,) = _figure(7.5, 0.22 * max(len(t), 4) + 1.5)
+    ax.xaxis.set_major_locator(AutoLocator())
     if t.empty:
         ax.text(0.5, 0.5, "nothing to compare", ha="center", va="center", transform=ax.transAxes)
         return fig
-    scale = 100.0 / t["a_mean"].abs()
+    scale = 100.0 / ref.abs()
     y = np.arange(len(t))[::-1]
-    mid = t["diff"] * scale
-    err = np.vstack([(t["diff"] - t["ci_low"]) * scale, (t["ci_high"] - t["diff"]) * scale])
-    ax.xaxis.set_major_locator(AutoLocator())
-    ax.errorbar(mid, y, xerr=np.nan_to_num(err), fmt="o", color=_COLOURS[0], capsize=3)
+    mid = (t["diff"] * scale).to_numpy(dtype=float)
+    err = np.nan_to_num(np.abs(np.vstack([((t["diff"] - t["ci_low"]) * scale).to_numpy(dtype=float),
+                                          ((t["ci_high"] - t["diff"]) * scale).to_numpy(dtype=float)])))
+    for mask, colour, label in ((sig, _COLOURS[0], "95 % CI excludes zero"),
+                                (~sig, "#999999", "95 % CI includes zero")):
+        ax.errorbar(mid[mask], y[mask], xerr=err[:, mask], fmt="o", color=colour, capsize=3, label=label,
+                    mfc=colour if colour != "#999999" else "white")
     ax.axvline(0, color="grey", lw=0.8)
-    ax.set_yticks(y, t.index)
-    ax.set(xlabel="B - A, % of A (95 % CI)", title="Difference by headline KPI")
+    ax.set_yticks(y, [f"{k}  (significant)" if s_ else str(k) for k, s_ in zip(t.index, sig, strict=True)],
+                  fontsize=8)
+    for lbl, s_ in zip(ax.get_yticklabels(), sig, strict=True):
+        lbl.set_fontweight("bold" if s_ else "normal")
+    ax.set(xlabel=f"{b} - {a}, % of {a} (95 % CI)", title=f"{b} vs {a}: difference by headline KPI")
+    fig.legend(loc="outside lower center", ncols=2, frameon=False, fontsize=8)
+    return fig
+
+
+def difference_series(band: pd.DataFrame, column: str, *, a: str = "A", b: str = "B", paired: bool = True,
+                      unit: str | None = None) -> Figure:
+    """The difference B - A of a monthly KPI over time, with its 95 % confidence band.
+
+    Args:
+        band: :func:`experiments.stats.monthly_diff_band` (``month, mean, low, high``).
+        column: the KPI (axis label and unit).
+        a: the reference's name.
+        b: the what-if's name.
+        paired: whether the band is paired (the title says which).
+        unit: the axis unit (default :func:`kpi_unit`); money is shown in USD thousand or million.
+
+    Returns:
+        A Figure whose first line is the difference (scaled as the axis label says) and whose first
+        collection is the band when it has a width.
+    """
+    unit = unit or kpi_unit(column)
+    vals = band[["mean", "low", "high"]].to_numpy(dtype=float).ravel()
+    scale, shown = _money_scale(unit, vals)
+    fig, (ax,) = _figure()
+    m = band["month"].to_numpy()
+    ax.plot(m, band["mean"] / scale, color=_COLOURS[0], lw=1.8, label=f"{b} - {a}")
+    has_band = bool((band["high"] - band["low"]).abs().sum() > 0)
+    if has_band:
+        ax.fill_between(m, band["low"] / scale, band["high"] / scale, color=_COLOURS[0], alpha=0.2, lw=0,
+                        label=f"{LEVEL:.0%} CI ({'paired' if paired else 'Welch'})")
+    ax.axhline(0, color="grey", lw=0.8)
+    how = (f"paired, {LEVEL:.0%} t-band" if paired else f"Welch, {LEVEL:.0%} t-band") if has_band \
+        else "no band: one replication"
+    ax.set(xlabel="month", ylabel=f"difference ({shown})",
+           title=f"{column.replace('_', ' ')}: {b} - {a} per month ({how})")
+    ax.legend(frameon=False, loc="best", fontsize=8)
     return fig
 
 
@@ -214,7 +283,8 @@ def to_png_base64(fig: Figure, dpi: int = 110) -> str:
 
 
 __all__ = [
-    "compare_forest", "conflicts_by_type", "lorenz", "lorenz_points", "partner_revenue_totals", "partner_sentiment",
+    "compare_forest", "conflicts_by_type", "difference_series",
+    "lorenz", "lorenz_points", "partner_revenue_totals", "partner_sentiment",
     "partners_by_tier", "revenue_by_channel", "tier_columns", "to_png_base64", "top_share",
 ]
 
@@ -312,7 +382,7 @@ def kpi_series(runs: pd.DataFrame | dict[str, pd.DataFrame], column: str, *, uni
     ax.set(xlabel="month", ylabel=f"{column.replace('_', ' ')} ({shown})",
            title=title or f"{column.replace('_', ' ')} ({note})")
     if len(runs) > 1:
-        ax.legend(frameon=False)
+        ax.legend(frameon=False, loc="best")
     return fig
 
 
@@ -346,7 +416,7 @@ def channel_mix(kpis: pd.DataFrame) -> Figure:
         A Figure with one bar container per channel; bar heights are :func:`channel_mix_shares` (share 0-1).
     """
     return _share_figure(channel_mix_shares(kpis), "share of revenue (0-1)",
-                         f"Channel mix: share of revenue by channel ({_band_note(kpis)})")
+                         f"Channel mix: share of revenue by channel ({_mean_note(kpis)})", legend_title="channel")
 
 
 def tier_shares(kpis: pd.DataFrame) -> pd.DataFrame:
@@ -372,15 +442,15 @@ def tier_distribution(kpis: pd.DataFrame) -> Figure:
         A Figure with one bar container per tier; bar heights are :func:`tier_shares` (share 0-1).
     """
     return _share_figure(tier_shares(kpis), "share of active partners (0-1)",
-                         f"Tier distribution ({_band_note(kpis)})")
+                         f"Tier distribution ({_mean_note(kpis)})", legend_title="tier")
 
 
-def _share_figure(shares: pd.DataFrame, ylabel: str, title: str) -> Figure:
-    """Stacked monthly shares (rows sum to 1) with a legend."""
+def _share_figure(shares: pd.DataFrame, ylabel: str, title: str, legend_title: str | None = None) -> Figure:
+    """Stacked monthly shares (rows sum to 1) with a legend beside the bars."""
     fig, (ax,) = _figure()
     _stacked_bars(ax, shares)
     ax.set(xlabel="month", ylabel=ylabel, ylim=(0, 1), title=title)
-    ax.legend(frameon=False, loc="lower left", fontsize=8)
+    _legend_outside(ax, title=legend_title, fontsize=8)
     return fig
 
 
@@ -493,32 +563,50 @@ def conflicts_by_resolution(conflicts: pd.DataFrame) -> Figure:
     n = int(conflicts["replication"].nunique()) if "replication" in conflicts.columns else 1
     ax.set(xlabel="conflict type", ylabel="conflicts per run",
            title=f"Conflicts by type and resolution ({f'mean of {n} replications' if n > 1 else 'one replication'})")
-    ax.legend(frameon=False, title="resolution", fontsize=8)
+    _legend_outside(ax, title="resolution", fontsize=8)
     return fig
 
 
-def ci_bars(table: pd.DataFrame, *, ylabel: str, title: str = "") -> Figure:
-    """Means with 95 % CIs side by side (policies, scenarios, what-if vs baseline).
+def ci_bars(table: pd.DataFrame, *, ylabel: str, title: str = "", sort: bool = False,
+            unit: str | None = None) -> Figure:
+    """Means with 95 % CIs as horizontal bars, one per row (policies, scenarios, design points).
+
+    The figure's height grows with the number of bars and its width with the longest label, and
+    constrained layout makes room for the labels, so long design-point labels are never cut.
 
     Args:
         table: one row per bar, indexed by label, with columns ``mean``, ``ci_low`` and ``ci_high``.
-        ylabel: axis label with the unit.
+        ylabel: the value's label (drawn on the horizontal axis), with its unit unless ``unit`` is given.
         title: the title.
+        sort: order the bars by mean, the largest at the top (a ranking).
+        unit: the values' unit: money is then shown in USD thousand or million and the unit appended
+            to the label.
 
     Returns:
-        A Figure with one bar container whose heights are ``table["mean"]``.
+        A Figure with one bar container whose widths are ``table["mean"]`` (divided by the money scale
+        when ``unit`` is money), the first row at the top.
     """
-    fig, (ax,) = _figure(max(4.0, 1.1 * len(table) + 2.0), 3.6)
+    t = table.sort_values("mean", ascending=False) if sort else table
+    n = len(t)
+    longest = max((len(str(i)) for i in t.index), default=10)
+    title = title or f"{ylabel} (mean, 95 % CI)"
+    width = min(11.0, max(6.5, 2.5 + 0.075 * longest + 2.8, 0.085 * len(title) + 0.3))
+    fig, (ax,) = _figure(width, 0.32 * max(n, 2) + 1.3)
     ax.xaxis.set_major_locator(AutoLocator())
-    x = np.arange(len(table))
-    mean = table["mean"].to_numpy(dtype=float)
-    err = np.vstack([mean - table["ci_low"].to_numpy(dtype=float), table["ci_high"].to_numpy(dtype=float) - mean])
-    ax.bar(x, mean, yerr=np.nan_to_num(np.abs(err)), capsize=4, color=[_COLOURS[i % len(_COLOURS)]
-                                                                        for i in range(len(table))], width=0.6)
-    ax.set_xticks(x, [str(i) for i in table.index], rotation=20 if len(table) > 3 else 0,
-                  ha="right" if len(table) > 3 else "center")
-    ax.axhline(0, color="grey", lw=0.6)
-    ax.set(ylabel=ylabel, title=title or f"{ylabel} (mean, 95 % CI)")
+    scale, shown = (1.0, "")
+    if unit is not None:
+        scale, shown = _money_scale(unit, t[["mean", "ci_low", "ci_high"]].to_numpy(dtype=float).ravel())
+    y = np.arange(n)[::-1]
+    mean = t["mean"].to_numpy(dtype=float) / scale
+    err = np.vstack([mean - t["ci_low"].to_numpy(dtype=float) / scale,
+                     t["ci_high"].to_numpy(dtype=float) / scale - mean])
+    ax.barh(y, mean, xerr=np.nan_to_num(np.abs(err)), capsize=3, height=0.6,
+            color=[_COLOURS[i % len(_COLOURS)] for i in range(n)] if n <= len(_COLOURS) else _COLOURS[0])
+    ax.set_yticks(y, [str(i) for i in t.index], fontsize=8 if n > 8 else 9)
+    ax.set_ylim(-0.6, n - 0.4)
+    ax.axvline(0, color="grey", lw=0.6)
+    ax.set_xlabel(f"{ylabel} ({shown})" if shown else ylabel)
+    ax.set_title(title, fontsize=10)
     return fig
 
 
@@ -569,7 +657,8 @@ def response_curves(points: pd.DataFrame, allocation: pd.DataFrame | None = None
         ax.set_ylabel("gain before own cost\n(USD thousand per year)", fontsize=8)
         ax.tick_params(labelsize=7)
     if cells:
-        axes[0].legend(fontsize=6, frameon=False)
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=5, fontsize=7,
+                   frameon=False)
     fig.suptitle("Response curves: incremental gross profit before the cell's own cost (95 % CI)", fontsize=10)
     return fig
 
@@ -599,7 +688,8 @@ def allocation_spend(allocation: pd.DataFrame) -> Figure:
     total = float(allocation["spend"].sum())
     ax.set(xlabel="spend (USD thousand per year)",
            title=f"Budget allocation by tier and lever (optimised total USD {total / 1e3:,.0f} thousand per year)")
-    ax.legend(frameon=False, fontsize=8)
+    ax.title.set_fontsize(10)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2, frameon=False, fontsize=8)
     return fig
 
 
@@ -628,7 +718,7 @@ def sobol_chart(indices: pd.DataFrame) -> Figure:
         ax.set_xlabel("index (share of output variance)", fontsize=8)
         if j == 0:
             ax.set_yticks(y, factors, fontsize=8)
-            ax.legend(frameon=False, fontsize=8)
+            ax.legend(frameon=False, fontsize=8, loc="best")
     fig.suptitle("Sobol sensitivity indices (95 % CI)", fontsize=10)
     return fig
 

@@ -1,11 +1,15 @@
 """Self-contained HTML reports of a run, a comparison, a sweep and an optimisation.
 
 Every page is built by one helper (:func:`page`: structure, style, figures as base64
-PNG data URIs, no external resources) from data the lower layers return
-(DataFrames, ``summary.json``, :func:`experiments.analysis.summarise`,
-:class:`optimise.loop.OptimisationResult`) and from :mod:`channelsim.plots`.  Each
-report says what was run, gives the headline numbers with their 95 % confidence
-intervals and shows the plots, each with a one-sentence caption.
+PNG data URIs, no scripts, no external resources) from data the lower layers return
+(DataFrames, ``summary.json``, :class:`experiments.replication.Comparison`,
+:func:`experiments.analysis.summarise`, :class:`optimise.loop.OptimisationResult`) and
+from :mod:`channelsim.plots`.  Each report opens with the answer: a short written summary
+generated from the numbers (:mod:`channelsim.narrative`: what was run, what changed and by
+how much with its 95 % confidence interval, what did not change significantly, and
+warnings in words), then KPI tiles (value, change, %, CI; green or red with the words
+"better" / "worse" when the interval excludes zero, grey otherwise), then what was run in
+full, the tables and the plots, each with a one-sentence caption.
 """
 
 from __future__ import annotations
@@ -19,21 +23,46 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import plots
-from .stats import mean_ci
+from . import narrative, plots
+from .narrative import Tile
+from .stats import mean_ci, monthly_diff_band
 
 _CSS = """
 body { font-family: system-ui, -apple-system, Segoe UI, sans-serif; margin: 2em auto; max-width: 1100px;
        color: #222; line-height: 1.4; padding: 0 1em; }
-h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+h1 { font-size: 1.6em; overflow-wrap: anywhere; }
+h2 { font-size: 1.25em; margin-top: 1.6em; border-bottom: 1px solid #ddd; overflow-wrap: anywhere; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1.2em; }
-th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #eee; text-align: right; }
+th, td { padding: 0.25em 0.55em; border-bottom: 1px solid #eee; text-align: right; }
+th { overflow-wrap: break-word; vertical-align: bottom; }
+td { white-space: nowrap; } td:first-child { white-space: normal; min-width: 8em; }
 th { background: #f5f5f5; } th:first-child, td:first-child { text-align: left; }
-dl { display: grid; grid-template-columns: minmax(8em, max-content) 1fr; column-gap: 1em; row-gap: 0.25em; }
-dt { font-weight: 600; grid-column: 1; overflow-wrap: anywhere; } dd { grid-column: 2; margin: 0; }
-figure { margin: 1em 0 1.6em; } img { max-width: 100%; }
+.wide { max-width: 100%; overflow-x: auto; }
+dl { margin: 0.5em 0 1em; }
+dl > div { display: grid; grid-template-columns: minmax(7em, 14em) minmax(0, 1fr); column-gap: 1em;
+           padding: 0.15em 0; border-bottom: 1px solid #f3f3f3; }
+dt { font-weight: 600; overflow-wrap: anywhere; } dd { margin: 0; overflow-wrap: anywhere; min-width: 0; }
+@media (max-width: 560px) { dl > div { grid-template-columns: minmax(0, 1fr); } }
+figure { margin: 1em 0 1.6em; } img { max-width: 100%; height: auto; }
 figcaption { color: #444; font-size: 0.9em; margin-top: 0.3em; }
 .note { color: #666; font-size: 0.85em; }
+.summary { background: #f7f9fc; border-left: 4px solid #1f77b4; padding: 0.2em 1em 0.4em; margin: 1em 0; }
+.summary h2 { margin-top: 0.5em; border: none; }
+.summary p { margin: 0.45em 0; overflow-wrap: anywhere; }
+.summary p.warn { background: #fff4e5; border-left: 4px solid #e67e00; padding: 0.4em 0.8em; }
+.tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(14em, 1fr)); gap: 0.7em;
+         margin: 1em 0 1.4em; }
+.tile { border: 1px solid #ddd; border-left-width: 6px; border-radius: 4px; padding: 0.5em 0.7em; min-width: 0;
+        background: #fafafa; overflow-wrap: anywhere; }
+.tile .label { font-size: 0.85em; color: #444; } .tile .value { font-size: 1.3em; font-weight: 650; }
+.tile .change { font-weight: 600; } .tile .ci, .tile .verdict { font-size: 0.82em; }
+.tile.better { border-color: #2e7d32; background: #eef7ee; } .tile.better .verdict { color: #1b5e20; }
+.tile.worse { border-color: #c62828; background: #fcefef; } .tile.worse .verdict { color: #b71c1c; }
+.tile.changed { border-color: #1f5fa8; background: #eef3fa; } .tile.changed .verdict { color: #174a84; }
+.tile.flat, .tile.level { border-color: #bbb; } .tile.flat .verdict, .tile.level .verdict { color: #666; }
+td.sig-better { color: #1b5e20; font-weight: 600; } td.sig-worse { color: #b71c1c; font-weight: 600; }
+td.sig-changed { color: #174a84; font-weight: 600; } td.text { text-align: left; white-space: normal; }
+td.ci, td.sig-better, td.sig-worse, td.sig-changed { white-space: normal; }
 """
 
 #: What each figure shows, keyed by the figure's role; every report figure gets one of these sentences.
@@ -60,8 +89,10 @@ RUN_CAPTIONS = {
 }
 
 
+
+
 # ---------------------------------------------------------------------------
-# The one HTML helper: page structure, tables, facts and embedded figures.
+# The one HTML helper: page structure, summary, tiles, tables, facts and embedded figures.
 
 
 def fmt(x: Any) -> str:
@@ -98,16 +129,38 @@ def page(title: str, body: Sequence[str]) -> str:
     """A complete HTML page: no scripts, no external resources."""
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
         + "\n".join(b for b in body if b) + "\n</body></html>\n"
     )
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """An HTML table; cells are formatted with :func:`fmt` and escaped."""
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+class Cell(str):
+    """A table cell's text with a CSS class (e.g. the significance of a difference)."""
+
+    css: str = ""
+
+    def __new__(cls, text: str, css: str = "") -> Cell:
+        obj = super().__new__(cls, text)
+        obj.css = css
+        return obj
+
+
+def _td(c: Any) -> str:
+    if isinstance(c, Cell) and c.css:
+        text = html.escape(str(c))
+        if "kpi" in c.css.split():  # a column name may break after its underscores
+            text = text.replace("_", "_<wbr>")
+        return f'<td class="{html.escape(c.css)}">{text}</td>'
+    return f"<td>{html.escape(fmt(c))}</td>"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -> str:
+    """An HTML table in a horizontally scrolling wrapper; cells are formatted with :func:`fmt` and escaped."""
+    head = "".join(f"<th>{html.escape(str(h)).replace('_', '_<wbr>')}</th>" for h in header)
+    body = "".join("<tr>" + "".join(_td(c) for c in r) + "</tr>" for r in rows)
+    klass = f' class="{html.escape(cls)}"' if cls else ""
+    return f'<div class="wide"><table{klass}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def frame_table(df: pd.DataFrame | None, columns: Sequence[str] | None = None, max_rows: int = 500) -> str:
@@ -121,10 +174,47 @@ def frame_table(df: pd.DataFrame | None, columns: Sequence[str] | None = None, m
 
 
 def facts(items: Mapping[str, Any]) -> str:
-    """A definition list of what was run."""
-    rows = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(fmt(v) if not isinstance(v, str) else v)}</dd>"
-                   for k, v in items.items())
+    """A definition list of what was run: each term and its value in one row, so they stay paired when text wraps."""
+    rows = "".join(f"<div><dt>{html.escape(str(k))}</dt><dd>{html.escape(fmt(v) if not isinstance(v, str) else v)}"
+                   "</dd></div>" for k, v in items.items())
     return f"<dl>{rows}</dl>"
+
+
+def _sentence(text: str) -> str:
+    """``text`` with a capital first letter and a full stop."""
+    text = text.strip()
+    return (text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")) if text else text
+
+
+def summary_section(paragraphs: Sequence[str], warnings: Sequence[str] = (), *, warnings_first: bool = True) -> str:
+    """The written summary a report opens with: the paragraphs and the warnings, each in words.
+
+    Args:
+        paragraphs: the sentences, a paragraph each.
+        warnings: what the reader must know before acting on the result (highlighted).
+        warnings_first: put the warnings before the paragraphs (a comparison that might mislead), or after
+            them (a result that needs its context first).
+    """
+    warn = "".join(f'<p class="warn"><strong>Warning:</strong> {html.escape(_sentence(w))}</p>' for w in warnings)
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    inner = warn + body if warnings_first else body + warn
+    return f'<section class="summary" aria-label="Summary"><h2>Summary</h2>{inner}</section>'
+
+
+def tiles(items: Sequence[Tile]) -> str:
+    """KPI tiles: label, value, change, %, CI and the verdict in words (the colour only repeats it)."""
+    out = []
+    for t in items:
+        change = " ".join(x for x in (t.change, f"({t.pct})" if t.pct else "") if x)
+        parts = [f'<div class="label">{html.escape(t.label)}</div>',
+                 f'<div class="value">{html.escape(t.value)}</div>']
+        if change:
+            parts.append(f'<div class="change">{html.escape(change)}</div>')
+        if t.ci:
+            parts.append(f'<div class="ci">{html.escape(t.ci)}</div>')
+        parts.append(f'<div class="verdict">{html.escape(t.verdict)}</div>')
+        out.append(f'<div class="tile {t.status}" data-kpi="{html.escape(t.key)}">{"".join(parts)}</div>')
+    return f'<div class="tiles" aria-label="Headline KPIs">{"".join(out)}</div>' if out else ""
 
 
 def _p(text: str, cls: str = "") -> str:
@@ -185,10 +275,15 @@ def run_figures(kpis: pd.DataFrame, partners: pd.DataFrame | None = None, confli
     return [(pre + t, f, c) for t, f, c in figs]
 
 
+
+
 def run_report(kpis: pd.DataFrame, partners: pd.DataFrame, summary: Mapping[str, Any], *,
                conflicts: pd.DataFrame | None = None, migrations: pd.DataFrame | None = None,
                tiers: Sequence[str] | None = None) -> str:
     """The HTML report of one run (all replications).
+
+    It opens with a written summary (what was run; the headline levels with their 95 % CIs) and
+    KPI tiles, then what was run in full, every headline KPI and the plots.
 
     Args:
         kpis: monthly KPIs with a ``replication`` column (as in ``kpis.parquet``).
@@ -202,6 +297,7 @@ def run_report(kpis: pd.DataFrame, partners: pd.DataFrame, summary: Mapping[str,
         A self-contained HTML page.
     """
     name = str(summary.get("scenario", "scenario"))
+    n = int(summary.get("replications") or 0)
     what = {
         "scenario": name,
         "description": summary.get("description") or "-",
@@ -217,9 +313,12 @@ def run_report(kpis: pd.DataFrame, partners: pd.DataFrame, summary: Mapping[str,
     }
     body = [
         f"<h1>channelsim run: {html.escape(name)}</h1>",
+        summary_section(narrative.run_summary(summary)),
+        tiles(narrative.level_tiles(summary.get("kpis", {}), n)),
         _h2("What was run"), facts(what),
         _h2("Headline KPIs"), _p(_HEADLINE_NOTE, "note"),
-        table(["KPI (unit)", "mean", "95 % CI low", "95 % CI high"], _headline_rows(summary.get("kpis", {}))),
+        table(["KPI (unit)", "mean", "95 % CI low", "95 % CI high"], _headline_rows(summary.get("kpis", {})),
+              cls="kpis"),
     ]
     for title, fig, caption in run_figures(kpis, partners, conflicts, migrations, tiers):
         body += [_h2(title), figure(fig, caption)]
@@ -229,55 +328,105 @@ def run_report(kpis: pd.DataFrame, partners: pd.DataFrame, summary: Mapping[str,
 # ---------------------------------------------------------------------------
 # compare
 
-#: KPI series drawn for both runs of a comparison on one axis.
-COMPARE_SERIES = ("revenue_total", "gross_profit", "partner_nps", "partner_satisfaction", "active_partners")
+#: KPI series drawn for both runs of a comparison, with their difference over time.
+COMPARE_SERIES = ("gross_profit", "revenue_total", "partner_nps", "partner_satisfaction", "active_partners")
 
 
 def _as_frames(run: pd.DataFrame | Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return {"kpis": run} if isinstance(run, pd.DataFrame) else dict(run)
 
 
-def compare_report(table_: pd.DataFrame, info: Mapping[str, Any], run_a: pd.DataFrame | Mapping[str, pd.DataFrame],
-                   run_b: pd.DataFrame | Mapping[str, pd.DataFrame]) -> str:
-    """The HTML report of a comparison of two runs.
+def short_value(kpi: str, v: Any, *, change: bool = False) -> str:
+    """A headline KPI's value for a table whose first column carries the unit: ``18.8 M``, ``55.6 %``, ``-5.0``."""
+    shares = narrative.unit(kpi).startswith("share") and "per" not in narrative.unit(kpi)
+    return narrative.quantity(kpi, v, change=change, with_unit=shares)
+
+
+def _sig_cell(cmp: Any, k: str) -> Cell:
+    if not cmp.has_intervals:
+        return Cell("n/a")
+    r = cmp.table.loc[k]
+    if not bool(r["significant"]):
+        return Cell("no")
+    d = narrative.direction(str(k), float(r["diff"]))
+    arrow = "up" if r["diff"] > 0 else "down"
+    return Cell(f"yes, {arrow}" + ("" if d == "changed" else f" ({d})"), f"sig-{d}")
+
+
+def compare_report(cmp: Any, info: Mapping[str, Any], run_a: pd.DataFrame | Mapping[str, pd.DataFrame],
+                   run_b: pd.DataFrame | Mapping[str, pd.DataFrame], *, summary_a: Mapping[str, Any] | None = None,
+                   summary_b: Mapping[str, Any] | None = None) -> str:
+    """The HTML report of a comparison of two runs, B (the what-if) against A (the reference).
+
+    It opens with a written summary (what was compared; which KPIs changed significantly, by how
+    much, in % and with the 95 % CI; which did not) and KPI tiles; legends name the scenarios; the
+    difference B - A of the headline series is drawn over time with its (paired) 95 % band.
 
     Args:
-        table_: one row per headline KPI (index) with ``a_mean, b_mean, diff, ci_low, ci_high``.
-        info: what was compared (``A``, ``B``, ``interval``...), shown as given.
+        cmp: the :class:`experiments.replication.Comparison` (labels ``a`` and ``b`` name the runs).
+        info: what was compared (runs, interval method...), shown as given.
         run_a: run A: its monthly KPIs, or ``{"kpis": ..., "partners": ..., "conflicts": ..., "migrations": ...}``
             (the frames of a run folder; those given are plotted).
         run_b: run B, likewise.
+        summary_a: A's ``summary.json`` (months and seed in the summary), if known.
+        summary_b: B's ``summary.json``, if known.
 
     Returns:
         A self-contained HTML page.
     """
     a, b = _as_frames(run_a), _as_frames(run_b)
-    rows = [[_kpi_label(str(k)), r["a_mean"], r["b_mean"], r["diff"], r["ci_low"], r["ci_high"]]
-            for k, r in table_.iterrows()]
+    na, nb = cmp.a, cmp.b
+    t = cmp.table
+    ci = cmp.has_intervals
+    rows = [[Cell(_kpi_label(str(k)), "kpi"), short_value(str(k), r["a"]), short_value(str(k), r["b"]),
+             short_value(str(k), r["diff"], change=True),
+             f"{r['pct']:+.1f} %" if math.isfinite(r["pct"]) else "n/a",
+             Cell(narrative.interval(str(k), r["ci_low"], r["ci_high"], change=True) if ci else "n/a", "ci"),
+             _sig_cell(cmp, k)]
+            for k, r in t.loc[narrative.ordered(t.index)].iterrows()]
     body = [
-        "<h1>channelsim comparison</h1>",
+        f"<h1>channelsim comparison: {html.escape(nb)} vs {html.escape(na)}</h1>",
+        summary_section(narrative.comparison_summary(cmp, run_a=summary_a, run_b=summary_b), cmp.warnings),
+        tiles(narrative.comparison_tiles(cmp)),
         _h2("What was compared"), facts({**info, "report written": now()}),
-        _h2("Headline KPIs: B - A"), _p(_HEADLINE_NOTE.replace("mean over replications", "difference of means"),
-                                        "note"),
-        table(["KPI (unit)", "A mean", "B mean", "B - A", "95 % CI low", "95 % CI high"], rows),
+        _h2(f"Headline KPIs: {nb} - {na}"),
+        _p(_HEADLINE_NOTE.replace("mean over replications", "difference of means") + " Significant: the 95 % CI "
+           "of the difference excludes zero.", "note"),
+        table(["KPI (unit)", f"A: {na}", f"B: {nb}", "B - A", "% of A", "95 % CI of B - A", "significant"], rows,
+              cls="kpis"),
+        _p("Money in USD (k thousand, M million); shares in %, their differences in percentage points (pp). "
+           "Exact values: compare.json.", "note"),
         _h2("Relative differences"),
-        figure(plots.compare_forest(table_), "Difference B - A of each headline KPI as a percentage of A, with its "
-               "95 % confidence interval; an interval that crosses zero is not a clear difference."),
+        figure(plots.compare_forest(t.loc[narrative.ordered(t.index)], na, nb),
+               f"Difference {nb} - {na} of each headline KPI as a percentage of "
+               f"{na}, with its 95 % confidence interval; KPIs whose interval excludes zero are in colour and "
+               "marked significant."),
     ]
-    both = {"A": a["kpis"], "B": b["kpis"]}
+    both = {na: a["kpis"], nb: b["kpis"]}
+    how = "paired per replication (common random numbers)" if cmp.paired else "Welch (unpaired)"
     for col in COMPARE_SERIES:
-        if col in a["kpis"].columns and col in b["kpis"].columns:
-            body += [_h2(f"{col.replace('_', ' ')}: A and B"),
-                     figure(plots.kpi_series(both, col),
-                            f"Monthly {col.replace('_', ' ')} of run A and run B: mean over each run's replications "
-                            "with its 95 % confidence band.")]
-    for label, run in (("A", a), ("B", b)):
+        if col not in a["kpis"].columns or col not in b["kpis"].columns:
+            continue
+        words = col.replace("_", " ")
+        head = col if col in t.index else ("active_partners_end" if col == "active_partners" else col)
+        mark = ""
+        if head in t.index and ci:
+            mark = " (significant change)" if bool(t.at[head, "significant"]) else " (no significant change)"
+        band = monthly_diff_band(a["kpis"], b["kpis"], col, paired=cmp.paired)
+        body += [_h2(f"{words}: {nb} vs {na}{mark}"),
+                 figure(plots.difference_series(band, col, a=na, b=nb, paired=cmp.paired),
+                        f"Monthly difference {nb} - {na} in {words}, {how}, with its 95 % confidence band; where "
+                        "the band excludes the zero line the months differ beyond the replication noise."),
+                 figure(plots.kpi_series(both, col),
+                        f"Monthly {words} of {nb} and {na}: mean over each run's replications with its 95 % "
+                        "confidence band.")]
+    for label, run in ((na, a), (nb, b)):
         for title, fig, caption in run_figures(run["kpis"], run.get("partners"), run.get("conflicts"),
                                                run.get("migrations"), label=label):
             if title.endswith(("Revenue by channel", "Gross profit", "Active partners", "NPS")):
                 continue  # drawn above for both runs on one axis
-            body += [_h2(title), figure(fig, f"Run {label}. {caption}")]
-    return page("channelsim comparison", body)
+            body += [_h2(title), figure(fig, f"{label}. {caption}")]
+    return page(f"channelsim comparison: {nb} vs {na}", body)
 
 
 # ---------------------------------------------------------------------------
@@ -296,22 +445,46 @@ def _point_label(row: pd.Series, factors: Sequence[str]) -> str:
                      for f in factors)
 
 
+
 #: Design points up to which the report draws each point's mean with its CI.
 MAX_POINT_BARS = 24
+#: Design points listed in the ranking table.
+MAX_RANKED = 15
 
 
-def sweep_report(summary: Mapping[str, Any]) -> str:
+def rank_outcome(outputs: Sequence[str], chosen: str | None = None) -> str | None:
+    """The output a sweep report ranks its design points on: ``chosen``, else gross profit, else the first."""
+    if chosen:
+        return chosen
+    if "gross_profit" in outputs:
+        return "gross_profit"
+    return outputs[0] if outputs else None
+
+
+def sweep_report(summary: Mapping[str, Any], rank_on: str | None = None) -> str:
     """The HTML report of a stored experiment.
+
+    It opens with a written summary that ranks the design points on one outcome (``rank_on``, by
+    default gross profit when it is an output, else the first output) with their 95 % CIs and says
+    whether the best is separated from the second.
 
     Args:
         summary: :func:`experiments.analysis.summarise` of the experiment's folder (``experiment``, ``manifest``,
             ``results``, ``outputs``, ``point_means``, ``main_effects``, ``sobol``, ``morris``, ``indices_error``).
+        rank_on: the output to rank the design points on.
+
+    Raises:
+        ValueError: ``rank_on`` is not one of the experiment's outputs.
 
     Returns:
         A self-contained HTML page.
     """
     exp, man, df = summary["experiment"], summary["manifest"], summary["results"]
     outputs: list[str] = list(summary["outputs"])
+    if rank_on is not None and rank_on not in outputs:
+        raise ValueError(f"--rank-on {rank_on!r}: not an output of experiment {exp.name!r}; allowed: "
+                         + (", ".join(outputs) or "(no outputs)"))
+    outcome = rank_outcome(outputs, rank_on)
     n_ok = int((df["status"] == "ok").sum()) if len(df) else 0
     n_failed = int((df["status"] != "ok").sum()) if len(df) else 0
     design = exp.design
@@ -332,13 +505,46 @@ def sweep_report(summary: Mapping[str, Any]) -> str:
         "experiment file": str(man.get("experiment_file", "-")),
         "report written": now(),
     }
-    body = [f"<h1>channelsim sweep: {html.escape(exp.name)}</h1>", _h2("What was run"), facts(what)]
+    pm = summary["point_means"]
+    factors = exp.factor_names
+    points = pm.drop_duplicates("point").set_index("point") if not pm.empty else pd.DataFrame()
+    labels = {p: _point_label(points.loc[p], factors) or f"point {p}" for p in points.index}
+    ran = (f"What was run: experiment {exp.name} on {exp.base}: {design_text}, {man.get('n_points')} design points x "
+           f"{exp.replications} replication{'s' if exp.replications != 1 else ''}; {len(df)} of {man.get('n_runs')} "
+           f"runs stored ({n_ok} ok, {n_failed} failed); seed {exp.seed}"
+           + (", common random numbers across points." if exp.streams == "common" else ", independent streams."))
+    paragraphs = [ran]
+    warns = []
+    if outcome is not None and not pm.empty:
+        paragraphs += narrative.sweep_ranking(pm, outcome, labels, exp.replications)
+    if len(df) < (man.get("n_runs") or 0):
+        warns.append("The sweep is incomplete: the ranking covers the runs stored so far; run the same channelsim "
+                     "sweep command again to finish it.")
+    if n_failed:
+        warns.append(f"{n_failed} run{'s' if n_failed != 1 else ''} failed (listed at the end); their design points "
+                     "are ranked on the remaining replications.")
+    body = [f"<h1>channelsim sweep: {html.escape(exp.name)}</h1>", summary_section(paragraphs, warns)]
+    if outcome is not None and not pm.empty:
+        g = pm[pm["output"] == outcome].sort_values("mean", ascending=outcome in narrative.LOWER_IS_BETTER)
+        best = [Tile(f"#{i + 1}: {labels.get(r['point'], r['point'])}", narrative.quantity(outcome, r["mean"]), "",
+                     "", f"95 % CI {narrative.interval(outcome, r['ci_low'], r['ci_high'])}"
+                     if exp.replications >= 2 else "no CI: one replication", "level",
+                     f"{narrative.name(outcome)}, mean of {int(r['n'])} run{'s' if int(r['n']) != 1 else ''}",
+                     str(r["point"])) for i, (_, r) in enumerate(g.head(4).iterrows())]
+        body.append(tiles(best))
+        ranked = [[i + 1, Cell(str(labels.get(r["point"], r["point"])), "text"), r["mean"], r["ci_low"], r["ci_high"],
+                   r["n"]]
+                  for i, (_, r) in enumerate(g.head(MAX_RANKED).iterrows())]
+        order = "lowest" if outcome in narrative.LOWER_IS_BETTER else "highest"
+        body += [_h2(f"Design points ranked on {outcome.replace('_', ' ')}"),
+                 _p(f"{order.capitalize()} first; mean over each point's replications with its 95 % CI"
+                    + (f"; the best {MAX_RANKED} of {len(g)} shown." if len(g) > MAX_RANKED else "."), "note"),
+                 table(["rank", "design point", f"{_kpi_label(outcome)} mean", "95 % CI low", "95 % CI high",
+                        "runs"], ranked, cls="kpis")]
+    body += [_h2("What was run"), facts(what)]
     body += [_h2("Factors"), table(["scenario path", "values"], [[f.path, _factor_text(f)] for f in exp.factors])
              if exp.factors else _p("none: every design point is the base scenario", "note")]
-    if len(df) < (man.get("n_runs") or 0):
-        body.append(_p("The sweep is incomplete: run the same channelsim sweep command again to finish it.", "note"))
 
-    pm = summary["point_means"]
     if not pm.empty:
         body += [_h2("Headline outputs over all runs"),
                  _p("Mean of each output over every successful run (all design points pooled) with its 95 % "
@@ -350,18 +556,17 @@ def sweep_report(summary: Mapping[str, Any]) -> str:
             iv = mean_ci(ok[out].to_numpy(dtype=float))
             rows.append([_kpi_label(out), iv.mean, iv.low, iv.high, iv.n])
         body.append(table(["output (unit)", "mean", "95 % CI low", "95 % CI high", "runs"], rows))
-        factors = exp.factor_names
-        points = pm.drop_duplicates("point").set_index("point")
         if 1 < len(points) <= MAX_POINT_BARS:
-            for out in outputs:
+            for out in [o for o in outputs if o == outcome] + [o for o in outputs if o != outcome]:
                 t = pm[pm["output"] == out].set_index("point")
-                t.index = [_point_label(points.loc[p], factors) or f"point {p}" for p in t.index]
+                t.index = [labels.get(p, f"point {p}") for p in t.index]
                 unit = plots.kpi_unit(out).replace(" per month", "")
                 body += [_h2(f"{out.replace('_', ' ')} by design point"),
-                         figure(plots.ci_bars(t[["mean", "ci_low", "ci_high"]], ylabel=f"{out} ({unit})",
-                                              title=f"{out.replace('_', ' ')} by design point (mean, 95 % CI)"),
+                         figure(plots.ci_bars(t[["mean", "ci_low", "ci_high"]], ylabel=out, unit=unit,
+                                              title=f"{out.replace('_', ' ')} by design point, ranked (mean, 95 % CI)",
+                                              sort=True),
                                 f"Mean {out.replace('_', ' ')} at each design point over its replications, with "
-                                "its 95 % confidence interval.")]
+                                "its 95 % confidence interval, largest at the top.")]
         wide = pm.pivot(index="point", columns="output", values=["mean", "ci_low", "ci_high"])
         wide.columns = [f"{o} {stat}" for stat, o in wide.columns]
         order = [f"{o} {stat}" for o in outputs for stat in ("mean", "ci_low", "ci_high")]
@@ -405,12 +610,34 @@ def sweep_report(summary: Mapping[str, Any]) -> str:
 
 
 
+
 # ---------------------------------------------------------------------------
 # optimise
 
 
+def _validation_row(r: pd.Series) -> list[str]:
+    """One policy's validation: net profit, its difference to the current programme and to the optimised one."""
+    q, iv = narrative.quantity, narrative.interval
+
+    def sig(lo: float, hi: float) -> str:
+        return "sig-better" if lo > 0 else "sig-worse" if hi < 0 else ""
+
+    return [Cell(str(r["policy"]).replace("_", " "), "text"),
+            q("net_profit", r["net_profit"], with_unit=False), Cell(iv("net_profit", r["ci_low"], r["ci_high"]), "ci"),
+            Cell(q("net_profit", r["diff_vs_current"], change=True, with_unit=False),
+                 sig(r["diff_ci_low"], r["diff_ci_high"])),
+            Cell(iv("net_profit", r["diff_ci_low"], r["diff_ci_high"], change=True), "ci"),
+            Cell(q("net_profit", r["optimised_minus_policy"], change=True, with_unit=False),
+                 sig(r["omp_ci_low"], r["omp_ci_high"])),
+            Cell(iv("net_profit", r["omp_ci_low"], r["omp_ci_high"], change=True), "ci")]
+
+
 def optimise_report(result: Any, info: Mapping[str, Any]) -> str:
     """The HTML report of an optimisation.
+
+    It opens with a written summary (the recommendation, its validated gain over the current
+    programme) and warns in words when the recommendation does not beat the current programme or a
+    simple rule (the equal split, the split proportional to tier revenue) in validation.
 
     Args:
         result: the :class:`optimise.loop.OptimisationResult`.
@@ -469,16 +696,20 @@ def optimise_report(result: Any, info: Mapping[str, Any]) -> str:
                   "them by the amounts below (significant = more than 1.96 standard errors).")
     binding = pd.DataFrame([{"group": b.group, "statement": b.statement, "dual (d obj / d rhs)": b.dual,
                              "value of relaxing one unit": b.relax_value} for b in a.binding])
+    paragraphs, warns = narrative.optimise_summary(result, info)
     body = [
         f"<h1>channelsim optimise: {html.escape(name)}</h1>",
+        summary_section(paragraphs, warns, warnings_first=False),
+        tiles(narrative.optimise_tiles(result)),
         _h2("What was run"), facts(what),
         _h2("Headline numbers"), facts(headline),
         f"<ul>{notes}</ul>" if notes else "",
         _h2("Validation on fresh seeds"),
         *([_p("Net profit per year of each policy simulated on the same fresh seeds (common random numbers); "
               "differences are paired per replication, with 95 % confidence intervals.", "note"),
-           frame_table(val, ["policy", "net_profit", "ci_low", "ci_high", "diff_vs_current", "diff_ci_low",
-                             "diff_ci_high", "optimised_minus_policy", "omp_ci_low", "omp_ci_high"]),
+           table(["policy", "net profit", "95 % CI", "vs current", "95 % CI", "optimised - policy",
+                  "95 % CI"], [_validation_row(r) for _, r in val.iterrows()], cls="kpis"),
+           _p("USD per year; exact values in validation.csv.", "note"),
            figure(plots.ci_bars(diffs, ylabel="net profit vs current (USD thousand per year)",
                                 title="Net profit vs current (paired, 95 % CI)"),
                   "Gain in net profit per year of each policy over the current programme on fresh seeds, with its "
@@ -510,5 +741,6 @@ def optimise_report(result: Any, info: Mapping[str, Any]) -> str:
     return page(f"channelsim optimise: {name}", body)
 
 
-__all__ = ["compare_report", "facts", "figure", "fmt", "frame_table", "optimise_report", "page", "run_figures",
-           "run_report", "sweep_report", "table"]
+__all__ = ["COMPARE_SERIES", "Cell", "compare_report", "facts", "figure", "fmt", "frame_table", "optimise_report",
+           "page", "rank_outcome", "run_figures", "run_report", "short_value", "summary_section", "sweep_report",
+           "table", "tiles"]

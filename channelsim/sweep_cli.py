@@ -203,14 +203,20 @@ def report(
     directory: Annotated[Path, typer.Argument(help="an experiment's output folder")],
     output: Annotated[Path | None, typer.Option("--out", "-o", "--output",
                                                 help="HTML file (default: DIR/_report.html)")] = None,
+    rank_on: Annotated[str | None, typer.Option(
+        "--rank-on", help="Output to rank the design points on (default: gross_profit if it is an output, "
+        "else the first output).")] = None,
 ) -> None:
-    """Write a self-contained HTML report: what was run, means with 95 % CIs, main effects, Sobol/Morris indices."""
+    """Write a self-contained HTML report: design points ranked, means with 95 % CIs, main effects, indices."""
     from experiments.store import StoreError
 
     try:
-        path = write_report(directory, output)
+        path = write_report(directory, output, rank_on=rank_on)
     except StoreError as err:
         _fail(f"error: {err}")
+        return
+    except ValueError as err:
+        _fail(f"error: {directory}: {err}")
         return
     except OSError as err:
         _fail(f"error: cannot write {err.filename or output}: {err.strerror or err}")
@@ -218,11 +224,17 @@ def report(
     typer.echo(f"wrote {path}")
 
 
-def write_report(directory: Path, output: Path | None = None) -> Path:
+def write_report(directory: Path, output: Path | None = None, *, rank_on: str | None = None) -> Path:
     """Write the sweep report of ``directory`` to ``output`` (default ``DIR/_report.html``) atomically.
+
+    Args:
+        directory: the experiment's output folder.
+        output: the HTML file.
+        rank_on: the output the summary ranks the design points on (see :func:`channelsim.report.sweep_report`).
 
     Raises:
         experiments.store.StoreError: when the folder holds no experiment.
+        ValueError: ``rank_on`` is not one of the experiment's outputs.
     """
     from experiments.analysis import summarise
     from experiments.io import atomic_write_text
@@ -230,7 +242,7 @@ def write_report(directory: Path, output: Path | None = None) -> Path:
 
     from .report import sweep_report
 
-    text = sweep_report(summarise(directory))
+    text = sweep_report(summarise(directory), rank_on=rank_on)
     target = Path(output) if output is not None else Path(directory) / REPORT
     atomic_write_text(target, text)
     return target

@@ -33,7 +33,7 @@ import pandas as pd
 
 import sim
 
-from .stats import LEVEL, Interval, diff_ci, mean_ci, replication_headlines
+from .stats import LEVEL, Interval, diff_ci, mean_ci, monthly_diff_band, replication_headlines
 
 #: The frames a run returns, in the order they are kept.
 FRAMES = ("kpis", "partners", "conflicts", "migrations")
@@ -171,11 +171,11 @@ class Replications:
 
     def pairs_with(self, other: Replications) -> bool:
         """Whether replication r of ``self`` and of ``other`` share their random numbers."""
-        if self.n != other.n or self.n < 2:
-            return False
-        if self.seeds is not None or other.seeds is not None:
-            return self.seeds == other.seeds
-        return self.seed == other.seed
+        key_a = self.seeds if self.seeds is not None else self.seed
+        key_b = other.seeds if other.seeds is not None else other.seed
+        reps_a = sorted(self.kpis["replication"].unique()) if len(self.kpis) else []
+        reps_b = sorted(other.kpis["replication"].unique()) if len(other.kpis) else []
+        return pairs(key_a, key_b, reps_a, reps_b)
 
     def mismatches(self, other: Replications) -> list[str]:
         """The scale fields (horizon, market size) on which ``self`` and ``other`` differ, in words."""
@@ -201,41 +201,17 @@ class Replications:
         Raises:
             IncomparableError: the two differ in horizon or market size and ``allow_mismatch`` is False.
         """
-        warnings = []
-        mism = self.mismatches(other)
-        if mism and not allow_mismatch:
-            raise IncomparableError(
-                f"cannot compare {self.label!r} with {other.label!r}: they differ in "
-                + "; ".join(mism) + ". Allowed: runs of the same horizon and market size (re-run one of them, "
-                "or pass allow_mismatch=True / --allow-mismatch to compare them anyway)")
-        if mism:
-            warnings.append("the runs differ in " + "; ".join(mism) + ": differences reflect the scale, not only the "
-                            "programme")
-        paired = self.pairs_with(other)
-        if self.n < 2 or other.n < 2:
-            method = "no interval: a run has one replication (CI = difference)"
-            warnings.append("one replication: no confidence interval can be computed; run more replications")
-        elif paired:
-            method = f"paired t-interval over {self.n} replications (same seeds, common random numbers)"
-        else:
-            why = ("replications differ" if self.n != other.n else "seeds differ")
-            method = f"Welch t-interval ({why}; {self.n} vs {other.n} replications)"
-        if self.label == other.label:
-            warnings.append(f"both runs are labelled {self.label!r}: pass label= (or --label) to tell them apart")
-        ha, hb = self.headlines(), other.headlines()
-        rows = []
-        for k in ha.columns:
-            if k not in hb.columns:
-                continue
-            a, b = mean_ci(ha[k], level), mean_ci(hb[k], level)
-            d = diff_ci(ha[k], hb[k], paired=paired, level=level)
-            pct = d.mean / abs(a.mean) * 100 if a.mean and math.isfinite(a.mean) and a.mean != 0 else float("nan")
-            sig = bool(d.n >= 2 and d.low != d.high and (d.low > 0 or d.high < 0))
-            rows.append({"kpi": k, "a": a.mean, "b": b.mean, "diff": d.mean, "ci_low": d.low, "ci_high": d.high,
-                         "pct": pct, "significant": sig})
-        table = pd.DataFrame(rows).set_index("kpi")
-        return Comparison(a=self.label, b=other.label, table=table, method=method, paired=paired, level=level,
-                          warnings=tuple(warnings))
+        return compare_headlines(self.headlines(), other.headlines(), a=self.label, b=other.label,
+                                 paired=self.pairs_with(other), mismatches=self.mismatches(other), level=level,
+                                 allow_mismatch=allow_mismatch)
+
+    def monthly_difference(self, other: Replications, kpi: str, level: float = LEVEL) -> pd.DataFrame:
+        """``other - self`` of ``kpi`` per month with its CI (paired when the two share their seeds).
+
+        Returns:
+            Columns ``month, mean, low, high`` (see :func:`experiments.stats.monthly_diff_band`).
+        """
+        return monthly_diff_band(self.kpis, other.kpis, kpi, paired=self.pairs_with(other), level=level)
 
     def monthly(self, kpi: str, level: float = LEVEL) -> pd.DataFrame:
         """Mean and t-band of ``kpi`` per month over replications (``month, mean, low, high``)."""
@@ -265,6 +241,8 @@ class Comparison:
         paired: common random numbers were used.
         level: confidence level.
         warnings: what the reader must know before trusting the table.
+        n_a: replications of the reference.
+        n_b: replications of the what-if.
     """
 
     a: str
@@ -274,6 +252,13 @@ class Comparison:
     paired: bool
     level: float
     warnings: tuple[str, ...] = ()
+    n_a: int = 0
+    n_b: int = 0
+
+    @property
+    def has_intervals(self) -> bool:
+        """Whether the intervals could be computed (both runs have two or more replications)."""
+        return self.n_a >= 2 and self.n_b >= 2
 
     def significant(self) -> pd.DataFrame:
         """The rows whose interval excludes zero."""
@@ -288,6 +273,83 @@ class Comparison:
         notes = "".join(f"<p><b>Warning:</b> {w}</p>" for w in self.warnings)
         return (f"<p><b>{self.b}</b> - <b>{self.a}</b>: {self.method}</p>{notes}"
                 + self.table.to_html(float_format=lambda x: f"{x:,.4g}"))
+
+
+def pairs(key_a: Any, key_b: Any, replications_a: Sequence[int], replications_b: Sequence[int]) -> bool:
+    """Whether two sets of replications share their random numbers replication by replication.
+
+    Args:
+        key_a: how A was seeded (its base seed, or its tuple of explicit seeds); None when unknown.
+        key_b: how B was seeded, likewise.
+        replications_a: A's replication numbers.
+        replications_b: B's replication numbers.
+
+    Returns:
+        True when both were seeded alike, have the same replications and at least two of them.
+    """
+    return (key_a is not None and key_a == key_b and list(replications_a) == list(replications_b)
+            and len(replications_a) >= 2)
+
+
+def compare_headlines(ha: pd.DataFrame, hb: pd.DataFrame, *, a: str, b: str, paired: bool,
+                      mismatches: Sequence[str] = (), level: float = LEVEL,
+                      allow_mismatch: bool = False) -> Comparison:
+    """B against A per headline KPI: the one place a comparison's intervals are computed.
+
+    :meth:`Replications.compare` and ``channelsim compare`` (which reads two run folders) both call it.
+
+    Args:
+        ha: headline KPIs of A, one row per replication (:func:`experiments.stats.replication_headlines`).
+        hb: headline KPIs of B, likewise.
+        a: A's label (the reference).
+        b: B's label (the what-if).
+        paired: replication r of A and of B share their random numbers (see :func:`pairs`): paired
+            t-intervals; otherwise Welch t-intervals.
+        mismatches: the scale fields on which A and B differ, in words.
+        level: confidence level.
+        allow_mismatch: compare anyway when ``mismatches`` is not empty (a warning says so).
+
+    Returns:
+        The :class:`Comparison` (``table`` indexed by KPI: ``a, b, diff, ci_low, ci_high, pct, significant``).
+
+    Raises:
+        IncomparableError: ``mismatches`` is not empty and ``allow_mismatch`` is False.
+    """
+    warnings = []
+    if mismatches and not allow_mismatch:
+        raise IncomparableError(
+            f"cannot compare {a!r} with {b!r}: they differ in "
+            + "; ".join(mismatches) + ". Allowed: runs of the same horizon and market size (re-run one of them, "
+            "or pass allow_mismatch=True / --allow-mismatch to compare them anyway)")
+    if mismatches:
+        warnings.append("the runs differ in " + "; ".join(mismatches) + ": differences reflect the scale, not only "
+                        "the programme")
+    n_a, n_b = len(ha), len(hb)
+    if n_a < 2 or n_b < 2:
+        paired = False
+        method = "no interval: a run has one replication (CI = difference)"
+        warnings.append("one replication: no confidence interval can be computed; run more replications")
+    elif paired:
+        method = f"paired t-interval over {n_a} replications (same seeds, common random numbers)"
+    else:
+        why = "replications differ" if n_a != n_b else "seeds differ"
+        method = f"Welch t-interval ({why}; {n_a} vs {n_b} replications)"
+    if a == b:
+        warnings.append(f"both runs are labelled {a!r}: pass label= (or --label) to tell them apart")
+    rows = []
+    for k in ha.columns:
+        if k not in hb.columns:
+            continue
+        ma, mb = mean_ci(ha[k], level), mean_ci(hb[k], level)
+        d = diff_ci(ha[k], hb[k], paired=paired, level=level)
+        pct = d.mean / abs(ma.mean) * 100 if math.isfinite(ma.mean) and ma.mean != 0 else float("nan")
+        sig = bool(d.n >= 2 and d.low != d.high and (d.low > 0 or d.high < 0))
+        rows.append({"kpi": k, "a": ma.mean, "b": mb.mean, "diff": d.mean, "ci_low": d.low, "ci_high": d.high,
+                     "pct": pct, "significant": sig})
+    cols = ["kpi", "a", "b", "diff", "ci_low", "ci_high", "pct", "significant"]
+    table = pd.DataFrame(rows, columns=cols).set_index("kpi")
+    return Comparison(a=a, b=b, table=table, method=method, paired=paired, level=level, warnings=tuple(warnings),
+                      n_a=n_a, n_b=n_b)
 
 
 # ---------------------------------------------------------------------- the function
@@ -404,4 +466,5 @@ def _execute(tasks: list[dict[str, Any]], workers: int | None, backend: Any, par
         yield from backend.map_unordered(_run_one, tasks)
 
 
-__all__ = ["FRAMES", "Comparison", "IncomparableError", "ProgressBar", "Replications", "replicate"]
+__all__ = ["FRAMES", "Comparison", "IncomparableError", "ProgressBar", "Replications", "compare_headlines",
+           "pairs", "replicate"]

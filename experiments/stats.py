@@ -144,4 +144,38 @@ def monthly_band(kpis: pd.DataFrame, column: str, level: float = LEVEL) -> pd.Da
     return pd.DataFrame(rows, columns=["month", "mean", "low", "high"])
 
 
-__all__ = ["LEVEL", "Interval", "diff_ci", "mean_ci", "monthly_band", "replication_headlines", "summarise"]
+def monthly_diff_band(kpis_a: pd.DataFrame, kpis_b: pd.DataFrame, column: str, *, paired: bool,
+                      level: float = LEVEL) -> pd.DataFrame:
+    """The difference B - A of ``column`` per month with its CI over replications.
+
+    Paired (replication r of B minus replication r of A, common random numbers) or Welch,
+    as :func:`diff_ci`; months present in only one run are left out.
+
+    Args:
+        kpis_a: monthly KPIs of A, with or without a ``replication`` column.
+        kpis_b: monthly KPIs of B, likewise.
+        column: the KPI.
+        paired: pair the replications.
+        level: confidence level.
+
+    Returns:
+        Columns ``month, mean, low, high`` (the interval is the difference when it cannot be computed).
+    """
+    a = kpis_a if "replication" in kpis_a.columns else kpis_a.assign(replication=0)
+    b = kpis_b if "replication" in kpis_b.columns else kpis_b.assign(replication=0)
+    ga = {m: g.sort_values("replication") for m, g in a.groupby("month", sort=True)}
+    gb = {m: g.sort_values("replication") for m, g in b.groupby("month", sort=True)}
+    rows = []
+    for month in sorted(set(ga) & set(gb)):
+        xa, xb = ga[month], gb[month]
+        if paired:
+            m = xa[["replication", column]].merge(xb[["replication", column]], on="replication", suffixes=("_a", "_b"))
+            iv = diff_ci(m[f"{column}_a"], m[f"{column}_b"], paired=True, level=level)
+        else:
+            iv = diff_ci(xa[column], xb[column], paired=False, level=level)
+        rows.append((month, iv.mean, iv.low, iv.high))
+    return pd.DataFrame(rows, columns=["month", "mean", "low", "high"])
+
+
+__all__ = ["LEVEL", "Interval", "diff_ci", "mean_ci", "monthly_band", "monthly_diff_band", "replication_headlines",
+           "summarise"]

@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 
 import sim
 from channelsim import cli
+from channelsim.narrative import interval
 from channelsim.report import fmt as report_fmt
+from channelsim.report import short_value
 from channelsim.schema import markdown, scenario_fields
 from experiments.io import load_scenario
 
@@ -331,15 +333,36 @@ def test_compare_runs_numbers(base_run, drop_run):
     kb = pd.read_parquet(drop_run / "kpis.parquet")
     sa = json.loads((base_run / "summary.json").read_text())
     sb = json.loads((drop_run / "summary.json").read_text())
-    table, paired, _ = cli.compare_runs(ka, kb, sa, sb)
-    assert paired
+    cmp = cli.compare_runs(ka, kb, sa, sb, a="baseline", b="deal_registration_off")
+    assert cmp.paired and cmp.has_intervals and (cmp.a, cmp.b) == ("baseline", "deal_registration_off")
     ra = ka.groupby("replication")["revenue_total"].sum()
     rb = kb.groupby("replication")["revenue_total"].sum()
-    row = table.loc["revenue_total"]
-    assert row["a_mean"] == pytest.approx(ra.mean()) and row["diff"] == pytest.approx((rb - ra).mean())
+    row = cmp.table.loc["revenue_total"]
+    assert row["a"] == pytest.approx(ra.mean()) and row["diff"] == pytest.approx((rb - ra).mean())
+    assert row["pct"] == pytest.approx((rb - ra).mean() / abs(ra.mean()) * 100)
     assert row["ci_low"] <= row["diff"] <= row["ci_high"]
-    _, paired_other_seed, method = cli.compare_runs(ka, kb, sa, {**sb, "seed": 99})
-    assert not paired_other_seed and "Welch" in method
+    assert row["significant"] == bool(row["ci_low"] > 0 or row["ci_high"] < 0)
+    other_seed = cli.compare_runs(ka, kb, sa, {**sb, "seed": 99})
+    assert not other_seed.paired and "Welch" in other_seed.method
+
+
+def test_compare_runs_and_replications_compare_share_one_computation(tmp_path):
+    # The same two sets of replications, compared from their run folders and in Python, give one table.
+    from experiments import replicate
+
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    run_tiny(a_dir, "baseline", "--seed", "4", "-r", "2")
+    run_tiny(b_dir, "baseline", "--seed", "4", "-r", "2", "--set", "incentives.rebate.scale=2")
+    sc_a = load_scenario(a_dir / "scenario.resolved.yaml")
+    sc_b = load_scenario(b_dir / "scenario.resolved.yaml")
+    ra = replicate(sc_a, 2, seed=4, frames=("kpis",), label="a")
+    rb = replicate(sc_b, 2, seed=4, frames=("kpis",), label="b")
+    in_python = ra.compare(rb)
+    from_folders = cli.compare_runs(pd.read_parquet(a_dir / "kpis.parquet"), pd.read_parquet(b_dir / "kpis.parquet"),
+                                    json.loads((a_dir / "summary.json").read_text()),
+                                    json.loads((b_dir / "summary.json").read_text()), a="a", b="b")
+    assert in_python.paired and from_folders.paired and in_python.method == from_folders.method
+    pd.testing.assert_frame_equal(in_python.table, from_folders.table)
 
 
 def test_compare_welch_when_seeds_differ_and_writes_a_report(base_run, tmp_path):
@@ -347,18 +370,32 @@ def test_compare_welch_when_seeds_differ_and_writes_a_report(base_run, tmp_path)
     run_tiny(other, "baseline", "--seed", "11", "--replications", "3")
     res = invoke("compare", base_run, other, "--out", tmp_path / "cmp")
     assert res.exit_code == 0, res.stderr
-    assert "Welch t-interval" in res.stdout
+    assert "Welch t-interval" in res.stdout and "% of A" in res.stdout and "significant" in res.stdout
     html = (tmp_path / "cmp" / "report.html").read_text()
     assert_self_contained(html)
     assert "Welch" in html and "seed 11" in html and "3 replication(s)" in html
     data = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert data["paired"] is False and "revenue_total" in data["kpis"]
-    for v in data["kpis"].values():  # every headline difference with its 95 % CI
-        assert "".join(f"<td>{report_fmt(v[k])}</td>" for k in ("a_mean", "b_mean", "diff", "ci_low", "ci_high")) \
-            in html
-    # the forest plot, five KPI series with both runs, and per run the six views that are not series
-    assert html.count('src="data:image/png;base64,') == 1 + 5 + 2 * 6
-    for run in ("A", "B"):
+    name_a, name_b = data["a_name"], data["b_name"]
+    assert (name_a, name_b) == (f"baseline [{base_run.name}]", f"baseline [{other.name}]")
+    for k, v in data["kpis"].items():  # every headline difference with its %, its 95 % CI and its significance
+        pct = f"{v['pct']:+.1f} %" if v["pct"] is not None else "n/a"
+        cells = (f"<td>{short_value(k, v['a_mean'])}</td><td>{short_value(k, v['b_mean'])}</td>"
+                 f"<td>{short_value(k, v['diff'], change=True)}</td><td>{pct}</td>"
+                 f'<td class="ci">{interval(k, v["ci_low"], v["ci_high"], change=True)}</td>')
+        assert cells in html, cells
+        if v["ci_low"] is not None:  # None: a KPI without finite values (no interval, never significant)
+            assert v["significant"] == bool(v["ci_low"] > 0 or v["ci_high"] < 0)
+        else:
+            assert not v["significant"]
+    # the report opens with the summary and the tiles, before what was compared
+    assert html.index('class="summary"') < html.index('class="tiles"') < html.index("<h2>What was compared</h2>")
+    assert f"What was compared: {name_b} (B, the what-if) against {name_a} (A, the reference)" in html
+    # the forest plot; per headline series the difference over time and both runs; per run the six other views
+    assert html.count('src="data:image/png;base64,') == 1 + 2 * 5 + 2 * 6
+    for col in ("gross profit", "revenue total", "partner nps", "partner satisfaction", "active partners"):
+        assert f"<h2>{col}: {name_b} vs {name_a}" in html
+    for run in (name_a, name_b):
         for title in ("Channel mix", "Tier migrations", "Conflicts by type and resolution",
                       "Partner revenue concentration"):
             assert f"<h2>{run}: {title}" in html

@@ -95,6 +95,20 @@ def test_point_means_main_effects_and_report(tmp_path):
         assert f"<td>{fmt(ok[o].mean())}</td>" in text
         for _, r in pm[pm["output"] == o].iterrows():
             assert all(f"<td>{fmt(r[c])}</td>" in text for c in ("mean", "ci_low", "ci_high"))
+    # the report opens with a summary ranking the design points on gross profit, best first, in the table too
+    assert text.index('class="summary"') < text.index("<h2>What was run</h2>")
+    assert "Design points ranked on gross profit (highest first" in text
+    g = pm[pm["output"] == "gross_profit"].sort_values("mean", ascending=False)
+    ranked_means = [f"<td>{fmt(m)}</td>" for m in g["mean"]]
+    section = text[text.index("<h2>Design points ranked on gross profit</h2>"):text.index("<h2>What was run</h2>")]
+    positions = [section.index(m) for m in ranked_means]
+    assert positions == sorted(positions)
+    # --rank-on another output ranks on it; an output that is not one is refused by name
+    other = write_report(out, tmp_path / "spend.html", rank_on="incentive_spend").read_text()
+    assert "Design points ranked on incentive spend" in other
+    with pytest.raises(ValueError, match="'revenue_total': not an output.*allowed: gross_profit, incentive_spend"):
+        write_report(out, tmp_path / "bad.html", rank_on="revenue_total")
+    assert not (tmp_path / "bad.html").exists()
 
 
 def test_sobol_indices_rank_the_factor_that_matters(sobol_sweep):

@@ -11,6 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 import sim
+from channelsim.narrative import interval, quantity
 from channelsim.optimise_cli import parse_bounds, parse_robust, parse_shares, register
 from channelsim.report import fmt
 from experiments.io import load_scenario
@@ -69,8 +70,17 @@ def test_optimise_writes_every_output(app, tmp_path):
         assert f"<dd>{fmt(summary[key])}</dd>" in html, key
     for _, r in alloc.iterrows():
         assert f"<td>{r['tier']}</td><td>{r['lever']}</td><td>{fmt(r['spend'])}</td><td>{fmt(r['share'])}</td>" in html
-    for _, r in val.iterrows():  # each policy's net profit with its 95 % CI
-        assert f"<td>{r['policy']}</td><td>{fmt(r['net_profit'])}</td><td>{fmt(r['ci_low'])}</td>" in html
+    for _, r in val.iterrows():  # each policy's net profit with its 95 % CI (USD per year, in words)
+        row = (f'<td class="text">{r["policy"].replace("_", " ")}</td><td>'
+               f'{quantity("net_profit", r["net_profit"], with_unit=False)}</td><td class="ci">'
+               f'{interval("net_profit", r["ci_low"], r["ci_high"])}</td>')
+        assert row in html, row
+    # the summary says in words whether the recommendation beats each simple rule
+    v = val.set_index("policy")
+    for rule, words in (("equal_split", "the equal split"), ("proportional_to_tier_revenue", "the split proportional")):
+        beats = v.loc[rule, "omp_ci_low"] > 0
+        assert (f"It beats {words}" in html) == beats
+        assert (f"does not beat {words}" in html or f"does worse than {words}" in html) == (not beats)
     assert "optimised allocation" in res.output
 
 

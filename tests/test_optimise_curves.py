@@ -89,7 +89,11 @@ def test_curves_resolve_without_estimation_same_and_changed_budget(first, tmp_pa
     assert not (same / "validation.csv").exists()
     summary = json.loads((same / "summary.json").read_text())
     assert summary["curves"] == "stored" and summary["validated"] is False
-    assert "not validated" in (same / "report.html").read_text()
+    html = (same / "report.html").read_text()
+    assert "not validated" in html
+    # the summary warns in words that nothing shows the recommendation beats a simple rule
+    summary_html = html[html.index('class="summary"'):html.index("</section>")]
+    assert "Warning:</strong> Not validated" in summary_html and "simple rule" in summary_html
     # the stored curves are carried forward: a re-solve of the re-solve reads them again
     assert read_estimation(same).response.curves == read_estimation(first).response.curves
 

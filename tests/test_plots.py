@@ -115,7 +115,7 @@ def test_tier_distribution_and_migration_matrix(run_frames):
     _texts_ok(ax)
     cols = [f"partners_tier_{t}" for t in sc.tier_names]
     means = kpis.groupby("month")[cols].mean()
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == sc.tier_names
+    assert [t.get_text() for t in ax.figure.legends[0].get_texts()] == sc.tier_names
     for container, col in zip(ax.containers, cols, strict=True):
         np.testing.assert_allclose(_heights(container), means[col] / means.sum(axis=1))
 
@@ -139,7 +139,7 @@ def test_conflicts_by_type_and_resolution(run_frames):
     _texts_ok(ax)
     types = [t.get_text() for t in ax.get_xticklabels()]
     assert types == ["horizontal", "vertical", "multichannel"]
-    resolutions = [t.get_text() for t in ax.get_legend().get_texts()]
+    resolutions = [t.get_text() for t in ax.figure.legends[0].get_texts()]
     assert set(resolutions) == set(conflicts["resolution"].astype(str))
     for container, res in zip(ax.containers, resolutions, strict=True):
         want = [((conflicts["type"] == t) & (conflicts["resolution"] == res)).sum() / REPS for t in types]
@@ -160,8 +160,76 @@ def test_ci_bars(run_frames):
         rows[name] = {"mean": iv.mean, "ci_low": iv.low, "ci_high": iv.high}
     table = pd.DataFrame.from_dict(rows, orient="index")
     ax = plots.ci_bars(table, ylabel="margin lost (USD)").axes[0]
-    np.testing.assert_allclose(_heights(_bars(ax)[0]), table["mean"])
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["baseline", "what-if"]
+    np.testing.assert_allclose(_widths(_bars(ax)[0]), table["mean"])  # horizontal bars, top first
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["baseline", "what-if"]
+    assert ax.get_yticks()[0] > ax.get_yticks()[1]  # the first row at the top
+    # sorted: a ranking, the largest at the top; the height grows with the number of bars
+    ranked = plots.ci_bars(table, ylabel="margin lost (USD)", sort=True)
+    bars = _bars(ranked.axes[0])[0]
+    top_first = sorted(zip([p.get_y() for p in bars.patches], _widths(bars), strict=True), reverse=True)
+    assert [w for _, w in top_first] == sorted(table["mean"], reverse=True)
+    many = pd.DataFrame({"mean": np.arange(20.0), "ci_low": np.arange(20.0) - 1, "ci_high": np.arange(20.0) + 1},
+                        index=[f"discount_scale=0.{i}, spiff_scale=1.{i}, a_long_factor_name={i}" for i in range(20)])
+    fig = plots.ci_bars(many, ylabel="x", sort=True)
+    assert fig.get_size_inches()[1] > 2 * ranked.get_size_inches()[1]
+
+
+def _inside(fig, artist_bbox, ax) -> bool:
+    """Whether a bounding box (display units) lies inside the figure."""
+    fb = fig.bbox
+    return (artist_bbox.x0 >= fb.x0 - 1 and artist_bbox.x1 <= fb.x1 + 1 and artist_bbox.y0 >= fb.y0 - 1
+            and artist_bbox.y1 <= fb.y1 + 1)
+
+
+def test_legends_of_bar_charts_sit_beside_the_bars_and_titles_name_only_drawn_bands(run_frames):
+    kpis, conflicts = run_frames["kpis"], run_frames["conflicts"]
+    for fig in (plots.channel_mix(kpis), plots.tier_distribution(kpis), plots.conflicts_by_type(kpis),
+                plots.conflicts_by_resolution(conflicts)):
+        fig.draw_without_rendering()  # runs the constrained layout
+        ax = fig.axes[0]
+        legend = fig.legends[0].get_window_extent()
+        assert legend.x0 >= ax.get_window_extent().x1  # right of the plotted area, never on the bars
+        assert _inside(fig, legend, ax)  # and not cut off by the figure's edge
+        assert "t-band" not in ax.get_title() and "mean of 3 replications" in ax.get_title()
+    # charts that draw a band say so
+    for fig in (plots.revenue_by_channel(kpis), plots.kpi_series(kpis, "gross_profit")):
+        ax = fig.axes[0]
+        assert "t-band" in ax.get_title() and ax.collections
+
+
+def test_difference_series_draws_the_paired_difference_with_its_band(run_frames):
+    from channelsim.stats import monthly_diff_band
+
+    a, b = run_frames["kpis"], run_frames["whatif_kpis"]
+    band = monthly_diff_band(a, b, "gross_profit", paired=True)
+    # the paired difference of the means is the mean of the per-replication differences
+    want = (b.set_index(["replication", "month"])["gross_profit"]
+            - a.set_index(["replication", "month"])["gross_profit"]).groupby("month").mean()
+    np.testing.assert_allclose(band["mean"], want.to_numpy())
+    assert (band["low"] <= band["mean"]).all() and (band["mean"] <= band["high"]).all()
+    fig = plots.difference_series(band, "gross_profit", a="baseline", b="rebate x2")
+    ax = fig.axes[0]
+    scale = 1e6 if "million" in ax.get_ylabel() else 1e3 if "thousand" in ax.get_ylabel() else 1.0
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), band["mean"] / scale)
+    assert ax.collections  # the band
+    assert "rebate x2 - baseline" in ax.get_title() and "paired" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()][0] == "rebate x2 - baseline"
+    welch = monthly_diff_band(a, b, "gross_profit", paired=False)
+    np.testing.assert_allclose(welch["mean"], want.to_numpy())  # same point estimate, another interval
+    assert not np.allclose(welch["high"] - welch["low"], band["high"] - band["low"])
+
+
+def test_compare_forest_names_the_runs_and_marks_significant_kpis():
+    t = pd.DataFrame({"a": [100.0, 50.0, 10.0], "diff": [10.0, -1.0, 0.5], "ci_low": [5.0, -3.0, 0.1],
+                      "ci_high": [15.0, 1.0, 0.9], "significant": [True, False, True]},
+                     index=["gross_profit", "partner_nps", "win_rate"])
+    fig = plots.compare_forest(t, "baseline", "rebate_boost")
+    ax = fig.axes[0]
+    labels = [x.get_text() for x in ax.get_yticklabels()]
+    assert labels == ["gross_profit  (significant)", "partner_nps", "win_rate  (significant)"]
+    assert "rebate_boost - baseline, % of baseline" in ax.get_xlabel()
+    sig_x = ax.lines[0].get_xdata()  # the first error bar: the significant KPIs, in % of A
+    np.testing.assert_allclose(sorted(sig_x), sorted([10.0, 5.0]))
 
 
 def test_lorenz_from_the_partner_panel(run_frames):
