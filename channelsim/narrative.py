@@ -447,6 +447,25 @@ def optimise_summary(result: Any, info: Mapping[str, Any]) -> tuple[list[str], l
     return out, warns
 
 
+def frontier_sentence(frontier: Any) -> str:
+    """One sentence on the budget frontier: the best validated budget and where more budget stops paying."""
+    f = frontier[frontier["status"] != "infeasible"].sort_values("budget")
+    if f.empty:
+        return "No budget of the frontier could meet the constraints."
+    best = f.loc[f["net_profit_diff"].idxmax()]
+    ci = interval("net_profit", float(best["ci_low"]), float(best["ci_high"]), change=True)
+    text = (f"Of {len(f)} budgets, {quantity('net_profit', float(best['budget']))} earns the most in validation: "
+            f"{quantity('net_profit', float(best['net_profit_diff']), change=True)} net profit vs the current "
+            f"programme (95 % CI {ci}).")
+    if (f["budget"] > best["budget"]).any():
+        text += (" Larger budgets earn less on average (compare their intervals before reading it as a real "
+                 "fall): beyond it, more spend costs more than it returns.")
+    infeasible = int((frontier["status"] == "infeasible").sum())
+    if infeasible:
+        text += f" {infeasible} budget(s) cannot meet the constraints."
+    return text
+
+
 def optimise_tiles(result: Any) -> list[Tile]:
     """Tiles of an optimisation: the optimised programme against the current one and each simple rule."""
     return [Tile(t.label, _per_year(t.value), _per_year(t.change), t.pct, t.ci, t.status, t.verdict, t.key)

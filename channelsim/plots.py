@@ -693,6 +693,42 @@ def allocation_spend(allocation: pd.DataFrame) -> Figure:
     return fig
 
 
+def budget_frontier(frontier: pd.DataFrame) -> Figure:
+    """Validated net profit against budget (``optimise --budgets``), with paired 95 % CIs.
+
+    Args:
+        frontier: :func:`optimise.loop.frontier`'s frame (``budget``, ``status``, ``net_profit_diff``,
+            ``ci_low``, ``ci_high``, ``planned_spend``, ``realised_spend``).
+
+    Returns:
+        A Figure: net profit vs the current programme (USD million per year) at each feasible budget, with
+        its CI band, and planned and realised spend on a second panel.
+    """
+    f = frontier[frontier["status"] != "infeasible"].sort_values("budget")
+    fig, (ax, bx) = _figure(10.0, 3.6, ncols=2)
+    for a in (ax, bx):
+        a.xaxis.set_major_locator(AutoLocator())
+    b = f["budget"].to_numpy(dtype=float) / 1e6
+    m = f["net_profit_diff"].to_numpy(dtype=float) / 1e6
+    ax.fill_between(b, f["ci_low"].to_numpy(dtype=float) / 1e6, f["ci_high"].to_numpy(dtype=float) / 1e6,
+                    color=_COLOURS[0], alpha=0.2, lw=0, label="95 % CI (paired)")
+    ax.plot(b, m, "o-", color=_COLOURS[0], label="validated")
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xlabel("budget of the cells (USD million per year)")
+    ax.set_ylabel("net profit vs current (USD million per year)")
+    ax.set_title("Budget frontier: validated net profit", fontsize=10)
+    ax.legend(fontsize=8, loc="best")
+    bx.plot(b, b, color="grey", lw=0.8, ls="--", label="budget")
+    bx.plot(b, f["planned_spend"].to_numpy(dtype=float) / 1e6, "s-", color=_COLOURS[1], label="planned (LP)")
+    bx.plot(b, f["realised_spend"].to_numpy(dtype=float) / 1e6, "o-", color=_COLOURS[2],
+            label="realised (validation)")
+    bx.set_xlabel("budget of the cells (USD million per year)")
+    bx.set_ylabel("spend of the cells (USD million per year)")
+    bx.set_title("Planned and realised spend", fontsize=10)
+    bx.legend(fontsize=8, loc="best")
+    return fig
+
+
 def sobol_chart(indices: pd.DataFrame) -> Figure:
     """Sobol indices (first-order S1 and total ST with 95 % confidence half-widths), one panel per output.
 

@@ -682,7 +682,11 @@ def optimise_report(result: Any, info: Mapping[str, Any]) -> str:
     }
     if a.cvar is not None:
         headline["CVaR of scenario profits"] = a.cvar
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in (*result.notes, *a.notes))
+    # The summary above already says these in words: the list keeps the rest (ranges, flat curves, ladder, spend).
+    said = ("WARNING: the optimised programme does not beat the best simple rule", "RECOMMENDATION:",
+            "stability:", "WARNING: the recommendation depends on the estimation seed")
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in (*result.notes, *a.notes) if not n.startswith(said))
+    front = pd.DataFrame(info.get("frontier") or [])
     alloc = frame.assign(current=frame["original_current"])
     validated = getattr(result, "validated", True) and not val.empty
     if validated:
@@ -717,6 +721,15 @@ def optimise_report(result: Any, info: Mapping[str, Any]) -> str:
           if validated else
           [_p("Not validated: the run was asked not to simulate the answer (--no-validate). The figures below are "
               "what the response curves predict, not what the simulator realised.", "note")]),
+        *([_h2("Budget frontier"),
+           _p(narrative.frontier_sentence(front)),
+           figure(plots.budget_frontier(front),
+                  "Left: net profit per year of the programme the LP recommends at each budget, validated on the "
+                  "same fresh seeds against the current programme, with its paired 95 % confidence band. Right: "
+                  "what those programmes planned to spend on the cells and what they spent in validation."),
+           frame_table(front, ["budget", "status", "planned_spend", "realised_spend", "predicted_uplift",
+                               "net_profit_diff", "ci_low", "ci_high"])]
+          if not front.empty and (front["status"] != "infeasible").sum() >= 1 else []),
         _h2("Allocation"),
         figure(plots.allocation_spend(alloc),
                "Spend per year on each tier and lever: the current programme (grey) and the optimised "

@@ -158,3 +158,15 @@ def test_the_budget_frontier_is_validated_at_every_budget(app, tmp_path):
     bad = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "5e6", "--budgets", "1e6",
                                    "--out", str(tmp_path / "x"), *TINY])
     assert bad.exit_code == 2 and "--budgets" in bad.output and not (tmp_path / "x").exists()
+
+
+def test_the_report_shows_the_frontier_and_says_each_warning_once(app, tmp_path):
+    out = tmp_path / "front"
+    res = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "5e6", "--budgets", "1e6,5e6",
+                                   "--cells", "all:discount,gold:rebate", "--levels", "0,1,2", "--replications", "2",
+                                   "--workers", "1", "--out", str(out), *TINY])
+    assert res.exit_code == 0, res.output
+    html = (out / "report.html").read_text()
+    assert "Budget frontier" in html and "earns the most in validation" in html
+    assert html.count("data:image/png;base64,") == 4  # validation, frontier, allocation, response curves
+    assert "stability: estimation seeds" not in html  # said in words in the summary, not repeated as a raw note
