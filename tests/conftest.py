@@ -34,6 +34,15 @@ def small(overrides: dict[str, object] | None = None, base: sim.Scenario | None 
     return sc.with_overrides(overrides) if overrides else sc
 
 
+RUN_FRAMES = ("kpis", "partners", "conflicts", "migrations")
+
+
+def assert_same_run(a: sim.RunResult, b: sim.RunResult) -> None:
+    """Two runs' frames are identical, value for value."""
+    for name in RUN_FRAMES:
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True, obj=name)
+
+
 @pytest.fixture(scope="session")
 def small_scenario() -> sim.Scenario:
     return small()

@@ -9,17 +9,10 @@ import mesa
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import small
+from conftest import assert_same_run, small
 
 import sim
 from sim.run import collect
-
-FRAMES = ("kpis", "partners", "conflicts", "migrations")
-
-
-def assert_same_run(a: sim.RunResult, b: sim.RunResult) -> None:
-    for name in FRAMES:
-        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True, obj=name)
 
 
 @pytest.fixture(scope="module")

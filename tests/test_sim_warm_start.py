@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
+from conftest import assert_same_run as same
 from conftest import small
 
 import sim
-
-FRAMES = ("kpis", "partners", "conflicts", "migrations")
-
-
-def same(a: sim.RunResult, b: sim.RunResult) -> None:
-    for name in FRAMES:
-        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True, obj=name)
 
 
 @pytest.fixture(scope="module")
