@@ -327,8 +327,9 @@ def optimise_cmd(
                              "total (per-partner spend; the default with --objective roi), or none")] = None,
     max_total_change: Annotated[float | None, typer.Option("--max-total-change", help="sum of |spend change| "
                                                            "(USD/yr)")] = None,
-    rounds: Annotated[int, typer.Option("--rounds", help="trust-region rounds (1 with --curves or --no-validate)")
-                      ] = 1,
+    rounds: Annotated[int | None, typer.Option("--rounds", help="the most trust-region rounds: estimate around the "
+                                               "programme, solve, validate, move (default 3; 1 with --curves or "
+                                               "--no-validate)")] = None,
     radius: Annotated[float | None, typer.Option("--radius", help="trust region: share of each cell's scale "
                                                  "(default: the whole simulated range)")] = None,
     levels: Annotated[str | None, typer.Option("--levels", help="spend levels, multipliers of the current rate "
@@ -395,8 +396,10 @@ def optimise_cmd(
             raise ValueError("--replications: at least 2")
         if validation_replications is not None and validation_replications < 2:
             raise ValueError("--validation-replications: at least 2")
-        if rounds < 1:
+        if rounds is not None and rounds < 1:
             raise ValueError("--rounds: at least 1")
+        default_rounds = rounds is None
+        rounds = rounds if rounds is not None else (3 if validate and curves is None else 1)
         if fit is not None and fit not in ("ls", "envelope"):
             raise ValueError(f"--fit {fit!r}: allowed: ls, envelope")
         if radius is not None and not (math.isfinite(radius) and radius > 0):
@@ -411,7 +414,7 @@ def optimise_cmd(
                 raise ValueError(f"--levels {levels!r}: at least two non-negative multipliers")
         asked_cells = parse_cells(cells, sc) if cells is not None else None
         if curves is not None:
-            if rounds != 1:
+            if not default_rounds and rounds != 1:
                 raise ValueError(f"--rounds {rounds} with --curves: a re-solve from stored curves is one solve (trust-"
                                  "region rounds estimate new curves each round); leave --rounds out")
             stored = read_estimation(curves)
@@ -425,8 +428,10 @@ def optimise_cmd(
             replications = int(stored.record["replications"])
             fit = str(stored.record["fit"])
             seed = int(stored.record["seed"]) if seed is None else seed
+            # the trust region the stored round was solved in, so the same constraints give the same answer
+            radius = stored.record.get("radius") if radius is None else radius
         else:
-            if not validate and rounds != 1:
+            if not validate and not default_rounds and rounds != 1:
                 raise ValueError(f"--rounds {rounds} with --no-validate: a trust-region round is accepted or rejected "
                                  "by validating it; leave --rounds out")
             cell_list = asked_cells if asked_cells is not None else parse_cells(None, sc)
@@ -470,7 +475,8 @@ def optimise_cmd(
                           hold_flat=hold_flat, original_spends=stored.original_spends,
                           progress=progress, run_progress=run_progress)
             estimation = {"replications": replications, "seed": int(stored.record["seed"]), "fit": fit,
-                          "round_": int(stored.record["round"]), "original_spends": stored.original_spends}
+                          "round_": int(stored.record["round"]), "original_spends": stored.original_spends,
+                          "radius": radius}
         else:
             res = optimise(sc, cell_list, budget, **constraints, rounds=rounds, radius=radius, multipliers=mults,
                            replications=replications, validation_replications=validation_replications, seed=seed,
@@ -478,8 +484,10 @@ def optimise_cmd(
                            budget_cap=budget_cap, hold_flat=hold_flat,
                            progress=progress, run_progress=run_progress)
             accepted = [int(r) for r, ok in zip(res.rounds["round"], res.rounds["accepted"], strict=True) if ok is True]
-            estimation = {"replications": replications, "seed": seed, "fit": fit,
-                          "round_": accepted[-1] if accepted else 0, "original_spends": res.original_spends}
+            chosen_round = accepted[-1] if accepted else 0
+            estimation = {"replications": replications, "seed": seed, "fit": fit, "round_": chosen_round,
+                          "original_spends": res.original_spends,
+                          "radius": float(res.rounds.set_index("round").loc[chosen_round, "radius"])}
         front = None
         if frontier_budgets is not None:
             from optimise.loop import frontier

@@ -422,6 +422,19 @@ def flat_notes(alloc: Allocation, rd: ResponseData, held: bool) -> list[str]:
             "support: more --replications, or --hold-flat to keep them at today's spend"]
 
 
+def interaction_notes(rounds: pd.DataFrame) -> list[str]:
+    """Rounds whose validated gain is not what the separable curves predicted: the cells interact."""
+    out = []
+    for r in rounds.itertuples():
+        lo, hi, pred = float(r.realised_ci_low), float(r.realised_ci_high), float(r.predicted_uplift)
+        if np.isfinite(lo) and np.isfinite(hi) and not lo <= pred <= hi:
+            out.append(f"round {r.round}: the curves predicted {pred / 1e6:+,.2f} M USD/yr, validation realised "
+                       f"{float(r.realised_uplift) / 1e6:+,.2f} M (95 % CI {lo / 1e6:+,.2f} to {hi / 1e6:+,.2f}): the "
+                       "cells interact (each curve was estimated with the others at the centre)"
+                       + ("; the next round re-estimates around the accepted programme" if r.accepted else ""))
+    return out
+
+
 def verdict_notes(val: pd.DataFrame, planned_spend: float, budget: float) -> list[str]:
     """Warnings from the final validation: no gain over a simple rule, realised spend off the plan."""
     out: list[str] = []
@@ -635,8 +648,8 @@ def optimise(
         notes.append("not validated by simulation (validation was switched off)")
     if second is not None:
         notes += stability_notes(val, alloc, second, seed)
-    notes += (flat_notes(alloc, rd, hold_flat) + range_notes(alloc, rd) + ladder_notes(opt, rd, scenario.tier_names)
-              + verdict_notes(val, alloc.total_spend, budget))
+    notes += (interaction_notes(pd.DataFrame(rows)) + flat_notes(alloc, rd, hold_flat) + range_notes(alloc, rd)
+              + ladder_notes(opt, rd, scenario.tier_names) + verdict_notes(val, alloc.total_spend, budget))
     recommended, why = best_validated(val)
     if why:
         notes.append(why)
@@ -807,6 +820,6 @@ def resolve(
 
 
 __all__ = ["FRONTIER_COLUMNS", "STABILITY_POLICY", "OptimisationResult", "RunProgress", "best_validated",
-           "equal_split", "flat_cells", "flat_notes", "frontier", "ladder_notes", "optimise", "paired_ci",
-           "proportional_split", "range_notes", "resolve", "settings_of", "spread", "stability_notes", "validate",
-           "verdict_notes"]
+           "equal_split", "flat_cells", "flat_notes", "frontier", "interaction_notes", "ladder_notes", "optimise",
+           "paired_ci", "proportional_split", "range_notes", "resolve", "settings_of", "spread", "stability_notes",
+           "validate", "verdict_notes"]

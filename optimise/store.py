@@ -96,7 +96,7 @@ def _floats(xs: Sequence[float] | None) -> list[float] | None:
 
 def estimation_record(response: ResponseData, base: sim.Scenario, *, replications: int, seed: int, fit: str,
                       round_: int, original_spends: Mapping[str, float], points_sha256: str,
-                      version: str = "") -> dict[str, Any]:
+                      version: str = "", radius: float | None = None) -> dict[str, Any]:
     """Everything a later solve needs from ``response`` (estimated around a centre derived from ``base``).
 
     Raises:
@@ -119,6 +119,7 @@ def estimation_record(response: ResponseData, base: sim.Scenario, *, replication
         "seed": int(seed),
         "fit": fit,
         "round": int(round_),
+        "radius": None if radius is None or not np.isfinite(radius) else float(radius),
         "centre": centre,
         "specs": [{"tier": s.tier, "lever": s.lever, "path": s.path, "reference": s.reference,
                    "current_value": s.current_value, "upper": s.upper} for s in response.specs],

@@ -47,7 +47,7 @@ def test_optimise_writes_every_output(app, tmp_path):
     # the simple rules and, by default, the programme of an independent estimation seed (--stability)
     assert {"current", "optimised", "equal_split", "proportional_to_tier_revenue", "optimised_seed2"} == set(
         val["policy"])
-    assert "stability: estimation seeds 0 and 1 give programmes" in res.output.replace("\n", " ")
+    assert "stability: estimation seeds 0 and 1 give programmes" in " ".join(res.output.split())
     assert {"net_profit", "ci_low", "ci_high"} <= set(val.columns)
     curves = pd.read_parquet(out / "response_curves.parquet")
     assert {"cell", "multiplier", "spend", "value", "value_ci_low", "value_ci_high", "fit", "envelope"} <= set(curves)

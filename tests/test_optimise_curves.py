@@ -41,9 +41,23 @@ def first(tmp_path_factory) -> Path:
     """The folder of one full optimisation (estimation, LP, validation)."""
     out = tmp_path_factory.mktemp("curves") / "first"
     res = invoke("--budget", BUDGET, *CELLS, "--levels", "0,1,2", "--replications", "2", "--workers", "1",
-                 "--out", str(out), *TINY)
+                 "--rounds", "1", "--no-stability", "--out", str(out), *TINY)
     assert res.exit_code == 0, res.output
     return out
+
+
+def test_a_re_solve_of_a_trust_region_run_gives_its_answer(tmp_path):
+    # Three rounds (the default): the stored curves are the last accepted round's, solved in that round's trust
+    # region; the re-solve with the same budget uses the stored radius and gives the same allocation.
+    out = tmp_path / "tr"
+    res = invoke("--budget", BUDGET, *CELLS, "--levels", "0,1,2", "--replications", "2", "--workers", "1",
+                 "--no-stability", "--out", str(out), *TINY)
+    assert res.exit_code == 0, res.output
+    assert len(pd.read_csv(out / "rounds.csv")) >= 2
+    again = tmp_path / "again"
+    res = invoke("--budget", BUDGET, "--curves", str(out), "--no-validate", "--out", str(again), *TINY)
+    assert res.exit_code == 0, res.output
+    pd.testing.assert_series_equal(spends(again), spends(out))
 
 
 @pytest.fixture

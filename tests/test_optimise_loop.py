@@ -221,3 +221,18 @@ def test_flat_curves_are_named_and_held_at_their_current_spend_on_request():
         if c.cell in flat:
             assert c.spend == pytest.approx(c.current, rel=1e-9, abs=1e-6), c.cell
     assert any("held at their current spend" in n for n in held.notes)
+
+
+def test_rounds_whose_validation_misses_the_prediction_are_reported_as_interactions():
+    from optimise.loop import interaction_notes
+
+    rounds = pd.DataFrame([
+        {"round": 0, "predicted_uplift": 5e6, "realised_uplift": 1e6, "realised_ci_low": 0.5e6,
+         "realised_ci_high": 1.5e6, "accepted": True},   # prediction outside the CI: interaction
+        {"round": 1, "predicted_uplift": 1e6, "realised_uplift": 0.8e6, "realised_ci_low": 0.2e6,
+         "realised_ci_high": 1.4e6, "accepted": True},   # within: nothing to say
+        {"round": 2, "predicted_uplift": 1e6, "realised_uplift": float("nan"), "realised_ci_low": float("nan"),
+         "realised_ci_high": float("nan"), "accepted": None},  # not validated
+    ])
+    (note,) = interaction_notes(rounds)
+    assert note.startswith("round 0: the curves predicted +5.00 M") and "re-estimates" in note
