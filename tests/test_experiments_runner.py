@@ -512,7 +512,10 @@ CHANNELSIM = [PY, "-c", "from channelsim.cli import main; main()"]
 
 def test_sigint_then_resume_equals_an_uninterrupted_sweep(tmp_path):
     """Interrupt a local sweep with SIGINT after a few runs are stored; the same command completes it."""
-    slower = {**TINY, "time.months": 24, "market.n_accounts": 8000, "partners.n_initial": 80}
+    # Runs long enough (about a second each) that the sweep cannot finish between the third stored run and the
+    # signal even when this process waits for a busy core (it did with 12-month warm-ups on a loaded machine).
+    slower = {**TINY, "time.months": 24, "time.warmup_months": 36, "market.n_accounts": 8000,
+              "partners.n_initial": 80}
     p = write_experiment(tmp_path, overrides=slower, replications=6,
                          outputs={"summary": ["revenue_total", "gross_profit"]})
     out = tmp_path / "out"
