@@ -520,7 +520,10 @@ def test_sigint_then_resume_equals_an_uninterrupted_sweep(tmp_path):
                          outputs={"summary": ["revenue_total", "gross_profit"]})
     out = tmp_path / "out"
     cmd = [*CHANNELSIM, "sweep", str(p), "--out", str(out), "--workers", "2", "--quiet"]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The child gets the default SIGINT disposition: a test run started in the background by a
+    # non-interactive shell (`... &`) ignores SIGINT, and a child would inherit that.
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(run_files(out)) < 3:
         time.sleep(0.05)
