@@ -92,6 +92,17 @@ def linprog_profit(p: AllocationProblem, budget: float | None = None, extra=()) 
     return float(-res.fun + sum(cv.current for cv in cs))
 
 
+def solve_as_linprog(p: AllocationProblem, ref: float | None):
+    """Solve ``p`` and check it against linprog's optimum ``ref`` (None: both find it infeasible)."""
+    if ref is None:
+        with pytest.raises(InfeasibleAllocation):
+            solve(p)
+        return None
+    sol = solve(p)
+    assert sol.objective_value == pytest.approx(ref, abs=1e-6 * max(1.0, abs(ref)))
+    return sol
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**32 - 1),
@@ -111,12 +122,9 @@ def test_profit_lp_matches_linprog(seed, n_tiers, n_levers, n_seg, budget_share,
     tb = {TIERS[0]: (None, tier_cap * sum(c.hi for c in curves if c.tier == TIERS[0]))} if tier_cap is not None else {}
     p = AllocationProblem(curves, budget=B, lever_shares=shares, tier_order="lever" if order else None, tier_bounds=tb)
     ref = linprog_profit(p)
-    if ref is None:
-        with pytest.raises(InfeasibleAllocation):
-            solve(p)
+    sol = solve_as_linprog(p, ref)
+    if sol is None:
         return
-    sol = solve(p)
-    assert sol.objective_value == pytest.approx(ref, abs=1e-6 * max(1.0, abs(ref)))
     assert sol.total_spend <= B * (1 + 1e-9) + 1e-9
     # the reported spends reproduce the objective
     assert evaluate(p, sol.spends())["uplift"] == pytest.approx(sol.objective_value, abs=1e-6 * max(1.0, abs(ref)))
@@ -371,13 +379,9 @@ def test_rate_order_matches_linprog_when_rates_are_linear_in_spend(seed, n_tiers
             row = np.zeros(2 * n)
             row[ia], row[ib] = ka, -kb
             rows.append((row, rb - ra))
-    ref = linprog_profit(p, extra=rows)
-    if ref is None:
-        with pytest.raises(InfeasibleAllocation):
-            solve(p)
+    sol = solve_as_linprog(p, linprog_profit(p, extra=rows))
+    if sol is None:
         return
-    sol = solve(p)
-    assert sol.objective_value == pytest.approx(ref, abs=1e-6 * max(1.0, abs(ref)))
     for lv in dict.fromkeys(cv.lever for cv in cs):
         rates = [float(np.interp(sol.spends()[cv.cell], cv.spend, cv.rates)) for t in TIERS for cv in cs
                  if cv.tier == t and cv.lever == lv]
