@@ -164,10 +164,17 @@ def _flush_c_stdout() -> None:
 
 
 def solver(msg: bool = False) -> pulp.HiGHS:
-    """The HiGHS solver, quiet: no log, and (``msg=False``) no banner on standard output."""
+    """The HiGHS solver, quiet: no log, and (``msg=False``) no banner on standard output.
+
+    The MIP gap is closed (``mip_rel_gap`` 0, ``mip_abs_gap`` 1e-9 rather than HiGHS's 1e-4 and
+    1e-6): with segment-order binaries the MIP picks which segments may be used, and a 0.01 % gap
+    let it stop on a suboptimal choice that the fixed-binary LP then could not repair (found by
+    the linprog property test, seed 0, 2 tiers x 3 levers x 4 segments: 75.5693 against 75.5738).
+    These MIPs have tens of binaries, so proving optimality costs milliseconds.
+    """
     if not msg:
         _swallow_banner()
-    return pulp.HiGHS(msg=msg, output_flag=msg)
+    return pulp.HiGHS(msg=msg, output_flag=msg, gapRel=0.0, gapAbs=1e-9)
 
 
 def _run(built: BuiltLP) -> pulp.LpSolveStats:

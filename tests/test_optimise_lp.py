@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pulp
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
@@ -363,6 +363,8 @@ def _with_linear_rates(curves, rng):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), n_tiers=st.integers(2, 4), n_levers=st.integers(1, 3),
        n_seg=st.integers(1, 5), budget_share=st.floats(0.05, 1.2))
+# CI found this one: HiGHS's default MIP gap (1e-4) stopped on a suboptimal segment choice
+@example(seed=0, n_tiers=2, n_levers=3, n_seg=4, budget_share=0.4375)
 def test_rate_order_matches_linprog_when_rates_are_linear_in_spend(seed, n_tiers, n_levers, n_seg, budget_share):
     rng = np.random.default_rng(seed)
     curves, coef = _with_linear_rates(random_curves(rng, n_tiers, n_levers, n_seg), rng)
