@@ -156,6 +156,8 @@ def certify(model: ChannelModel) -> None:
     rates = tier_rates(model)
     benefit = (rates[reach] - rates[hold]) * ttm * (tr.certification_months / 12.0)
     go = (reach > hold) & (needed > 0) & (benefit >= needed * ec.certification_cost)
+    if sc.tiering.specialisation.enabled:
+        go |= _specialisation_pays(model, cand, certs, ttm)
     go &= (t.cert_expiry[cand] <= review_month).any(axis=1)  # a free or lapsing slot to fill
     ids = cand[go]
     if ids.size == 0:
@@ -164,6 +166,36 @@ def certify(model: ChannelModel) -> None:
     t.cert_expiry[ids, slots] = model.month + tr.certification_months
     t.certs_paid[ids] += 1
     model.ledger.certifications_paid += int(ids.size)
+
+
+def _specialisation_pays(model: ChannelModel, cand: np.ndarray, certs: np.ndarray, ttm: np.ndarray) -> np.ndarray:
+    """Whether certifications for a specialisation pay for themselves, for each partner in ``cand``.
+
+    A partner that meets a segment's customer requirement but lacks certifications values the
+    specialisation at its extra discount on its revenue in that segment (TTM revenue x the
+    segment's share of the value of its active customers) over a certification's life, against the
+    cost of the certifications it still needs.  The designation's contest bonus is not counted:
+    a partner cannot price it in advance (a conservative business case).
+    """
+    from .customers import CUSTOMER
+    from .policies.tiering import specialisation_eligible
+
+    sc = model.config
+    cfg = sc.tiering.specialisation
+    t = model.partners
+    cu = model.customers
+    needed = cfg.min_certifications - certs
+    full = np.zeros(t.n, dtype=np.int64)
+    full[cand] = cfg.min_certifications  # the test of the other requirements, with the certifications held
+    could = specialisation_eligible(model, certs=full)[cand] & ~t.spec[cand]
+    own = (cu.state == CUSTOMER) & (cu.partner >= 0)
+    key = cu.partner[own].astype(np.int64) * 3 + cu.segment[own]
+    value = np.bincount(key, weights=cu.value[own], minlength=3 * t.n).reshape(t.n, 3)[cand]
+    share = value / np.maximum(value.sum(axis=1, keepdims=True), 1e-12)
+    extra = np.asarray(cfg.extra_discount.as_array())
+    months = sc.incentives.training.certification_months / 12.0
+    benefit = (could * share * extra[None, :]).sum(axis=1) * ttm * months
+    return (needed > 0) & could.any(axis=1) & (benefit >= needed * sc.partners.economics.certification_cost)
 
 
 def close_month(model: ChannelModel) -> None:

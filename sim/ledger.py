@@ -33,6 +33,7 @@ class Ledger:
     revenue_type: np.ndarray = field(default_factory=lambda: np.zeros(5))
     revenue_new_channel: np.ndarray = field(default_factory=lambda: np.zeros(3))
     revenue_new_originated: float = 0.0  # new partner deals won by the partner that sourced the account
+    revenue_specialised: float = 0.0  # partner deals in a segment where the partner holds the specialisation
     cogs: float = 0.0
     spend: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SPEND_LINES, 0.0))
     spend_tier: dict[str, np.ndarray] = field(default_factory=dict)

@@ -250,6 +250,9 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
             + cc.contest_effort * model.voice[cell[p_opp]]
             + cc.contest_preference * (pref[p_opp] == PARTNER_CH)
         )
+        spec = sc.tiering.specialisation
+        if spec.enabled:  # a specialisation is a designation the segment's buyers see
+            util[:k] += spec.contest_bonus * t.spec[p_partner, seg[p_opp]]
     util[k : k + d_opp.size] = (
         cc.contest_capability * dcfg.capability
         - beta * (log_index + np.log1p(-min(dcfg.discount, 0.999)))
@@ -449,7 +452,7 @@ def round(model: ChannelModel) -> Outcome:  # noqa: A001 - the market round
     # Partner-originated: won by the partner whose own lead (prospecting or MDF) brought the account.
     originated = (ch == PARTNER_CH) & (batch.opp_sourced[won] == pid) & cu.originated[acc]
     led.revenue_new_originated += float((cu.value[acc] * originated).sum()) * sc.market.price_index
-    model.book(ch, pid, cu.value[acc], new=True, registered=out.registered[won])
+    model.book(ch, pid, cu.value[acc], new=True, registered=out.registered[won], segment=cu.segment[acc])
     led.margin_lost += float(out.margin_lost.sum())
     led.conflict_management += float(out.conflict_cost.sum())
     _partner_statistics(model, batch, out, ch, pid)

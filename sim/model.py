@@ -488,6 +488,11 @@ class ChannelModel(mesa.Model):
         d = self.tier_table["discount"][self.partners.tier] * self.config.incentives.discount_scale
         return d * self.payout_ratio.get("discount", 1.0)
 
+    def specialisation_discount(self, partner: np.ndarray, segment: np.ndarray) -> np.ndarray:
+        """Extra discount rate of a specialisation on deals of ``partner`` in ``segment`` (0 where not held)."""
+        extra = np.asarray(self.config.tiering.specialisation.extra_discount.as_array())
+        return np.where(self.partners.spec[partner, segment], extra[segment], 0.0)
+
     def expected_rate(self) -> np.ndarray:
         """Return per revenue dollar a partner expects from the levers (steering, certification decisions)."""
         r = np.zeros(self.partners.n)
@@ -560,8 +565,12 @@ class ChannelModel(mesa.Model):
         *,
         new: bool,
         registered: np.ndarray | None = None,
+        segment: np.ndarray | None = None,
     ) -> None:
-        """Book won deals: revenue to exactly one channel, cost of goods, and deal-time levers for partners."""
+        """Book won deals: revenue to exactly one channel, cost of goods, and deal-time levers for partners.
+
+        ``segment`` (the accounts' segments) lets deal-time levers price specialisations.
+        """
         from .policies.levers import DealBatch
 
         led = self.ledger
@@ -581,15 +590,20 @@ class ChannelModel(mesa.Model):
         led.revenue_tier += np.bincount(t.tier[p], weights=v, minlength=led.n_tiers)
         led.revenue_type += np.bincount(t.ptype[p], weights=v, minlength=5)
         reg = registered[pm] if registered is not None else np.zeros(p.size, dtype=bool)
+        seg = segment[pm] if segment is not None else None
         # The price the customer paid: the partner passed part of its expected discount on.
         dr = self.config.conflict.deal_registration
         expected = self.expected_discount()[p] + np.where(
             reg, dr.extra_discount * self.payout_ratio.get("discount", 1.0), 0.0
         )
+        spec = self.config.tiering.specialisation
+        if spec.enabled and seg is not None:
+            expected = expected + self.specialisation_discount(p, seg) * self.payout_ratio.get("discount", 1.0)
+            self.ledger.revenue_specialised += float(v[t.spec[p, seg]].sum())
         passed = np.bincount(p, weights=self.config.partners.economics.pass_through * expected * v, minlength=t.n)
         service = np.bincount(p, weights=t.service_margin[p] * v, minlength=t.n)
         before = {name: self.paid_by_lever.get(name, 0.0) for name in ("discount", "spiff")}
-        deals = DealBatch(partner=p, value=v, registered=reg, new_customer=np.full(p.size, new))
+        deals = DealBatch(partner=p, value=v, registered=reg, new_customer=np.full(p.size, new), segment=seg)
         self.run_levers("deals", LeverEvent("deals", self.month, self.streams["levers"], deals=deals), p)
         discount = self.paid_by_lever.get("discount", 0.0) - before["discount"]
         t.pl[:, PL["product_margin"]] += discount - passed
@@ -697,6 +711,7 @@ class ChannelModel(mesa.Model):
             led.exits_by_reason[code - 1] += int((counted & (reason == code)).sum())
         t.exit_reason[leave] = reason[leave]
         t.lifecycle[leave] = EXITED
+        t.spec[leave] = False
         t.left[leave] = self.month
         for i in np.flatnonzero(leave):
             agent = self._agents_by_idx.pop(int(i), None)

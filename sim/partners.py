@@ -127,6 +127,7 @@ class PartnerTable:
             ("pl", "float64", (len(PL_LINES),)),  # this month's P&L lines
             ("train_pipe", "float64", (self._train_lag + 1,)),
             ("cert_expiry", "int32", (self._max_certs,)),
+            ("spec", "bool", (3,)),  # specialisation held in each customer segment (speciality tiering)
         ]
 
     def _grow(self, capacity: int) -> None:

@@ -69,4 +69,5 @@ def step(model: ChannelModel) -> None:
     cu.since[drop] = m
     cu.partner[drop] = -1
     cu.channel[drop] = -1
-    model.book(cu.channel[keep], cu.partner[keep], cu.value[keep] * mk.renewal_value_share, new=False)
+    model.book(cu.channel[keep], cu.partner[keep], cu.value[keep] * mk.renewal_value_share, new=False,
+               segment=cu.segment[keep])

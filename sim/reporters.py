@@ -211,6 +211,16 @@ def certifications_paid(m):
     return m.ledger.certifications_paid
 
 
+def specialisations(m):
+    """Specialisations held (partner x segment), under the speciality tiering policy."""
+    return int(m.partners.spec[m.partners.active].sum())
+
+
+def revenue_specialised_share(m):
+    """Share of partner revenue this month booked in segments where the partner holds the specialisation."""
+    return _ratio(m.ledger.revenue_specialised, m.ledger.revenue[PARTNER_CH])
+
+
 def discount_rate(m):
     """Front-end discount paid per dollar of partner revenue."""
     return _ratio(m.ledger.spend["discount"], m.ledger.revenue[PARTNER_CH])
@@ -508,6 +518,8 @@ def model_reporters(scenario: Scenario) -> dict[str, Reporter]:
         "discount_rate": discount_rate,
         "rebate_rate": rebate_rate,
         "certifications_paid": certifications_paid,
+        "specialisations": specialisations,
+        "revenue_specialised_share": revenue_specialised_share,
         "customers_closed": customers_closed,
         "customers_poached": customers_poached,
         "recruitment_cost": recruitment_cost,

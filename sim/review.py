@@ -1,7 +1,8 @@
-"""The tier review (guide parts 3, 7): tiers, recognition, improvement plans, territory exclusivity.
+"""The tier review (guide parts 3, 7): tiers, specialisations, recognition, improvement plans, exclusivity.
 
 Every ``tiering.review_every_months`` the tiering policy sets each active
-partner's tier (migrations are logged), the review-phase levers run
+partner's tier (migrations are logged) and, if it awards them, the
+specialisations it holds by segment; the review-phase levers run
 (recognition), under-performers go on an improvement plan, and each
 territory's exclusive partner is recomputed.
 """
@@ -45,6 +46,9 @@ def step(model: ChannelModel) -> None:
     led.migrations_up += int((new > t.tier).sum())
     led.migrations_down += int((new < t.tier).sum())
     t.tier = new
+    spec = model.policies.tiering.specialisations(model)
+    if spec is not None:
+        t.spec = np.asarray(spec, dtype=bool) & active[:, None]
     model.run_levers("review", LeverEvent("review", m, model.streams["levers"]), np.arange(t.n))
     imp = model.config.partners.improvement
     if imp.enabled:

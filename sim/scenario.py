@@ -1058,6 +1058,52 @@ def merge_named(items: list[Any], updates: Mapping[str, Any], where: str = "tier
     return out
 
 
+class SpecialisationConfig(Section):
+    """Specialisations (guide part 7, "tiering by speciality and market"): designations by segment.
+
+    Alongside its revenue tier, a partner that sells to a segment, holds enough certifications and
+    has proven delivery there (active customers in the segment) holds the segment's
+    specialisation, reviewed with the tiers. A specialisation earns an extra front-end discount on
+    deals in that segment and a designation that buyers in it see (a contest bonus). Partners
+    weigh the extra discount when they decide to pay for certifications. Off by default: the
+    baseline programme has revenue tiers only.
+    """
+
+    enabled: bool = F(False, "-", "award specialisations by segment alongside the revenue tiers (the speciality "
+                      "tiering policy)", basis="lever", source="What-if lever (scenarios/speciality_tiering.yaml).")
+    min_certifications: int = F(
+        2, "certifications", "active certifications a partner needs for any specialisation", basis="assumption",
+        source="Vendor programmes tie a specialisation to certified staff in the area (Cisco specializations, "
+        "Microsoft Solutions Partner designations, AWS competencies); two is the requirement of the gold tier.",
+        ge=0, le=20)
+    min_customers: SegmentMap = F(
+        SegmentMap(small=15, mid=6, enterprise=2), "customers",
+        "active customers in the segment a partner needs (proof of delivery, the programmes' customer references)",
+        basis="assumption",
+        source="Programmes ask for a handful of referenceable customers in the area; fewer where deals are large. "
+        "The defaults put about a third of the partners serving each segment above the bar at the end of the "
+        "baseline's warm-up (32-34 %, seed 0).")
+    extra_discount: SegmentMap = F(
+        SegmentMap(small=0.01, mid=0.02, enterprise=0.03), "share of deal value",
+        "extra front-end discount on deals in a segment where the partner is specialised",
+        basis="assumption",
+        source="Specialisation benefits in published programme guides are a few points of extra discount; "
+        "larger where the vendor wants capacity (enterprise).")
+    contest_bonus: float = F(
+        0.3, "logit", "contest utility a specialisation adds on opportunities in its segment (the designation "
+        "buyers see)", basis="assumption",
+        source="A designation signals competence the buyer cannot observe directly; 0.3 is the utility of 0.1 "
+        "more capability at the default contest_capability weight of 3, a modest signal.", ge=0, le=5)
+
+    @model_validator(mode="after")
+    def _discounts_are_shares(self) -> SpecialisationConfig:
+        bad = {k: v for k, v in zip(("small", "mid", "enterprise"), self.extra_discount.as_array(), strict=True)
+               if v > 0.5}
+        if bad:
+            raise ValueError(f"extra_discount must be a share of deal value of at most 0.5, got {bad}")
+        return self
+
+
 class TieringConfig(Section):
     tiers: list[TierConfig] = F(_default_tiers(), "-", "tiers from lowest to highest, with requirements and benefits; "
                                 "in a file, a list replaces the tiers as a whole, a mapping keyed by tier name "
@@ -1067,6 +1113,7 @@ class TieringConfig(Section):
                                  source="Semi-annual reviews.", ge=1, le=60)
     grace_reviews: int = F(1, "reviews", "reviews a partner may fall short before it is demoted", basis="lever",
                            source="One review of grace before demotion.", ge=0, le=10)
+    specialisation: SpecialisationConfig = S(SpecialisationConfig(), "specialisations by segment alongside the tiers")
 
     @model_validator(mode="before")
     @classmethod

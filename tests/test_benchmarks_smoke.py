@@ -122,3 +122,12 @@ def test_sweep_sessions_pool_every_repeat(tmp_path):
     batches = sorted((BENCH / "sweep_sessions" / "batches").glob("*.json"))
     assert sb.pool_sessions(batches, resamples=200, backend="dask-single")["repeats"] == 40  # as docs/PERFORMANCE.md
     assert sb.pool_sessions([*files, *batches], resamples=200, backend="dask-single")["sessions"] == len(batches)
+
+
+def test_whatif_effect_prints_the_paired_table(capsys):
+    wf = _load("whatif_effect")
+    sets = [f"--set={k}={v}" for k, v in TINY.items()]
+    assert wf.main(["speciality_tiering", "--replications", "2", "--workers", "1", *sets]) == 0
+    out = capsys.readouterr().out
+    assert "2 paired replications" in out
+    assert "| `operating_profit` |" in out and "| `win_rate` |" in out and " pts [" in out

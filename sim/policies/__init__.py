@@ -36,7 +36,14 @@ from .levers import (
     TrainingLever,
     default_levers,
 )
-from .tiering import ThresholdTiering, TieringPolicy
+from .tiering import SpecialityTiering, ThresholdTiering, TieringPolicy, specialisation_eligible
+
+
+def default_tiering(scenario) -> TieringPolicy:
+    """The scenario's tiering policy: revenue tiers, plus specialisations when they are enabled."""
+    if scenario.tiering.specialisation.enabled:
+        return SpecialityTiering(scenario)
+    return ThresholdTiering(scenario)
 
 
 @dataclass
@@ -51,7 +58,7 @@ class Policies:
     def resolved(self, scenario) -> Policies:
         return Policies(
             levers=self.levers if self.levers is not None else default_levers(scenario),
-            tiering=self.tiering if self.tiering is not None else ThresholdTiering(scenario),
+            tiering=self.tiering if self.tiering is not None else default_tiering(scenario),
             protections=self.protections if self.protections is not None else default_protections(scenario),
             fallback=self.fallback if self.fallback is not None else default_fallback(scenario),
         )
@@ -77,10 +84,13 @@ __all__ = [
     "RelationshipLever",
     "RulesOfEngagement",
     "Settlement",
+    "SpecialityTiering",
     "SpiffLever",
     "TerritoryExclusivity",
     "ThresholdTiering",
     "TieringPolicy",
     "TrainingLever",
     "default_levers",
+    "default_tiering",
+    "specialisation_eligible",
 ]

@@ -37,6 +37,7 @@ class DealBatch:
     value: np.ndarray
     registered: np.ndarray
     new_customer: np.ndarray
+    segment: np.ndarray | None = None  # the accounts' segments (None: not known to the caller)
 
 
 @dataclass
@@ -77,7 +78,7 @@ def _tier_values(model: ChannelModel, attr: str) -> np.ndarray:
 
 
 class DiscountLever(Lever):
-    """Front-end discount off list price by tier, plus the deal-registration extra discount."""
+    """Front-end discount off list price by tier, plus the deal-registration and specialisation extras."""
 
     name = "discount"
     phase = "deals"
@@ -93,6 +94,8 @@ class DiscountLever(Lever):
         d = event.deals
         base = self.rate(model)[d.partner]
         extra = np.where(d.registered, self.scenario.conflict.deal_registration.extra_discount, 0.0)
+        if self.scenario.tiering.specialisation.enabled and d.segment is not None:
+            extra = extra + model.specialisation_discount(d.partner, d.segment)
         return (base + extra) * d.value
 
 

@@ -2,7 +2,10 @@
 
 Interface: ``review(model) -> np.ndarray`` of new tier indices, one per partner
 (only rows of active partners are used).  The model records migrations and
-applies the tier's benefits.
+applies the tier's benefits.  ``specialisations(model)`` returns the
+specialisations each partner holds after the review, a boolean array of shape
+``(n partners, 3 segments)``, or ``None`` when the policy awards none (the
+revenue-tier policies); the model applies their benefits.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ class TieringPolicy:
 
     def review(self, model: ChannelModel) -> np.ndarray:
         return model.partners.tier.copy()
+
+    def specialisations(self, model: ChannelModel) -> np.ndarray | None:
+        """Specialisations held after the review, ``(n, 3)`` booleans; ``None``: this policy awards none."""
+        return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -67,3 +74,49 @@ class ThresholdTiering(TieringPolicy):
         new[demote] = eligible[demote]
         t.shortfall = np.where(demote, 0, t.shortfall).astype(np.int8)
         return new
+
+
+def specialisation_eligible(model: ChannelModel, certs: np.ndarray | None = None) -> np.ndarray:
+    """Which partners meet each segment's specialisation requirements, ``(n, 3)`` booleans.
+
+    A partner qualifies in a segment it sells to (its type's segments) when it holds at least
+    ``tiering.specialisation.min_certifications`` active certifications (``certs``, by default
+    those held this month) and has at least ``min_customers`` of that segment as active customers.
+    Only active partners and partners on an improvement plan qualify.
+    """
+    from ..partners import ACTIVE, IMPROVEMENT
+
+    cfg = model.config.tiering.specialisation
+    t = model.partners
+    if certs is None:
+        certs = t.certifications(model.month)
+    held = customers_by_segment(model)
+    need = np.asarray(cfg.min_customers.as_array())
+    mask = model.type_table["segmask"][t.ptype]
+    sells = ((mask[:, None] >> np.arange(3, dtype=np.uint8)[None, :]) & 1).astype(bool)
+    ok = sells & (held >= need[None, :]) & (certs >= cfg.min_certifications)[:, None]
+    ok &= ((t.lifecycle == ACTIVE) | (t.lifecycle == IMPROVEMENT))[:, None]
+    return ok
+
+
+def customers_by_segment(model: ChannelModel) -> np.ndarray:
+    """Active customers each partner holds in each segment, ``(n, 3)``."""
+    from ..customers import CUSTOMER
+
+    cu = model.customers
+    n = model.partners.n
+    own = (cu.state == CUSTOMER) & (cu.partner >= 0)
+    key = cu.partner[own].astype(np.int64) * 3 + cu.segment[own]
+    return np.bincount(key, minlength=3 * n).reshape(n, 3)
+
+
+class SpecialityTiering(ThresholdTiering):
+    """Revenue tiers (as :class:`ThresholdTiering`) plus specialisations by segment (guide part 7).
+
+    At each review a partner holds the specialisation of every segment whose requirements it
+    meets (:func:`specialisation_eligible`); one it no longer meets lapses at that review.
+    Used when ``tiering.specialisation.enabled`` is true.
+    """
+
+    def specialisations(self, model):
+        return specialisation_eligible(model)
