@@ -41,6 +41,13 @@ class TierOrder(StrEnum):
     none = "none"
 
 
+class Estimation(StrEnum):
+    """``--estimation``: how the response curves are estimated."""
+
+    cells = "cells"
+    joint = "joint"
+
+
 class Fit(StrEnum):
     """``--fit``: how response curves are fitted to the simulated levels."""
 
@@ -338,6 +345,14 @@ def optimise_cmd(
                                                      "with --curves: the stored number)")] = None,
     validation_replications: Annotated[int | None, typer.Option("--validation-replications",
                                                                 help="default: --replications")] = None,
+    estimation_: Annotated[Estimation, typer.Option(
+        "--estimation", help="cells: one cell at a time, the others at today's levels (--replications per level); "
+                             "joint: every cell at once in a balanced design (--design-points x "
+                             "--design-replications runs), with interaction tests")] = Estimation.cells,
+    design_points: Annotated[int | None, typer.Option("--design-points", help="points of the joint design (default: "
+                                                      "twice the number of level effects, at least 24)")] = None,
+    design_replications: Annotated[int, typer.Option("--design-replications", help="replications of each joint "
+                                                     "design point (default 2)")] = 2,
     fit: Annotated[Fit | None, typer.Option("--fit", help="ls: least-squares concave fit (default); envelope: the "
                                          "concave envelope of the simulated points")] = None,
     seed: Annotated[int | None, typer.Option("--seed", "-s", help="root seed (default 0; with --curves: the stored "
@@ -396,6 +411,13 @@ def optimise_cmd(
             raise ValueError("--replications: at least 2")
         if validation_replications is not None and validation_replications < 2:
             raise ValueError("--validation-replications: at least 2")
+        estimation_ = Estimation(estimation_).value
+        if design_replications < 2:
+            raise ValueError("--design-replications: at least 2 (the lack-of-fit test needs replicated points)")
+        if design_points is not None and design_points < 2:
+            raise ValueError(f"--design-points {design_points}: at least 2 (and more than the level effects)")
+        if estimation_ == "cells" and design_points is not None:
+            raise ValueError("--design-points is for --estimation joint")
         if rounds is not None and rounds < 1:
             raise ValueError("--rounds: at least 1")
         default_rounds = rounds is None
@@ -481,11 +503,13 @@ def optimise_cmd(
             res = optimise(sc, cell_list, budget, **constraints, rounds=rounds, radius=radius, multipliers=mults,
                            replications=replications, validation_replications=validation_replications, seed=seed,
                            workers=workers, fit=fit, validate_result=validate, stability=stability and validate,
-                           budget_cap=budget_cap, hold_flat=hold_flat,
+                           budget_cap=budget_cap, hold_flat=hold_flat, estimation=estimation_,
+                           design_points=design_points, design_replications=design_replications,
                            progress=progress, run_progress=run_progress)
             accepted = [int(r) for r, ok in zip(res.rounds["round"], res.rounds["accepted"], strict=True) if ok is True]
             chosen_round = accepted[-1] if accepted else 0
-            estimation = {"replications": replications, "seed": seed, "fit": fit, "round_": chosen_round,
+            estimation = {"replications": design_replications if estimation_ == "joint" else replications,
+                          "seed": seed, "fit": fit, "round_": chosen_round,
                           "original_spends": res.original_spends,
                           "radius": float(res.rounds.set_index("round").loc[chosen_round, "radius"])}
         front = None
@@ -498,6 +522,9 @@ def optimise_cmd(
                              progress=run_progress("budget frontier") if run_progress else None)
         info = {"scenario": scenario, "scenario_name": sc.name, "cells": [f"{t}:{lv}" for t, lv in cell_list],
                 "levels": list(mults), "replications": replications, "seed": seed,
+                "estimation": stored.record.get("estimation", "cells") if stored is not None else estimation_,
+                "design_points": res.response.diagnostics.get("points"),
+                "design_replications": res.response.diagnostics.get("replications"),
                 "estimation_seed": estimation["seed"], "curves_from": str(curves) if curves is not None else None,
                 "robust": None if rb is None else {"alpha": rb.alpha, "weight": rb.weight, "tail_share": rb.tail,
                                                    "convention": "alpha is the confidence level (Rockafellar-Uryasev)"},

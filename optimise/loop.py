@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -32,10 +32,14 @@ from scipy import stats
 import sim
 
 from .feasibility import check
+from .joint import estimate_joint
 from .lp import AllocationProblem, Objective, Robust, TierOrder
 from .response import VALIDATION_KEY, ResponseData, estimate, spend_column
 from .simulate import ProgressFn, Task, simulate_many
 from .solve import Allocation, solve
+
+#: How the response curves are estimated: one cell at a time, or all cells at once in a balanced design.
+Estimation = Literal["cells", "joint"]
 
 #: Given a phase's label (``"round 0: estimation"``), a function called with (done, total) after each of
 #: its simulations, or None; the command line draws a progress bar with it.
@@ -200,6 +204,19 @@ class OptimisationResult:
         df["setting"] = [self.overrides.get(s.path, s.current_value) for s in specs]
         df["setting_path"] = [s.path for s in specs]
         return df
+
+
+def _estimate(estimation: str, centre: sim.Scenario, cells, *, multipliers, replications: int,
+              design_points: int | None, design_replications: int, seed: int, round_: int, workers, fit: str,
+              progress) -> ResponseData:
+    if estimation == "joint":
+        return estimate_joint(centre, cells, multipliers=multipliers, replications=design_replications,
+                              points=design_points, seed=seed, round_=round_, workers=workers, fit=fit,
+                              progress=progress)
+    if estimation != "cells":
+        raise ValueError(f"estimation must be 'cells' or 'joint', got {estimation!r}")
+    return estimate(centre, cells, multipliers=multipliers, replications=replications, seed=seed, round_=round_,
+                    workers=workers, fit=fit, progress=progress)
 
 
 def _move(alloc: Allocation, rd: ResponseData) -> float:
@@ -435,6 +452,23 @@ def interaction_notes(rounds: pd.DataFrame) -> list[str]:
     return out
 
 
+def design_notes(rd: ResponseData) -> list[str]:
+    """What the joint design says about the separable model: the lack-of-fit test and the largest interactions."""
+    d = rd.diagnostics
+    if d.get("design") != "joint" or not np.isfinite(d.get("lof_p", float("nan"))):
+        return []
+    out = []
+    strong = [it for it in d.get("interactions", []) if it["p_adjusted"] < 0.05]
+    if d["lof_p"] < 0.05 or strong:
+        pairs = "; ".join(f"{a} x {b} (t = {it['t']:+.1f})" for it in strong[:3] for a, b in [it["cells"]])
+        out.append(f"interactions: the separable curves leave {1 - d['r2_between']:.0%} of the variation between "
+                   f"design points unexplained (lack-of-fit F = {d['lof_f']:.2f}, p = {d['lof_p']:.2g})"
+                   + (f"; the strongest pairs: {pairs}" if pairs else "")
+                   + ". The curves are each cell's effect averaged over the others' levels; validation, not the "
+                   "curves, says what the programme earns")
+    return out
+
+
 def verdict_notes(val: pd.DataFrame, planned_spend: float, budget: float) -> list[str]:
     """Warnings from the final validation: no gain over a simple rule, realised spend off the plan."""
     out: list[str] = []
@@ -511,6 +545,9 @@ def optimise(
     seed: int = 0,
     workers: int | None = None,
     fit: str = "ls",
+    estimation: Estimation = "cells",
+    design_points: int | None = None,
+    design_replications: int = 2,
     compare: bool = True,
     validate_result: bool = True,
     stability: bool = False,
@@ -545,6 +582,12 @@ def optimise(
         seed: the root seed (estimation and validation use different keys under it).
         workers: processes for the simulations.
         fit: ``ls`` or ``envelope``.
+        estimation: ``cells`` (one cell at a time, ``replications`` per level, the others at the centre:
+            :func:`optimise.response.estimate`) or ``joint`` (a balanced design moving every cell at once,
+            ``design_points`` x ``design_replications`` runs, separable fit with interaction tests:
+            :func:`optimise.joint.estimate_joint`).
+        design_points: the joint design's points (default :func:`optimise.joint.design_size`).
+        design_replications: replications of each joint design point (paired by seed).
         compare: also validate the equal split and the revenue-proportional split at the end.
         validate_result: False: estimate and solve only (one round; no validation simulation).
         hold_flat: keep cells whose curve cannot be told from flat (no level's 95 % CI excludes zero) at
@@ -583,9 +626,15 @@ def optimise(
     original: dict[str, float] | None = None
     rad = radius
     for k in range(rounds):
-        say(f"round {k}: estimating {len(cells)} cells x {len(multipliers)} levels x {replications} replications")
-        rd = estimate(centre, cells, multipliers=multipliers, replications=replications, seed=seed, round_=k,
-                      workers=workers, fit=fit, progress=_phase(run_progress, f"round {k}: estimation"))
+        if estimation == "joint":
+            say(f"round {k}: estimating {len(cells)} cells jointly: a balanced design of "
+                f"{design_points or 'automatic'} points x {design_replications} replications")
+        else:
+            say(f"round {k}: estimating {len(cells)} cells x {len(multipliers)} levels x {replications} "
+                "replications")
+        rd = _estimate(estimation, centre, cells, multipliers=multipliers, replications=replications,
+                       design_points=design_points, design_replications=design_replications, seed=seed, round_=k,
+                       workers=workers, fit=fit, progress=_phase(run_progress, f"round {k}: estimation"))
         if original is None:
             original = rd.current_spends()
             cap = budget + other_spend(rd) if budget_cap else None
@@ -634,8 +683,9 @@ def optimise(
     if stability and validate_result:
         # The same first round from an independent estimation seed: how much of the answer is estimation noise.
         say(f"stability: estimating again with seed {seed + 1}")
-        rd2 = estimate(scenario, cells, multipliers=multipliers, replications=replications, seed=seed + 1, round_=0,
-                       workers=workers, fit=fit, progress=_phase(run_progress, "stability: estimation"))
+        rd2 = _estimate(estimation, scenario, cells, multipliers=multipliers, replications=replications,
+                        design_points=design_points, design_replications=design_replications, seed=seed + 1,
+                        round_=0, workers=workers, fit=fit, progress=_phase(run_progress, "stability: estimation"))
         second = solve(cons.problem(rd2, budget, radius, scenario.tier_names))
         extra[STABILITY_POLICY] = scenario.with_overrides(rd2.overrides_for(second.spends()))
     candidates = {"optimised": opt}
@@ -648,7 +698,8 @@ def optimise(
         notes.append("not validated by simulation (validation was switched off)")
     if second is not None:
         notes += stability_notes(val, alloc, second, seed)
-    notes += (interaction_notes(pd.DataFrame(rows)) + flat_notes(alloc, rd, hold_flat) + range_notes(alloc, rd)
+    notes += (interaction_notes(pd.DataFrame(rows)) + design_notes(rd) + flat_notes(alloc, rd, hold_flat)
+              + range_notes(alloc, rd)
               + ladder_notes(opt, rd, scenario.tier_names) + verdict_notes(val, alloc.total_spend, budget))
     recommended, why = best_validated(val)
     if why:

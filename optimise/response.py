@@ -31,7 +31,7 @@ brief's ``delta(gross_profit + incentive_spend)`` is kept as ``gp_before_all``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -268,6 +268,9 @@ class ResponseData:
         base: per replication outcomes of the centre (columns as in ``runs``).
         partners: mean active partners per tier in the centre.
         seconds: wall time of the simulations.
+        n_runs: simulations run.
+        diagnostics: what the estimation design adds (the joint design: its size, the lack-of-fit test
+            of the separable model and the largest pairwise interactions; empty for one cell at a time).
     """
 
     scenario: sim.Scenario
@@ -281,6 +284,7 @@ class ResponseData:
     partners: dict[str, float]
     seconds: float
     n_runs: int
+    diagnostics: dict = field(default_factory=dict)
 
     def spec(self, cell: str) -> CellSpec:
         return next(s for s in self.specs if s.cell == cell)
@@ -441,41 +445,17 @@ def estimate(
         if len(np.unique(key)) < len(key):
             agg["_k"] = key
             agg = agg.groupby("_k", sort=True).agg("mean").reset_index(drop=True)
-        s = agg["spend"].to_numpy()
-        anchor_m = spec.current_multiplier
-        anchor = int(np.argmin(np.abs(agg["multiplier"].to_numpy() - anchor_m)))
-        v = agg["value"].to_numpy()
-        se = agg["value_se"].to_numpy()
-        env = upper_concave_envelope(s, v)
-        lsfit = concave_fit(s, v, se, anchor=anchor)
-        used = env if fit == "envelope" else lsfit
-        rev_fit = concave_fit(s, agg["revenue"].to_numpy(), agg["revenue_se"].to_numpy(), anchor=anchor)
         per_rep = []
         for r in range(replications):
             dr = d[d["rep"] == r].set_index("multiplier").reindex(agg["multiplier"])
             vr = dr["value"].to_numpy()
-            if np.any(~np.isfinite(vr)):  # merged levels: fall back to the mean curve
-                vr = v
-            per_rep.append(tuple(float(x) for x in (upper_concave_envelope(s, vr) if fit == "envelope"
-                                                    else concave_fit(s, vr, None, anchor=anchor))))
-        agg["fit"] = lsfit
-        agg["envelope"] = env
-        agg["revenue_fit"] = rev_fit
-        agg["used"] = used
-        agg.insert(0, "cell", spec.cell)
-        agg.insert(1, "tier", spec.tier)
-        agg.insert(2, "lever", spec.lever)
+            per_rep.append(vr if np.all(np.isfinite(vr)) else agg["value"].to_numpy())  # merged levels: mean curve
+        centre_spend = float(base[f"spend::{spec.cell}"].mean())
+        agg, sh, curve = fit_cell(spec, agg, per_rep, fit=fit, current_spend=centre_spend,
+                                  partners=partners.get(spec.tier))
         pts.append(agg)
-        sh = shape_of(s, v, se)
-        sh["fit_rmse"] = float(np.sqrt(np.mean((lsfit - v) ** 2)))
-        shapes.append({"cell": spec.cell, "tier": spec.tier, "lever": spec.lever, **sh})
-        current_spend = float(base[f"spend::{spec.cell}"].mean())
-        curves.append(Curve(
-            tier=spec.tier, lever=spec.lever, spend=tuple(float(x) for x in s), value=tuple(float(x) for x in used),
-            current=float(np.clip(current_spend, s[0], s[-1])), revenue=tuple(float(x) for x in rev_fit),
-            scenario_values=tuple(per_rep), partners=partners.get(spec.tier),
-            rates=tuple(spec.value(m) for m in agg["multiplier"].to_numpy()),
-        ))
+        shapes.append(sh)
+        curves.append(curve)
     points = pd.concat(pts, ignore_index=True)
     return ResponseData(
         scenario=scenario, specs=specs, multipliers=tuple(float(m) for m in multipliers), runs=runs, points=points,
@@ -484,6 +464,43 @@ def estimate(
     )
 
 
+def fit_cell(spec: CellSpec, agg: pd.DataFrame, per_rep: Sequence[np.ndarray], *, fit: str, current_spend: float,
+             partners: float | None) -> tuple[pd.DataFrame, dict[str, object], Curve]:
+    """Fit one cell's concave curve to its levels' mean values; the curve the LP gets and its diagnosis.
+
+    ``agg`` has one row per level, sorted by spend (``multiplier``, ``spend``, ``value``, ``value_se``,
+    ``revenue``, ``revenue_se``); ``per_rep`` the level values of each replication (for the robust
+    objective's scenario curves). Shared by the one-cell-at-a-time and the joint estimation.
+    """
+    s = agg["spend"].to_numpy()
+    anchor = int(np.argmin(np.abs(agg["multiplier"].to_numpy() - spec.current_multiplier)))
+    v = agg["value"].to_numpy()
+    se = agg["value_se"].to_numpy()
+    env = upper_concave_envelope(s, v)
+    lsfit = concave_fit(s, v, se, anchor=anchor)
+    used = env if fit == "envelope" else lsfit
+    rev_fit = concave_fit(s, agg["revenue"].to_numpy(), agg["revenue_se"].to_numpy(), anchor=anchor)
+    scen = tuple(tuple(float(x) for x in (upper_concave_envelope(s, vr) if fit == "envelope"
+                                          else concave_fit(s, vr, None, anchor=anchor))) for vr in per_rep)
+    agg = agg.copy()
+    agg["fit"] = lsfit
+    agg["envelope"] = env
+    agg["revenue_fit"] = rev_fit
+    agg["used"] = used
+    agg.insert(0, "cell", spec.cell)
+    agg.insert(1, "tier", spec.tier)
+    agg.insert(2, "lever", spec.lever)
+    sh = shape_of(s, v, se)
+    sh["fit_rmse"] = float(np.sqrt(np.mean((lsfit - v) ** 2)))
+    curve = Curve(
+        tier=spec.tier, lever=spec.lever, spend=tuple(float(x) for x in s), value=tuple(float(x) for x in used),
+        current=float(np.clip(current_spend, s[0], s[-1])), revenue=tuple(float(x) for x in rev_fit),
+        scenario_values=scen, partners=partners, rates=tuple(spec.value(m) for m in agg["multiplier"].to_numpy()),
+    )
+    return agg, {"cell": spec.cell, "tier": spec.tier, "lever": spec.lever, **sh}, curve
+
+
 __all__ = ["DEFAULT_LEVERS", "DEFAULT_MULTIPLIERS", "ESTIMATION_KEY", "LEVERS", "VALIDATION_KEY", "CellSpec",
-           "ResponseData", "cell_spec", "concave_fit", "estimate", "parse_cells", "shape_of", "spend_column",
+           "ResponseData", "cell_spec", "concave_fit", "estimate", "fit_cell", "parse_cells", "shape_of",
+           "spend_column",
            "upper_concave_envelope"]

@@ -136,7 +136,22 @@ def estimation_record(response: ResponseData, base: sim.Scenario, *, replication
         "points_sha256": points_sha256,
         "estimation_runs": int(response.n_runs),
         "estimation_seconds": float(response.seconds),
+        "estimation": response.diagnostics.get("design", "cells"),
+        "diagnostics": _jsonable(response.diagnostics),
     }
+
+
+def _jsonable(obj: Any) -> Any:
+    """Tuples to lists and numpy scalars to Python numbers; NaN to None (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def sha256_file(path: Path) -> str:
@@ -229,6 +244,7 @@ def read_estimation(folder: str | Path) -> StoredEstimation:
             points=points, shapes=pd.DataFrame(rec["shapes"]), curves=curves, base=base_frame,
             partners={k: float(v) for k, v in rec["partners"].items()}, seconds=float(rec["estimation_seconds"]),
             n_runs=int(rec["estimation_runs"]),
+            diagnostics=_diagnostics(rec.get("diagnostics") or {}),
         )
         if set(points["cell"]) != {s.cell for s in specs}:
             raise ValueError(f"{points_path.name} has other cells")
@@ -237,6 +253,16 @@ def read_estimation(folder: str | Path) -> StoredEstimation:
         raise CurvesError(f"{where}: {ESTIMATION_FILE} is damaged or inconsistent ({text}); estimate again "
                           "without --curves") from None
     return StoredEstimation(folder=folder, record=rec, response=rd)
+
+
+def _diagnostics(d: dict) -> dict:
+    """The stored diagnostics as :func:`optimise.joint.estimate_joint` returns them (NaN back from None)."""
+    out = dict(d)
+    for k in ("lof_f", "lof_p", "r2_between"):
+        if k in out and out[k] is None:
+            out[k] = float("nan")
+    out["interactions"] = [{**it, "cells": tuple(it["cells"])} for it in out.get("interactions", [])]
+    return out
 
 
 def check_stored(stored: StoredEstimation, scenario: sim.Scenario, *, cells: Sequence[tuple[str, str]] | None = None,

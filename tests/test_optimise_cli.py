@@ -170,3 +170,34 @@ def test_the_report_shows_the_frontier_and_says_each_warning_once(app, tmp_path)
     assert "Budget frontier" in html and "earns the most in validation" in html
     assert html.count("data:image/png;base64,") == 4  # validation, frontier, allocation, response curves
     assert "stability: estimation seeds" not in html  # said in words in the summary, not repeated as a raw note
+
+
+def test_joint_estimation_end_to_end_and_its_curves_re_solve(app, tmp_path):
+    out = tmp_path / "joint"
+    res = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "5e6", "--cells", "all:discount,gold:rebate",
+                                   "--levels", "0,1,2", "--estimation", "joint", "--design-points", "12",
+                                   "--validation-replications", "2", "--rounds", "1", "--no-stability",
+                                   "--workers", "1", "--out", str(out), *TINY])
+    assert res.exit_code == 0, res.output
+    assert "estimating 2 cells jointly: a balanced design of 12 points x 2 replications" in res.output
+    rec = json.loads((out / "estimation.json").read_text())
+    assert rec["estimation"] == "joint" and rec["replications"] == 2
+    d = rec["diagnostics"]
+    assert d["points"] == 12 and d["parameters"] == 4 and len(d["interactions"]) == 1
+    assert json.loads((out / "summary.json").read_text())["estimation"] == "joint"
+    again = tmp_path / "again"
+    res = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "4e6", "--curves", str(out), "--no-validate",
+                                   "--out", str(again), *TINY])
+    assert res.exit_code == 0, res.output
+    assert json.loads((again / "estimation.json").read_text())["estimation"] == "joint"
+
+
+def test_joint_estimation_options_are_checked_before_any_simulation(app, tmp_path):
+    for args, text in ((["--estimation", "joint", "--design-replications", "1"], "--design-replications: at least 2"),
+                       (["--design-points", "30"], "--design-points is for --estimation joint"),
+                       (["--estimation", "joint", "--design-points", "3"], "more points than level effects")):
+        res = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "5e6", "--cells", "all:discount,gold:rebate",
+                                       "--levels", "0,1,2", "--workers", "1", "--out", str(tmp_path / "x"), *TINY,
+                                       *args])
+        assert res.exit_code == 2 and text in " ".join(res.output.split()), res.output
+        assert not (tmp_path / "x").exists()
