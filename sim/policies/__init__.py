@@ -22,6 +22,7 @@ from .conflict import (
     default_fallback,
     default_protections,
 )
+from .intervention import InterventionLever, default_risk, risk_signals
 from .levers import (
     DealBatch,
     DiscountLever,
@@ -65,6 +66,7 @@ __all__ = [
     "DiscountLever",
     "Fallback",
     "ImprovementLever",
+    "InterventionLever",
     "Lever",
     "LeverEvent",
     "MDFLever",
@@ -83,4 +85,6 @@ __all__ = [
     "TieringPolicy",
     "TrainingLever",
     "default_levers",
+    "default_risk",
+    "risk_signals",
 ]
