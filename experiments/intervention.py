@@ -6,7 +6,8 @@ intervention, simulated once; the arms take effect at the first reported month):
 * ``none``: the programme without early intervention;
 * ``risk``: early intervention on the top-risk partners (``partners.intervention``, risk targeting);
 * ``random``: the same intervention on as many active partners drawn at random, at the same cost per
-  partner (the control that tells targeting from spending).
+  partner (the control that tells targeting from spending). Both treated arms target the same number of
+  partners a month (``partners_per_month = round(share x partners.n_initial)``), so they cost the same.
 
 Replication ``r`` uses ``sim.seed_sequence(seed, SEED_KEY, r)`` in every arm, so the differences
 ``risk - none``, ``random - none`` and ``risk - random`` are paired: the noise the arms share (the market,
@@ -149,6 +150,7 @@ def measure(
     risk: Risk | None = None,
     workers: int | None = 1,
     arms: Sequence[str] = ARMS,
+    equal_count: bool = True,
 ) -> InterventionEffect:
     """Run the arms with common random numbers and return their totals.
 
@@ -162,12 +164,19 @@ def measure(
             it must be picklable for ``workers`` other than 1.
         workers: local processes (``1``: in this process; ``None``: one per core).
         arms: the arms to run.
+        equal_count: target the same number of partners every month in both treated arms,
+            ``partners_per_month = round(share x partners.n_initial)`` (unless ``settings`` gives one), so that
+            random targeting costs exactly what risk targeting does; ``False``: the share of the active
+            partners, as the scenario has it (risk targeting keeps more partners, so it then spends a little more).
     """
     scenario = scenario if scenario is not None else sim.Scenario()
     settings = dict(settings or {})
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
         raise ValueError(f"unknown arm(s) {unknown}; known: {ARMS}")
+    if equal_count and settings.get("partners_per_month") is None:
+        share = settings.get("share", scenario.partners.intervention.share)
+        settings["partners_per_month"] = max(1, round(share * scenario.partners.n_initial))
     scenario.with_overrides(arm_overrides("risk", settings))  # fail early on bad settings
     tasks = [{"replication": r, "scenario": scenario, "arms": list(arms), "seed": seed, "settings": settings,
               "risk": risk} for r in range(replications)]
