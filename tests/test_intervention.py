@@ -183,3 +183,45 @@ def test_cli_refuses_a_bad_intervention_file_with_exit_code_2(tmp_path):
     assert res.exit_code == 2 and "Traceback" not in res.stderr
     assert "partners.intervention.action" in res.stderr and "'mdf', 'support' or 'contact'" in res.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("action", ["mdf", "support", "contact"])
+@pytest.mark.parametrize("targeting", ["risk", "random"])
+def test_enabled_lever_meets_the_lever_contract(action, targeting):
+    # The contract battery (test_policies_contract.py) runs the lever as the baseline has it, disabled; this is
+    # the same battery on an enabled lever, for every action and targeting.
+    from test_policies_contract import SCENARIO, changed, snapshot
+
+    from sim.partners import EXITED, ONBOARDING
+    from sim.policies.levers import LeverEvent
+
+    sc = SCENARIO.with_overrides({**ON, "partners.intervention.action": action,
+                                  "partners.intervention.targeting": targeting, "partners.intervention.share": 0.3})
+
+    def stepped():
+        model = sim.ChannelModel(sc, rng=4)
+        for _ in range(20):
+            model.step()
+        return model
+
+    model = stepped()
+    t = model.partners
+    lever = InterventionLever(model.config)
+    before = snapshot(model)
+    req = np.asarray(lever.request(model, LeverEvent("month", model.month, np.random.default_rng(1))))
+    assert req.shape == (t.n,) and np.all(np.isfinite(req)) and np.all(req >= 0)
+    assert (t.lifecycle == EXITED).any() and (t.lifecycle == ONBOARDING).any()
+    assert np.all(req[~t.active] == 0) and np.count_nonzero(req) == round(0.3 * t.active.sum())
+    assert changed(before, snapshot(model)) == set()  # asking changes nothing
+    again = lever.request(model, LeverEvent("month", model.month, np.random.default_rng(1)))
+    np.testing.assert_array_equal(req, again)  # the same state and generator give the same answer
+
+    event = LeverEvent("month", model.month, np.random.default_rng(7))
+    lever.apply(model, event, np.zeros(t.n))
+    assert changed(before, snapshot(model)) == set() and "mdf_leads" not in event.extra  # nothing paid: no effect
+    lever.apply(model, event, req)
+    moved = {k.removeprefix("partners.") for k in changed(before, snapshot(model))}
+    mechanism = {"mdf": set(), "support": {"cap", "cap0", "extra_support"}, "contact": {"extra_communication"}}
+    assert moved == {"interventions"} | mechanism[action], moved
+    if action == "mdf":
+        assert np.all(event.extra["mdf_leads"][req == 0] == 0) and event.extra["mdf_leads"].sum() > 0
