@@ -16,7 +16,10 @@ paired t-interval over the replications (:func:`experiments.stats.diff_ci`).
 
 Reproduce the figures of docs/MODEL.md ("Early intervention")::
 
+    python -m experiments.intervention --scale 1 --replications 16
     python -m experiments.intervention --scale 0.2 --replications 30
+    python -m experiments.intervention --scale 0.2 --action contact     # or support
+    python -m experiments.intervention --scale 0.2 --diagnose            # does the rule find the leavers?
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 import sim
-from sim.policies import InterventionLever, Policies, default_levers
+from sim.policies import InterventionLever, Policies, default_levers, default_risk
 from sim.policies.intervention import Risk
 
 from .backends import make_backend
@@ -191,6 +196,75 @@ def measure(
     return InterventionEffect(scenario, settings, totals)
 
 
+def _auc(score: np.ndarray, y: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for the 0/1 outcome ``y`` (the Mann-Whitney U statistic, ties halved)."""
+    pos, neg = score[y], score[~y]
+    if pos.size == 0 or neg.size == 0:
+        return float("nan")
+    return float(stats.mannwhitneyu(pos, neg).statistic / (pos.size * neg.size))
+
+
+def rule_diagnostics(
+    scenario: sim.Scenario | None = None,
+    runs: int = 4,
+    *,
+    seed: int = 7,
+    months_ahead: int = 6,
+    top: float = 0.1,
+) -> dict[str, float]:
+    """Does the default risk rule find the partners that leave, and what drives their exit hazard?
+
+    Runs ``scenario`` without intervention ``runs`` times; in each reported month (but the last
+    ``months_ahead``) it scores the active partners with :func:`sim.policies.default_risk` and records
+    whether each exits (any reason) within ``months_ahead`` months, and the three terms of its own-choice
+    exit hazard (docs/MODEL.md, S14: satisfaction, line drop, inactivity).
+
+    Returns:
+        ``base_rate`` (share exiting within the window), ``auc_rule`` and ``auc_satisfaction`` (the rule's
+        and satisfaction's AUC for that outcome), ``top_rate`` and ``rest_rate`` (exit shares of the top
+        ``top`` by score and of the others), and ``share_satisfaction``, ``share_drop``,
+        ``share_inactive``: the terms' shares of the top group's mean own-choice hazard.
+    """
+    scenario = scenario if scenario is not None else sim.Scenario()
+    p = scenario.partners
+    lc = p.lifecycle
+    rows: list[tuple[np.ndarray, ...]] = []
+    for r in range(runs):
+        model = sim.ChannelModel(scenario, rng=sim.seed_sequence(seed, SEED_KEY, r))
+        snaps = []
+        while model.running:
+            model.step()
+            if scenario.time.warmup_months < model.month < model.horizon - months_ahead:
+                t = model.partners
+                act = np.flatnonzero(t.active)
+                x = lc.exit_satisfaction_slope * (p.satisfaction.pivot - t.satisfaction[act])
+                sat_term = lc.exit_hazard * np.exp(np.minimum(x, 50.0))
+                short = np.clip(lc.exit_profit_floor - t.profit_ratio()[act], 0.0, None)
+                floor = lc.exit_profit_floor
+                drop = np.clip(short / floor, 0.0, 1.0) if floor > 0 else (short > 0) * 1.0
+                inactive = ((model.month - t.last_deal[act]) >= lc.inactive_months) * lc.inactive_exit_hazard
+                snaps.append((model.month, act, default_risk(model)[act], t.satisfaction[act].copy(), sat_term,
+                              lc.exit_drop_hazard * drop, inactive))
+        t = model.partners
+        for month, act, score, sat, s_term, d_term, i_term in snaps:
+            left = t.left[act]
+            y = (left >= month) & (left < month + months_ahead) & (t.exit_reason[act] > 0)
+            rows.append((score, y, sat, s_term, d_term, i_term))
+    score, y, sat, s_term, d_term, i_term = (np.concatenate([row[k] for row in rows]) for k in range(6))
+    high = score >= np.quantile(score, 1.0 - top)
+    total = s_term[high].mean() + d_term[high].mean() + i_term[high].mean()
+    return {
+        "base_rate": float(y.mean()),
+        "auc_rule": _auc(score, y),
+        "auc_satisfaction": _auc(-sat, y),
+        "top_rate": float(y[high].mean()),
+        "rest_rate": float(y[~high].mean()),
+        "share_satisfaction": float(s_term[high].mean() / total),
+        "share_drop": float(d_term[high].mean() / total),
+        "share_inactive": float(i_term[high].mean() / total),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m experiments.intervention``: print the paired comparison of the three arms."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -201,10 +275,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--action", choices=("mdf", "support", "contact"), default=None)
     ap.add_argument("--share", type=float, default=None)
     ap.add_argument("--cost", type=float, default=None, help="cost_per_partner (USD per partner-month)")
+    ap.add_argument("--diagnose", action="store_true",
+                    help="print how well the default rule ranks the partners that exit (rule_diagnostics) instead")
     args = ap.parse_args(argv)
     base = sim.Scenario()
     if args.scale < 1:
         base = base.scaled(args.scale)
+    if args.diagnose:
+        for key, value in rule_diagnostics(base).items():
+            print(f"{key:20s} {value:.3f}")
+        return
     settings = {k: v for k, v in (("action", args.action), ("share", args.share),
                                    ("cost_per_partner", args.cost)) if v is not None}
     eff = measure(base, args.replications, seed=args.seed, settings=settings, workers=args.workers)
@@ -220,4 +300,4 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 __all__ = ["ARMS", "CONTRASTS", "SEED_KEY", "TOTALS", "InterventionEffect", "arm_overrides", "measure",
-           "run_replication"]
+           "rule_diagnostics", "run_replication"]
