@@ -281,8 +281,9 @@ def _satisfaction(model: ChannelModel) -> None:
     on_plan = t.lifecycle == IMPROVEMENT
     support = model.tier_table["support_level"][t.tier] + np.where(
         on_plan, ss.plan_support * model.payout_ratio.get("improvement", 1.0), 0.0
-    )
-    communication = sc.relationship.communication * model.payout_ratio.get("relationship", 1.0)
+    ) + t.extra_support
+    # Early intervention's contacts add to the programme's communication (both are 0 without it).
+    communication = sc.relationship.communication * model.payout_ratio.get("relationship", 1.0) + t.extra_communication
     profit = np.clip(t.profit_ratio(), 0.0, ss.profit_cap) / ss.profit_cap
     target = (
         ss.base
@@ -298,6 +299,9 @@ def _satisfaction(model: ChannelModel) -> None:
     new = np.where(model._caught_now, np.clip(new - sc.partners.compliance.audit_satisfaction_penalty, 0, 1), new)
     t.satisfaction = np.where(t.selling, new, t.satisfaction)
     t.recognition = t.recognition * (1.0 - sc.incentives.recognition.decay)
+    fade = 1.0 - sc.partners.intervention.contact_decay
+    t.extra_support = t.extra_support * fade
+    t.extra_communication = t.extra_communication * fade
 
 
 def exit_hazards(model: ChannelModel) -> tuple[np.ndarray, np.ndarray]:
@@ -391,6 +395,7 @@ def panel_rows(model: ChannelModel) -> dict[str, np.ndarray]:
         "mdf_claimed": model.paid_by_lever.get("mdf", np.zeros(t.n))[ids] if isinstance(
             model.paid_by_lever.get("mdf"), np.ndarray) else np.zeros(ids.size),
         "compliance": t.compliance_record()[ids],
+        "interventions": t.interventions[ids].copy(),
     }
     for j, name in enumerate(PL_LINES):
         rows[name] = t.pl[ids, j].copy()

@@ -19,6 +19,7 @@ SPEND_LINES: tuple[str, ...] = (
     "recognition",
     "relationship",
     "improvement",
+    "intervention",
 )
 
 

@@ -97,6 +97,10 @@ _COLUMNS: list[tuple[str, str, tuple[int, ...]]] = [
     ("new_margin", "float64", ()),  # product and service margin on this month's new customers (USD)
     ("renewal_margin", "float64", ()),  # product and service margin on this month's renewals (USD)
     ("certs_paid", "int16", ()),  # certifications the partner paid for this month
+    # Early intervention (sim.policies.intervention): months targeted, and what the last ones left behind.
+    ("interventions", "int32", ()),  # months the partner has been targeted (and something was paid)
+    ("extra_support", "float64", ()),  # support level on top of its tier's, from intervention support (fades)
+    ("extra_communication", "float64", ()),  # communication on top of the programme's, from contacts (fades)
 ]
 
 

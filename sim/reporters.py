@@ -233,6 +233,29 @@ def rebate_rate(m):
     return _ratio(led.spend["rebate"], float(led.revenue_tier[earning].sum()))
 
 
+def interventions(m):
+    """Partners the early-intervention policy spent on this month."""
+    paid = m.paid_by_lever.get("intervention")
+    return int(np.count_nonzero(paid)) if isinstance(paid, np.ndarray) else 0
+
+
+def intervention_spend(m):
+    """What the early-intervention policy spent this month (also in ``spend_intervention``)."""
+    return float(m.ledger.spend.get("intervention", 0.0))
+
+
+def partners_exited_targeted(m):
+    """Partners that left this month (any reason) and had been targeted by early intervention at least once."""
+    t = m.partners
+    return int(np.count_nonzero((t.left == m.ledger.month) & (t.exit_reason > 0) & (t.interventions > 0)))
+
+
+def partners_targeted(m):
+    """Active partners that have been targeted by early intervention at least once."""
+    t = m.partners
+    return int(np.count_nonzero(t.active & (t.interventions > 0)))
+
+
 def channel_opex(m):
     """Operating expenses outside gross profit: direct sellers, the digital channel, recruitment, audits."""
     sc = m.config
@@ -527,6 +550,10 @@ def model_reporters(scenario: Scenario) -> dict[str, Reporter]:
         "operating_profit": operating_profit,
         "tier_migrations_up": tier_migrations_up,
         "tier_migrations_down": tier_migrations_down,
+        "interventions": interventions,
+        "intervention_spend": intervention_spend,
+        "partners_targeted": partners_targeted,
+        "partners_exited_targeted": partners_exited_targeted,
     }
     for k, name in enumerate(CONFLICT_TYPES):
         r[f"conflicts_{name}"] = _conflicts(k)

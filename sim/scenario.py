@@ -714,6 +714,77 @@ class ImprovementConfig(Section):
                                     basis="lever", source="The programme terminates partners that fail a plan.")
 
 
+class InterventionConfig(Section):
+    """Early intervention (guide parts 5 and 6): each month the vendor spends on the partners most at risk of leaving.
+
+    The policy object is :class:`sim.policies.intervention.InterventionLever`; its effect sizes reuse the
+    parameters of the programmes whose mechanism it shares (improvement plans, the relationship programme,
+    MDF campaigns), so only the targeting, the budget and the contact's intensity and memory are its own.
+    """
+
+    enabled: bool = F(False, "-", "score partners each month and spend on the ones most at risk of leaving",
+                      basis="lever", source="Off in the baseline: today's programme does not intervene early.")
+    action: Literal["mdf", "support", "contact"] = F(
+        "mdf", "-", "what a targeted partner receives: mdf = a vendor-funded campaign for it (leads, as MDF "
+        "campaigns at incentives.mdf.leads_per_1000 and diminishing); support = a month of improvement-plan "
+        "support (capability partners.improvement.capability_boost, support level "
+        "partners.satisfaction.plan_support); contact = a relationship contact (communication at "
+        "contact_intensity in its satisfaction, fading at contact_decay)",
+        basis="lever",
+        source="mdf by default: the baseline's exits are mostly partners whose line has stopped paying and that "
+        "have not won a deal for a year or more; only new deals move their exit hazard, and a campaign is the "
+        "lever that brings deals (docs/MODEL.md, Early intervention: support and contact were measured and move "
+        "exits less).",
+    )
+    targeting: Literal["risk", "random"] = F(
+        "risk", "-", "risk: the partners with the highest risk score; random: as many active partners drawn at "
+        "random (the same cost; the control of the experiment)", basis="lever",
+        source="Risk targeting is the policy; random targeting at equal cost is its control.",
+    )
+    share: float = F(
+        0.1, "share", "share of active partners targeted each month (rounded; partners_per_month, when given, "
+        "takes its place)", basis="lever",
+        source="Assumption: about the share of partners that are dormant and losing money on the line at any time "
+        "in the baseline (a tenth of the active partners; docs/MODEL.md, Early intervention).", ge=0, le=1,
+    )
+    partners_per_month: int | None = F(
+        None, "partners", "partners targeted each month; none = share of the active partners", basis="lever",
+        source="None: the share decides.", ge=0, le=1_000_000,
+    )
+    cost_per_partner: float = F(
+        500.0, "USD per partner-month", "what the vendor spends on each targeted partner in a month (the campaign, "
+        "the support or the contact)",
+        source="Assumption: a small co-funded campaign or a few hours of a channel manager's time; a third of an "
+        "improvement plan's monthly support (partners.improvement.support_cost).", ge=0, le=USD_MAX,
+    )
+    budget: float | None = F(
+        None, "USD per year", "cap on intervention spend (a twelfth of it a month, not carried over); none = "
+        "partners targeted x cost_per_partner; the spend also counts against incentives.budget",
+        basis="lever", source="None: the number of partners targeted sets the spend.", ge=0, le=1e13,
+    )
+    contact_intensity: float = F(
+        1.0, "score 0-1", "communication intensity a contact gives the partner (in its satisfaction, like "
+        "relationship.communication, weighted by satisfaction.communication_weight)",
+        source="Assumption: a personal contact is the most intense communication (1), against the programme's 0.5.",
+        ge=0, le=1,
+    )
+    contact_decay: float = F(
+        0.2, "per month", "monthly fading of a contact's (and a month of support's) extra communication and "
+        "support level",
+        source="Assumption: the partner remembers a contact for a quarter or two (half-life about 3 months).",
+        ge=0, le=1,
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> InterventionConfig:
+        if self.enabled and self.cost_per_partner <= 0:
+            raise ValueError("cost_per_partner must be positive when the intervention is enabled (it sets how "
+                             "much each targeted partner receives)")
+        if self.enabled and self.partners_per_month is None and self.share <= 0:
+            raise ValueError("an enabled intervention targets nobody: set share above 0 or partners_per_month")
+        return self
+
+
 class ComplianceConfig(Section):
     """Claims (MDF, rebates), over-claiming and audits: deterrence (part 7)."""
 
@@ -789,6 +860,8 @@ class PartnersConfig(Section):
     lifecycle: LifecycleConfig = S(LifecycleConfig(), "onboarding and exit")
     recruitment: RecruitmentConfig = S(RecruitmentConfig(), "sources, pre-qualification and evaluation of prospects")
     improvement: ImprovementConfig = S(ImprovementConfig(), "improvement plans for under-performers")
+    intervention: InterventionConfig = S(InterventionConfig(), "early intervention: spend on the partners most at "
+                                         "risk of leaving")
     compliance: ComplianceConfig = S(ComplianceConfig(), "claims, over-claiming, audits and deterrence")
     learning: LearningConfig = S(LearningConfig(), "how partners smooth what they observe")
 

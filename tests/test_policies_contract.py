@@ -50,6 +50,8 @@ MAY_CHANGE = {
     "TrainingLever": {"train_pipe", "train_accum", "cert_expiry"},
     "RecognitionLever": {"recognition"},
     "ImprovementLever": {"cap", "cap0"},  # capability; a lift to marketing (not trained) stays in its own level
+    # months targeted; support: capability and support level; contact: communication (leads go to event.extra)
+    "InterventionLever": {"interventions", "cap", "cap0", "extra_support", "extra_communication"},
 }
 
 SCENARIO = small({

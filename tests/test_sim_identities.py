@@ -134,6 +134,7 @@ class StepChecker:
             led.revenue_total - led.cogs
             - led.spend["discount"] - led.spend["rebate"] - led.spend["mdf"] - led.spend["spiff"]
             - led.spend["training"] - led.spend["recognition"] - led.spend["relationship"] - led.spend["improvement"]
+            - led.spend["intervention"]
             - led.margin_lost - led.conflict_management
         )
         assert _close(row["gross_profit"], gp, max(led.revenue_total, 1.0)), f"month {month}: gross profit"

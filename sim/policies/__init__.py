@@ -22,6 +22,7 @@ from .conflict import (
     default_fallback,
     default_protections,
 )
+from .intervention import InterventionLever, default_risk, risk_signals
 from .levers import (
     DealBatch,
     DiscountLever,
@@ -72,6 +73,7 @@ __all__ = [
     "DiscountLever",
     "Fallback",
     "ImprovementLever",
+    "InterventionLever",
     "Lever",
     "LeverEvent",
     "MDFLever",
@@ -91,6 +93,8 @@ __all__ = [
     "TieringPolicy",
     "TrainingLever",
     "default_levers",
+    "default_risk",
     "default_tiering",
+    "risk_signals",
     "specialisation_eligible",
 ]

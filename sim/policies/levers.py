@@ -279,7 +279,13 @@ class ImprovementLever(Lever):
 
 
 def default_levers(scenario) -> list[Lever]:
-    """The programme's levers, in the order the model asks them within a phase."""
+    """The programme's levers, in the order the model asks them within a phase.
+
+    Early intervention comes last: it asks for nothing (and draws nothing) unless
+    ``partners.intervention.enabled``, and its campaigns add to the month's MDF leads.
+    """
+    from .intervention import InterventionLever
+
     return [
         MDFLever(scenario),
         TrainingLever(scenario),
@@ -289,4 +295,5 @@ def default_levers(scenario) -> list[Lever]:
         SpiffLever(scenario),
         RebateLever(scenario),
         RecognitionLever(scenario),
+        InterventionLever(scenario),
     ]
