@@ -8,9 +8,10 @@ Usage::
 Replication r of both arms runs with ``sim.seed_sequence(seed, r)`` (``experiments.replicate``),
 so the arms share their random numbers replication by replication and the differences are
 paired; the intervals are paired 95 % t-intervals over replications
-(``experiments.replication.compare_headlines``). Prints a Markdown table: the difference in the
-KPI's unit (points for shares and rates), the difference as a percentage of the reference, and
-their intervals.
+(``experiments.replication.compare_headlines`` for headline KPIs; for any other KPI column, its mean
+over the reported months per replication, through ``experiments.stats.diff_ci``). Prints a
+Markdown table: the difference in the KPI's unit (points for shares and rates), the difference as
+a percentage of the reference, and their intervals.
 
 ``docs/MODEL.md`` S16a quotes ``benchmarks/whatif_effect.py speciality_tiering``.
 """
@@ -27,12 +28,14 @@ import yaml  # noqa: E402
 
 from experiments import replicate  # noqa: E402
 from experiments.io import load_scenario  # noqa: E402
+from experiments.stats import diff_ci  # noqa: E402
 
 DEFAULT_KPIS = ("revenue_partner", "revenue_direct", "market_share", "win_rate", "incentive_spend",
                 "operating_profit", "partners_exited", "conflicts_horizontal")
 #: Headline KPIs that are shares or rates: their difference is quoted in points.
 POINTS = {"market_share", "win_rate", "partner_revenue_share", "mdf_utilisation", "compliance_rate",
-          "customer_retention"}
+          "customer_retention", "partner_win_rate_enterprise", "collaborative_win_rate", "solo_win_rate",
+          "revenue_specialised_share"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,8 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     print("| KPI | reference | difference [95 % CI] | % of reference [95 % CI] |")
     print("|---|---|---|---|")
     for k in kpis:
-        row = table.loc[k]
-        ref_mean = row.iloc[0]
+        if k in table.index:
+            row = table.loc[k]
+            ref_mean = row.iloc[0]
+        else:  # a KPI column that is not a headline: its monthly mean, per replication
+            if k not in a.kpis.columns:
+                raise SystemExit(f"--kpi {k}: not a KPI column; allowed: {', '.join(a.kpis.columns[2:])}")
+            ma = a.kpis.groupby("replication")[k].mean()
+            mb = b.kpis.groupby("replication")[k].mean()
+            iv = diff_ci(ma.to_numpy(), mb.to_numpy(), paired=True)
+            row = {"diff": iv.mean, "ci_low": iv.low, "ci_high": iv.high}
+            ref_mean = float(ma.mean())
         pct = (f"{100 * row['diff'] / ref_mean:+.1f} % [{100 * row['ci_low'] / ref_mean:+.1f}, "
                f"{100 * row['ci_high'] / ref_mean:+.1f}]") if ref_mean else "-"
         if k in POINTS:

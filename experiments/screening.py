@@ -5,7 +5,7 @@ varied from half to one and a half times its default (within the field's bounds;
 integers rounded), except those whose value is tied to others by a constraint the
 screening would break (shares that must sum to 1, the ordering of tier thresholds,
 weights that are normalised), those of policies off in the baseline (early intervention,
-speciality tiering) and
+speciality tiering, collaboration) and
 those at 0 (a relative range is empty).  At every
 design point three what-ifs run as paired arms (``experiments.design.Experiment.arms``):
 a 20 % cut of every incentive lever, twice the rebate and twice the MDF, each
@@ -49,6 +49,7 @@ EXCLUDED_PREFIXES = (
     "conflict.capability_weights.",  # normalised
     "partners.intervention.",  # early intervention is off in the baseline: its assumptions cannot move the effects
     "tiering.specialisation.",  # speciality tiering is off in the baseline, likewise
+    "partners.collaboration.",  # so is the collaboration programme
 )
 EXCLUDED_SUFFIXES = (".share", ".min_ttm_revenue")  # type shares sum to 1; tier thresholds are ordered
 SCALE = 0.4  # the screening runs a market of 40 % of the baseline, so that its ~3,000 runs take minutes

@@ -20,6 +20,7 @@ SPEND_LINES: tuple[str, ...] = (
     "relationship",
     "improvement",
     "intervention",
+    "collaboration",
 )
 
 
@@ -34,6 +35,17 @@ class Ledger:
     revenue_type: np.ndarray = field(default_factory=lambda: np.zeros(5))
     revenue_new_channel: np.ndarray = field(default_factory=lambda: np.zeros(3))
     revenue_new_originated: float = 0.0  # new partner deals won by the partner that sourced the account
+    collab_deals: int = 0  # deals won by a team (referral hand-off or co-sell)
+    collab_value: float = 0.0  # their value (USD, at today's prices)
+    collab_pursued: int = 0  # opportunities pursued by a team
+    solo_pursued: int = 0  # opportunities pursued by partners without a team
+    solo_won: int = 0
+    referral_revenue: float = 0.0  # the finders' share of referred deals won
+    # a team deal's value moved from its lead to its helper: (lead ids, helper ids, value before the price index)
+    collab_split: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    partner_vs_partner: int = 0  # partner pursuits that met another partner's on the same account
+    enterprise_pursued: int = 0  # enterprise opportunities a partner pursued (at the contest)
+    enterprise_won: int = 0  # of them, won by a partner
     revenue_specialised: float = 0.0  # partner deals in a segment where the partner holds the specialisation
     cogs: float = 0.0
     spend: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SPEND_LINES, 0.0))

@@ -27,9 +27,11 @@ import numpy as np
 from .customers import DIGITAL_CH, DIRECT_CH, PARTNER_CH
 
 if TYPE_CHECKING:
+    from .collaboration import Teams
     from .model import ChannelModel
 
 HORIZONTAL, VERTICAL, MULTICHANNEL = 0, 1, 2
+SEGMENT_ENTERPRISE = 2  # index of "enterprise" in sim.scenario.SEGMENTS
 CONFLICT_TYPES = ("horizontal", "vertical", "multichannel")
 
 
@@ -304,6 +306,7 @@ class Outcome:
     registered: np.ndarray  # the winner is the protected registrant
     initial_rows: np.ndarray  # pursuer rows before any rule (for the log)
     resolution_names: tuple[str, ...]
+    teams: Teams | None = None  # the month's partner teams (the collaboration programme), None when off
 
 
 def resolve(model: ChannelModel, batch: PursuitBatch, rng: np.random.Generator) -> Outcome:
@@ -317,6 +320,12 @@ def resolve(model: ChannelModel, batch: PursuitBatch, rng: np.random.Generator) 
     # the vendor, not a conflict: direct sales keeps the account.
     internal = (n_partner == 0) & has_direct & has_digital
     batch.live &= ~(internal[batch.opp] & (batch.kind == DIGITAL_CH))
+    # Complementary partners may team up before any conflict arises (the collaboration programme).
+    teams = None
+    if model.config.partners.collaboration.enabled:
+        from .collaboration import team_up
+
+        teams = team_up(model, batch)
     # Rules known in advance prevent some conflicts: on an opportunity where the rule
     # is visible in time (probability ``conflict.prevention``), the pursuits it
     # excludes never start.
@@ -397,6 +406,7 @@ def resolve(model: ChannelModel, batch: PursuitBatch, rng: np.random.Generator) 
         registered=reg_win & vendor_wins,
         initial_rows=initial_rows,
         resolution_names=names,
+        teams=teams,
     )
 
 
@@ -452,10 +462,15 @@ def round(model: ChannelModel) -> Outcome:  # noqa: A001 - the market round
     # Partner-originated: won by the partner whose own lead (prospecting or MDF) brought the account.
     originated = (ch == PARTNER_CH) & (batch.opp_sourced[won] == pid) & cu.originated[acc]
     led.revenue_new_originated += float((cu.value[acc] * originated).sum()) * sc.market.price_index
-    model.book(ch, pid, cu.value[acc], new=True, registered=out.registered[won], segment=cu.segment[acc])
+    _book_new(model, batch, out, won, acc, ch, pid)
     led.margin_lost += float(out.margin_lost.sum())
     led.conflict_management += float(out.conflict_cost.sum())
     _partner_statistics(model, batch, out, ch, pid)
+    # Partner pursuits that met another partner's on the same account, whatever the conflict's label
+    # (an account with direct sales on it is a vertical conflict even when partners also contest it).
+    ir = out.initial_rows[batch.kind[out.initial_rows] == PARTNER_CH]
+    per_opp = np.bincount(batch.opp[ir], minlength=batch.n_opps)
+    led.partner_vs_partner += int(per_opp[per_opp >= 2].sum())
     for k in range(3):
         led.conflicts[k] += int((out.conflict_type == k).sum())
     for j, name in enumerate(out.resolution_names):
@@ -463,6 +478,46 @@ def round(model: ChannelModel) -> Outcome:  # noqa: A001 - the market round
             (out.resolution == j).sum()
         )
     return out
+
+
+def _book_new(model: ChannelModel, batch: PursuitBatch, out: Outcome, won: np.ndarray, acc: np.ndarray,
+              ch: np.ndarray, pid: np.ndarray) -> None:
+    """Book the month's new customers; a team's deal is split between its lead and its helper."""
+    from .collaboration import REFERRAL, won_teams
+
+    cu = model.customers
+    led = model.ledger
+    value = cu.value[acc]
+    seg = cu.segment[acc]
+    partner_rows = batch.kind == PARTNER_CH
+    by_partner = (out.winner_row >= 0) & (_gather(batch.kind, out.winner_row) == PARTNER_CH)
+    ent = batch.opp_segment == SEGMENT_ENTERPRISE
+    pursued_p = np.bincount(batch.opp[partner_rows], minlength=batch.n_opps) > 0
+    led.enterprise_pursued += int((pursued_p & ent).sum())
+    led.enterprise_won += int((by_partner & ent).sum())
+    teams = out.teams
+    if teams is None:
+        model.book(ch, pid, value, new=True, registered=out.registered[won], segment=seg)
+        return
+    team = teams.kind != 0
+    tw_opp = won_teams(teams, batch, out.winner_row)
+    led.collab_pursued += int(team.sum())
+    led.solo_pursued += int((pursued_p & ~team).sum())
+    led.solo_won += int((by_partner & ~team).sum())
+    tw = tw_opp[won]
+    share = np.where(tw, teams.share[won], 0.0)
+    model.book(ch, pid, value * (1.0 - share), new=True, registered=out.registered[won], segment=seg,
+               collaborative=tw)
+    if tw.any():
+        helper = teams.helper[won][tw]
+        part = value[tw] * share[tw]
+        model.book(np.full(helper.size, PARTNER_CH, dtype=np.int8), helper, part, new=True, segment=seg[tw],
+                   collaborative=np.ones(helper.size, dtype=bool))
+        led.collab_split = (pid[tw], helper, part)
+        price = model.config.market.price_index
+        led.collab_deals += int(tw.sum())
+        led.collab_value += float(value[tw].sum()) * price
+        led.referral_revenue += float(part[teams.kind[won][tw] == REFERRAL].sum()) * price
 
 
 def _partner_statistics(model: ChannelModel, batch: PursuitBatch, out: Outcome, ch: np.ndarray, pid: np.ndarray):

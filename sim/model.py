@@ -566,10 +566,12 @@ class ChannelModel(mesa.Model):
         new: bool,
         registered: np.ndarray | None = None,
         segment: np.ndarray | None = None,
+        collaborative: np.ndarray | None = None,
     ) -> None:
         """Book won deals: revenue to exactly one channel, cost of goods, and deal-time levers for partners.
 
-        ``segment`` (the accounts' segments) lets deal-time levers price specialisations.
+        ``segment`` (the accounts' segments) lets deal-time levers price specialisations;
+        ``collaborative`` marks the deals a partner team won (the collaboration incentive).
         """
         from .policies.levers import DealBatch
 
@@ -602,13 +604,16 @@ class ChannelModel(mesa.Model):
             self.ledger.revenue_specialised += float(v[t.spec[p, seg]].sum())
         passed = np.bincount(p, weights=self.config.partners.economics.pass_through * expected * v, minlength=t.n)
         service = np.bincount(p, weights=t.service_margin[p] * v, minlength=t.n)
-        before = {name: self.paid_by_lever.get(name, 0.0) for name in ("discount", "spiff")}
-        deals = DealBatch(partner=p, value=v, registered=reg, new_customer=np.full(p.size, new), segment=seg)
+        before = {name: self.paid_by_lever.get(name, 0.0) for name in ("discount", "spiff", "collaboration")}
+        deals = DealBatch(partner=p, value=v, registered=reg, new_customer=np.full(p.size, new), segment=seg,
+                          collaborative=collaborative[pm] if collaborative is not None else None)
         self.run_levers("deals", LeverEvent("deals", self.month, self.streams["levers"], deals=deals), p)
         discount = self.paid_by_lever.get("discount", 0.0) - before["discount"]
         t.pl[:, PL["product_margin"]] += discount - passed
         t.pl[:, PL["service_margin"]] += service
         t.pl[:, PL["spiff"]] += self.paid_by_lever.get("spiff", 0.0) - before["spiff"]
+        # the collaboration incentive is a deal-time cash bonus, on the SPIFF line of the partner's P&L
+        t.pl[:, PL["spiff"]] += self.paid_by_lever.get("collaboration", 0.0) - before["collaboration"]
         if new:
             t.new_margin[:] += discount - passed + service
         else:

@@ -211,6 +211,46 @@ def certifications_paid(m):
     return m.ledger.certifications_paid
 
 
+def collaborative_deals(m):
+    """New-customer deals won by a partner team this month (referral hand-off or co-sell)."""
+    return m.ledger.collab_deals
+
+
+def collaborative_value(m):
+    """Their first-year value (USD)."""
+    return m.ledger.collab_value
+
+
+def collaborative_win_rate(m):
+    """Share of the opportunities a partner team pursued that the team won."""
+    return _ratio(m.ledger.collab_deals, m.ledger.collab_pursued)
+
+
+def solo_win_rate(m):
+    """Share of the opportunities partners pursued without a team that a partner won (NaN when no teams ran)."""
+    return _ratio(m.ledger.solo_won, m.ledger.solo_pursued)
+
+
+def referral_revenue(m):
+    """The finders' share of the referred deals won this month (USD)."""
+    return m.ledger.referral_revenue
+
+
+def partner_vs_partner(m):
+    """Partner pursuits this month that met another partner's on the same account (horizontal conflict exposure).
+
+    Counted whatever the conflict's label: an account that direct sales also pursues is a vertical
+    conflict, yet its partners still contest each other. A hand-off between collaborating partners
+    removes one or two.
+    """
+    return m.ledger.partner_vs_partner
+
+
+def partner_win_rate_enterprise(m):
+    """Share of the enterprise opportunities a partner pursued that a partner won."""
+    return _ratio(m.ledger.enterprise_won, m.ledger.enterprise_pursued)
+
+
 def specialisations(m):
     """Specialisations held (partner x segment), under the speciality tiering policy."""
     return int(m.partners.spec[m.partners.active].sum())
@@ -541,6 +581,13 @@ def model_reporters(scenario: Scenario) -> dict[str, Reporter]:
         "discount_rate": discount_rate,
         "rebate_rate": rebate_rate,
         "certifications_paid": certifications_paid,
+        "collaborative_deals": collaborative_deals,
+        "collaborative_value": collaborative_value,
+        "collaborative_win_rate": collaborative_win_rate,
+        "solo_win_rate": solo_win_rate,
+        "referral_revenue": referral_revenue,
+        "partner_win_rate_enterprise": partner_win_rate_enterprise,
+        "partner_vs_partner": partner_vs_partner,
         "specialisations": specialisations,
         "revenue_specialised_share": revenue_specialised_share,
         "customers_closed": customers_closed,

@@ -714,6 +714,43 @@ class ImprovementConfig(Section):
                                     basis="lever", source="The programme terminates partners that fail a plan.")
 
 
+class CollaborationConfig(Section):
+    """Partner collaboration (guide part 7): referral hand-offs and co-selling, with a revenue split.
+
+    The mechanism is :mod:`sim.collaboration`. Off by default: in the baseline partners on the same
+    account compete.
+    """
+
+    enabled: bool = F(False, "-", "the vendor's collaboration programme: finders hand opportunities to partners "
+                      "that deliver, SIs co-sell enterprise deals with MSPs", basis="lever",
+                      source="What-if lever (scenarios/collaboration_programme.yaml).")
+    team_rate: float = F(
+        0.35, "probability", "chance that a complementary pair on an account teams up when the programme pays no "
+        "incentive (matchmaking only)", basis="assumption",
+        source="Partner-to-partner collaboration is common but far from universal; about a third of eligible pairs "
+        "is an assumption to vary.", ge=0, le=1)
+    funded_team_rate: float = F(
+        0.6, "probability", "the same chance when the programme pays the collaboration incentive",
+        basis="assumption", source="An incentive on joint deals makes teaming the default; an assumption.",
+        ge=0, le=1)
+    incentive_share: float = F(
+        0.02, "share of deal value", "collaboration incentive the vendor pays on each collaborative deal won "
+        "(split between the two partners as the revenue is)", basis="lever",
+        source="A couple of points, of the order of a deal-registration extra discount.", ge=0, le=0.5)
+    referral_share: float = F(
+        0.1, "share of deal value", "the finder's share of a referred deal's value (its referral fee)",
+        basis="assumption", source="Referral fees of 5-20 % of the first-year deal are typical of partner "
+        "referral programmes; 10 % is mid-range.", ge=0, le=0.9)
+    co_sell_share: float = F(
+        0.25, "share of deal value", "the MSP's share of a co-sold enterprise deal (its managed-service part)",
+        basis="assumption", source="A managed service attached to a project is a minority of the first-year "
+        "value; an assumption.", ge=0, le=0.9)
+    co_sell_bonus: float = F(
+        0.4, "logit", "contest utility the combined SI + MSP offer adds on a co-sold enterprise account",
+        basis="assumption", source="The combined offer covers build and run; 0.4 is the utility of about 0.13 "
+        "more capability at contest_capability 3, an assumption to vary.", ge=0, le=5)
+
+
 class InterventionConfig(Section):
     """Early intervention (guide parts 5 and 6): each month the vendor spends on the partners most at risk of leaving.
 
@@ -860,6 +897,8 @@ class PartnersConfig(Section):
     lifecycle: LifecycleConfig = S(LifecycleConfig(), "onboarding and exit")
     recruitment: RecruitmentConfig = S(RecruitmentConfig(), "sources, pre-qualification and evaluation of prospects")
     improvement: ImprovementConfig = S(ImprovementConfig(), "improvement plans for under-performers")
+    collaboration: CollaborationConfig = S(CollaborationConfig(), "referral hand-offs and co-selling between "
+                                           "partners")
     intervention: InterventionConfig = S(InterventionConfig(), "early intervention: spend on the partners most at "
                                          "risk of leaving")
     compliance: ComplianceConfig = S(ComplianceConfig(), "claims, over-claiming, audits and deterrence")

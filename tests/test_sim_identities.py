@@ -115,6 +115,10 @@ class StepChecker:
         per_partner = np.bincount(partner1[pm_new], weights=cu.value[pm_new], minlength=t.n) + share * np.bincount(
             partner1[pm_ren], weights=cu.value[pm_ren], minlength=t.n
         )
+        if led.collab_split is not None:  # a team's deal: the helper's share moves from the lead (collaboration)
+            lead, helper, part = led.collab_split
+            per_partner += np.bincount(helper, weights=part, minlength=t.n) - np.bincount(lead, weights=part,
+                                                                                         minlength=t.n)
         np.testing.assert_allclose(t.revenue, per_partner, rtol=1e-9, atol=1e-6)
         assert _close(float(led.revenue_tier.sum()), float(led.revenue[PARTNER_CH]), 1.0)
         assert _close(float(led.revenue_type.sum()), float(led.revenue[PARTNER_CH]), 1.0)
@@ -134,7 +138,7 @@ class StepChecker:
             led.revenue_total - led.cogs
             - led.spend["discount"] - led.spend["rebate"] - led.spend["mdf"] - led.spend["spiff"]
             - led.spend["training"] - led.spend["recognition"] - led.spend["relationship"] - led.spend["improvement"]
-            - led.spend["intervention"]
+            - led.spend["intervention"] - led.spend["collaboration"]
             - led.margin_lost - led.conflict_management
         )
         assert _close(row["gross_profit"], gp, max(led.revenue_total, 1.0)), f"month {month}: gross profit"
@@ -329,6 +333,8 @@ def scenarios(draw):
         "digital.enabled": draw(st.booleans()),
         "direct.territory_coverage": draw(st.sampled_from([0.0, 0.5, 1.0])),
         "tiering.review_every_months": draw(st.sampled_from([1, 3, 6])),
+        "tiering.specialisation.enabled": draw(st.booleans()),
+        "partners.collaboration.enabled": draw(st.booleans()),
         "time.warmup_months": draw(st.integers(0, 3)),
         "time.months": draw(st.integers(6, 14)),
     }

@@ -24,6 +24,7 @@ from .conflict import (
 )
 from .intervention import InterventionLever, default_risk, risk_signals
 from .levers import (
+    CollaborationLever,
     DealBatch,
     DiscountLever,
     ImprovementLever,
@@ -66,6 +67,7 @@ class Policies:
 
 
 __all__ = [
+    "CollaborationLever",
     "FALLBACKS",
     "PROTECTIONS",
     "DealBatch",

@@ -38,6 +38,7 @@ class DealBatch:
     registered: np.ndarray
     new_customer: np.ndarray
     segment: np.ndarray | None = None  # the accounts' segments (None: not known to the caller)
+    collaborative: np.ndarray | None = None  # won by a partner team (None: no team this batch)
 
 
 @dataclass
@@ -278,6 +279,24 @@ class ImprovementLever(Lever):
         t.cap0[:, CAP["marketing"]] = np.clip(t.cap0[:, CAP["marketing"]] + boost, 0.02, 0.98)
 
 
+class CollaborationLever(Lever):
+    """The collaboration incentive (part 7): a share of the value of every deal a partner team won.
+
+    Both the lead and the helper are paid on their part of the deal (``sim.collaboration``); it
+    asks for nothing unless ``partners.collaboration.enabled``.
+    """
+
+    name = "collaboration"
+    phase = "deals"
+
+    def request(self, model, event):
+        cfg = model.config.partners.collaboration  # the running scenario's (a warm-up may not have it)
+        d = event.deals
+        if not cfg.enabled or d.collaborative is None:
+            return np.zeros(d.partner.size)
+        return np.where(d.collaborative, cfg.incentive_share * d.value, 0.0)
+
+
 def default_levers(scenario) -> list[Lever]:
     """The programme's levers, in the order the model asks them within a phase.
 
@@ -296,4 +315,5 @@ def default_levers(scenario) -> list[Lever]:
         RebateLever(scenario),
         RecognitionLever(scenario),
         InterventionLever(scenario),
+        CollaborationLever(scenario),
     ]
