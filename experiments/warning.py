@@ -90,9 +90,11 @@ FEATURE_LABELS: dict[str, str] = {
     "conflicts_lost_direct_3m": "conflicts lost to direct sales, last 3 months",
     "conflicts_lost_digital_3m": "conflicts lost to digital, last 3 months",
     "compliance": "compliance record",
-    **{f"type_{t}": f"type {t}" for t in PARTNER_TYPES},
+    **{f"type_{t}": f"a {t}" for t in PARTNER_TYPES},
 }
 FEATURES: tuple[str, ...] = tuple(FEATURE_LABELS)
+#: The features that are 0/1 flags.
+FLAGS = frozenset({"improvement_plan", "onboarding", *(f"type_{t}" for t in PARTNER_TYPES)})
 #: Cox covariates: the type dummies less the first (they sum to one, which the baseline hazard absorbs).
 COX_FEATURES: tuple[str, ...] = tuple(f for f in FEATURES if f != f"type_{PARTNER_TYPES[0]}")
 
@@ -374,8 +376,11 @@ def lead_times(scored: pd.DataFrame, score: str, threshold: float, window: int) 
 
 
 def _one_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``fn`` with one BLAS/OpenMP thread: the same result on any machine, and no oversubscription
-    (scikit-learn's gradient boosting is several times slower with a thread per core on a busy machine)."""
+    """Run ``fn`` with one BLAS/OpenMP thread.
+
+    The same result on any machine, and no oversubscription: scikit-learn's gradient boosting is
+    several times slower with a thread per core on a busy machine.
+    """
     import functools
 
     @functools.wraps(fn)
@@ -465,8 +470,11 @@ class EarlyWarning:
                 if contrib[i, j] <= 0:
                     break
                 name = COX_FEATURES[j]
-                side = "high" if z.iloc[i, j] > 0 else "low"
-                words.append(f"{FEATURE_LABELS[name]} {side} ({_short(raw[i, j])})")
+                if name in FLAGS:
+                    words.append(FEATURE_LABELS[name] if raw[i, j] > 0.5 else f"not {FEATURE_LABELS[name]}")
+                else:
+                    side = "high" if z.iloc[i, j] > 0 else "low"
+                    words.append(f"{FEATURE_LABELS[name]} {side} ({_short(raw[i, j])})")
             out.append("; ".join(words) or "none above average")
         return out
 
