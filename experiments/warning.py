@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.partners import EXITED
 from sim.scenario import PARTNER_TYPES, SEGMENTS
 
 if TYPE_CHECKING:
@@ -155,9 +156,13 @@ def partner_features(panel: pd.DataFrame) -> pd.DataFrame:
         gg = col.groupby(keys, sort=False)
         return col - gg.shift(LOOKBACK).fillna(gg.transform("first"))
 
-    def last_sum(col: pd.Series) -> pd.Series:
-        cs = col.astype(float).groupby(keys, sort=False).cumsum()
-        return cs - cs.groupby(keys, sort=False).shift(LOOKBACK).fillna(0.0)
+    def last_sum(col: pd.Series) -> pd.Series:  # months t-2..t, added in the same order whatever came before
+        col = col.astype(float)
+        gg = col.groupby(keys, sort=False)
+        total = col.copy()
+        for lag in range(1, LOOKBACK):
+            total = total + gg.shift(lag).fillna(0.0)
+        return total
 
     ratio = df["profit_ratio"].astype(float).clip(-5.0, 5.0)
     out["satisfaction"] = df["satisfaction"].astype(float)
@@ -557,7 +562,7 @@ class LiveRisk:
         from sim.run import panel_frame
 
         out = np.full(model.partners.n, self.model.base_rate)
-        out[model.partners.lifecycle == 4] = 0.0  # sim.partners.EXITED
+        out[model.partners.lifecycle == EXITED] = 0.0
         rows = self.rows(model)
         if not rows:
             return out
