@@ -46,6 +46,9 @@ def read_warn_inputs(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, d
     """
     from .cli import InputError
 
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: a file, not a folder; allowed: a folder written by 'channelsim run' (with "
+                         "several replications)")
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder; allowed: a folder written by 'channelsim run' (with several "
                          "replications)")
@@ -140,7 +143,7 @@ def warn_cmd(
     """
     import sim
     from experiments.io import atomic_write_text
-    from experiments.warning import WarningError, check_horizon, evaluate
+    from experiments.warning import WarningError, check_run, evaluate
 
     from .cli import InputError, _console, _json_safe, _user_errors, check_out, run_scale, staged_dir
 
@@ -160,9 +163,9 @@ def warn_cmd(
         territories = run_scale(run_dir).get("market.n_territories")
         try:
             months = int(partners["month"].max()) if len(partners) else 0
-            check_horizon(horizon, months)
-            err.print(f"fitting and testing early-warning models on {run_dir} ({partners['replication'].nunique()} "
-                      f"replications, {months} months, horizon {horizon} months)")
+            check_run(partners, horizon)
+            typer.echo(f"fitting and testing early-warning models on {run_dir} ({partners['replication'].nunique()} "
+                      f"replications, {months} months, horizon {horizon} months)", err=True)
             res = evaluate(partners, conflicts, horizon, territories=territories, seed=seed)
         except WarningError as e:
             raise InputError(f"{run_dir}: {e}") from None

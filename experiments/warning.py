@@ -34,6 +34,7 @@ from the same panel rows as ``partners.parquet`` (:func:`sim.economics.panel_row
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -446,7 +447,10 @@ class EarlyWarning:
         z = ((X[list(COX_FEATURES)] - means[list(COX_FEATURES)]) / sds[list(COX_FEATURES)])
         keep = (labels["duration"] > 0).to_numpy()
         data = z[keep].assign(duration=labels["duration"].to_numpy()[keep], event=labels["event"].to_numpy()[keep])
-        cox = CoxPHFitter(penalizer=0.01).fit(data, duration_col="duration", event_col="event")
+        with warnings.catch_warnings():  # lifelines 0.30 calls pandas' reductions positionally (deprecated)
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module="lifelines")
+            warnings.filterwarnings("ignore", category=FutureWarning, module="lifelines")
+            cox = CoxPHFitter(penalizer=0.01).fit(data, duration_col="duration", event_col="event")
         return cls(horizon, clf, cox, means, sds, float(y[complete].mean()))
 
     def risk(self, features: pd.DataFrame) -> np.ndarray:
@@ -638,6 +642,19 @@ def check_horizon(horizon: Any, months: int) -> int:
     return int(horizon)
 
 
+def check_run(panel: pd.DataFrame, horizon: Any) -> None:
+    """Refuse a partner panel with fewer than :data:`MIN_REPLICATIONS` replications, or a bad ``horizon``.
+
+    Raises:
+        WarningError: naming what is wrong and what is allowed.
+    """
+    n = int(panel["replication"].nunique()) if "replication" in panel.columns else 1
+    if n < MIN_REPLICATIONS:
+        raise WarningError(f"{n} replication(s): allowed: at least {MIN_REPLICATIONS}, so that the models "
+                           "are tested on replications they were not fitted on (run with --replications 10 or more)")
+    check_horizon(horizon, int(panel["month"].max()) if len(panel) else 0)
+
+
 def _roc(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.metrics import roc_curve
 
@@ -656,12 +673,8 @@ def evaluate_exits(panel: pd.DataFrame, horizon: int = HORIZON, *, seed: int = 0
     """
     if "replication" not in panel.columns:
         panel = panel.assign(replication=0)
+    check_run(panel, horizon)
     reps = sorted(int(r) for r in panel["replication"].unique())
-    if len(reps) < MIN_REPLICATIONS:
-        raise WarningError(f"{len(reps)} replication(s): allowed: at least {MIN_REPLICATIONS}, so that the models "
-                           "are tested on replications they were not fitted on (run with --replications 10 or more)")
-    months = int(panel["month"].max())
-    check_horizon(horizon, months)
     feats = partner_features(panel)
     labels = exit_labels(panel, horizon)
     assert (feats[list(KEYS)].to_numpy() == labels[list(KEYS)].to_numpy()).all()
@@ -804,5 +817,5 @@ def evaluate(partners: pd.DataFrame, conflicts: pd.DataFrame | None = None, hori
 
 __all__ = ["ALARM_SHARE", "BOOTSTRAP", "CELL_FEATURES", "COX_FEATURES", "EarlyWarning", "FEATURES", "HORIZON",
            "LOOKBACK", "LiveRisk", "WarningError", "WarningResult", "bootstrap_aucs", "calibration", "cell_features",
-           "check_horizon", "evaluate", "evaluate_exits", "evaluate_hot_spots", "exit_labels", "lead_times",
-           "partner_features", "split_replications", "weighted_auc"]
+           "check_horizon", "check_run", "evaluate", "evaluate_exits", "evaluate_hot_spots", "exit_labels",
+           "lead_times", "partner_features", "split_replications", "weighted_auc"]
