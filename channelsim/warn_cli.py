@@ -138,8 +138,7 @@ def warn_cmd(
 ) -> None:
     """Fit early-warning models of partner exit and conflict hot spots; test them on held-out replications.
 
-    Prints AUC with 95 % CIs against no skill and a satisfaction-only rule, calibration, months of
-    warning and the riskiest partners; writes evaluation.json, watchlist.csv and report.html.
+    Prints AUCs with 95 % CIs (vs no skill and satisfaction alone), calibration, months of warning, top partners.
     """
     import sim
     from experiments.io import atomic_write_text

@@ -38,6 +38,10 @@ CAPTIONS = {
 }
 
 
+#: The watch list's reasons keep a readable width; the table scrolls sideways in its wrapper instead.
+_REASONS_CSS = "<style>td.reasons { min-width: 22em; }</style>"
+
+
 def _num(v: Any, digits: int = 2) -> str:
     try:
         f = float(v)
@@ -269,14 +273,16 @@ def warn_report(ev: Mapping[str, Any], watchlist: pd.DataFrame, info: Mapping[st
     top = watchlist.head(25)
     body += [
         "<h2>Watch list: partners most at risk at the last month</h2>",
-        f'<p class="note">{len(watchlist)} partners in the programme at the last month; the 25 riskiest shown '
+        _REASONS_CSS,
+        f'<p class="note">{len(watchlist):,} partners in the programme at the last month; the 25 riskiest shown '
         "(all in watchlist.csv). Risk: the gradient-boosting model's probability of an exit within "
         f"{h} months, refitted on every replication. Reasons: the features raising the Cox hazard most.</p>",
         table(["rank", "replication", "partner", "type", "tier", "lifecycle", "risk", "Cox risk", "satisfaction",
                "reasons"],
               [[str(r["rank"]), str(r["replication"]), f"P{r['partner_id']}", Cell(r["type"], "text"),
                 Cell(r["tier"], "text"), Cell(r["lifecycle"], "text"),
-                _num(r["risk"], 3), _num(r["cox_risk"], 3), _num(r["satisfaction"], 2), Cell(r["reasons"], "text")]
+                _num(r["risk"], 3), _num(r["cox_risk"], 3), _num(r["satisfaction"], 2),
+                Cell(r["reasons"], "text reasons")]
                for _, r in top.iterrows()]),
     ]
     return page(f"channelsim warn: {name}", body)

@@ -58,7 +58,9 @@ def test_warn_again_replaces_the_default_folder_and_honours_horizon_and_out(warn
     assert ev["partner_exit"]["horizon_months"] == 3
     again = invoke("warn", run_dir, "--horizon", "3", "-o", tmp_path / "w3")  # not empty, no --force
     assert again.exit_code == 2 and "--force" in again.stderr
-    assert invoke("warn", run_dir).exit_code == 0  # the default RUN_DIR/warning is replaced
+    first = (run_dir / "warning" / "evaluation.json").read_text()
+    assert invoke("warn", run_dir).exit_code == 0  # the default RUN_DIR/warning is replaced ...
+    assert (run_dir / "warning" / "evaluation.json").read_text() == first  # ... by the same numbers (same seed)
     assert sorted(p.name for p in (run_dir / "warning").iterdir()) == ["evaluation.json", "report.html",
                                                                        "watchlist.csv"]
 
