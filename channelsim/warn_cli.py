@@ -175,7 +175,7 @@ def warn_cmd(
             "reported months": ev["months"], "horizon": f"{horizon} months",
             "training replications": ", ".join(map(str, ev["partner_exit"]["replications"]["train"])),
             "test replications": ", ".join(map(str, ev["partner_exit"]["replications"]["test"])),
-            "models": "scikit-learn HistGradientBoostingClassifier; lifelines CoxPHFitter (landmark rows)",
+            "models": "scikit-learn HistGradientBoostingClassifier; statsmodels PHReg Cox model (landmark rows)",
             "seed": seed, "channelsim version": sim.__version__}
     payload = {"run": str(run_dir), "scenario": name, **ev}
     with _user_errors(), staged_dir(target, force or default_out) as tmp:

@@ -248,9 +248,12 @@ def warn_report(ev: Mapping[str, Any], watchlist: pd.DataFrame, info: Mapping[st
               [[r["label"], _num(r["auc_drop"], 4), _num(r["sd"], 4)]
                for r in pe["importance"]["classifier_permutation"]]),
         '<p class="note">Cox model on standardized features: the hazard ratio of a one-standard-deviation rise '
-        "(above 1: a higher risk of leaving).</p>",
-        table(["feature", "hazard ratio per sd", "coefficient", "p"],
-              [[r["label"], _num(r["hazard_ratio_per_sd"], 3), _num(r["coef_per_sd"], 3), f"{r['p']:.2g}"]
+        "(above 1: a higher risk of leaving), with its 95 % CI.</p>",
+        table(["feature", "hazard ratio per sd", "95 % CI", "coefficient", "p"],
+              [[r["label"], _num(r["hazard_ratio_per_sd"], 3),
+                f"{_num(r.get('hazard_ratio_ci_low'), 3)} to {_num(r.get('hazard_ratio_ci_high'), 3)}",
+                _num(r["coef_per_sd"], 3), f"{r['p']:.2g}"] if r.get("p") is not None
+               else [r["label"], f"left out: {r.get('dropped', 'not fitted')}", "", "", ""]
                for r in pe["importance"]["cox"]]),
     ]
     hs = ev.get("hot_spots")

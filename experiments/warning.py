@@ -10,8 +10,9 @@ Two predictions, fitted on a run's panels (``partners.parquet``, ``conflicts.par
   the digital channel) over the last three months, months since the last deal, certifications, MDF
   claimed, revenue, effort, customers, compliance.  Two models: a scikit-learn
   ``HistGradientBoostingClassifier`` on the partner-months whose ``k``-month window lies inside the
-  run, and a lifelines Cox proportional-hazards model on landmark rows (each partner-month, followed
-  for at most ``k`` months, censored at the run's end), whose risk is ``1 - S(k | x)``.
+  run, and a statsmodels Cox proportional-hazards model (``PHReg``) on landmark rows (each
+  partner-month, followed for at most ``k`` months, censored at the run's end), whose risk is
+  ``1 - S(k | x)`` (:class:`CoxModel`).
 * **Conflict hot spots.** For every territory x segment cell and full quarter ``q``: will the cell
   have more conflicts in ``q+1`` than in ``q``?  Features are the cell's past conflicts only
   (:func:`cell_features`); the baseline is persistence (a cell whose conflicts rose keeps rising).
@@ -33,6 +34,7 @@ from the same panel rows as ``partners.parquet`` (:func:`sim.economics.panel_row
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -99,6 +101,14 @@ FEATURES: tuple[str, ...] = tuple(FEATURE_LABELS)
 FLAGS = frozenset({"improvement_plan", "onboarding", *(f"type_{t}" for t in PARTNER_TYPES)})
 #: Cox covariates: the type dummies less the first (they sum to one, which the baseline hazard absorbs).
 COX_FEATURES: tuple[str, ...] = tuple(f for f in FEATURES if f != f"type_{PARTNER_TYPES[0]}")
+#: Ridge penalty of the Cox fit per landmark row: the log partial likelihood less ``0.01 * n / 2 * |beta|^2``.
+#: Many features move together (deals won and conflicts won over 3 months correlate at 0.99; satisfaction,
+#: mindshare, customers are 94-95 % explained by the others).  Unpenalized, such coefficients run to large
+#: opposite values (on the run of docs/WARNING.md a hazard ratio of 400 per sd for deals won, 0.016 for
+#: conflicts won), which the hazard-ratio table and the watch list's reasons would show, and the test AUC
+#: falls from 0.837 to 0.826.  The penalty shrinks near-copies together and keeps a 0/1 flag without exits
+#: (onboarding) finite.
+COX_PENALTY = 0.01
 
 CELL_FEATURE_LABELS: dict[str, str] = {
     "conflicts": "conflicts this quarter",
@@ -387,7 +397,6 @@ def _one_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
     The same result on any machine, and no oversubscription: scikit-learn's gradient boosting is
     several times slower with a thread per core on a busy machine.
     """
-    import functools
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -407,6 +416,172 @@ def _classifier(seed: int):
                                           l2_regularization=1.0, early_stopping=False, random_state=seed)
 
 
+@dataclass(frozen=True)
+class CoxModel:
+    """A Cox proportional-hazards model of exit, fitted on standardized :data:`COX_FEATURES` (:func:`fit_cox`).
+
+    Attributes:
+        horizon: k, in months: :meth:`risk` is the probability of an exit within k months, ``1 - S(k | x)``.
+        params: the coefficient per standard deviation of each of :data:`COX_FEATURES` (0 for one left out).
+        bse: its standard error (NaN for a covariate left out).
+        ci_low: lower bound of its 95 % confidence interval (NaN for a covariate left out).
+        ci_high: upper bound.
+        pvalues: its Wald p-value (NaN for a covariate left out).
+        dropped: the covariates left out of the fit, each with the reason.
+        times: the event times (months of follow-up) up to the horizon.
+        cumulative_hazard: the Breslow baseline cumulative hazard at each of ``times`` (exits at that time
+            included), for the standardized covariates all 0.
+    """
+
+    horizon: int
+    params: pd.Series
+    bse: pd.Series
+    ci_low: pd.Series
+    ci_high: pd.Series
+    pvalues: pd.Series
+    dropped: dict[str, str]
+    times: np.ndarray
+    cumulative_hazard: np.ndarray
+
+    def baseline_cumulative_hazard(self, t: float) -> float:
+        """The baseline cumulative hazard at ``t`` months: a right-continuous step function, 0 before the first exit."""
+        i = int(np.searchsorted(self.times, t, side="right"))
+        return float(self.cumulative_hazard[i - 1]) if i else 0.0
+
+    def risk(self, z: pd.DataFrame) -> np.ndarray:
+        """``1 - S(horizon | z) = 1 - exp(-H0(horizon) * exp(z'beta))`` for standardized covariates ``z``."""
+        lp = z[list(COX_FEATURES)].to_numpy() @ self.params[list(COX_FEATURES)].to_numpy()
+        return -np.expm1(-self.baseline_cumulative_hazard(self.horizon) * np.exp(lp))
+
+    def table(self) -> list[dict[str, Any]]:
+        """Per covariate: coefficient and hazard ratio per sd with the 95 % CI, p; the largest effects first.
+
+        A covariate left out of the fit has ``None`` for its numbers and ``dropped`` saying why, and comes last.
+        """
+        rows = []
+        for k in COX_FEATURES:
+            if k in self.dropped:
+                rows.append({"feature": k, "label": FEATURE_LABELS[k], "coef_per_sd": None, "se": None,
+                             "hazard_ratio_per_sd": None, "hazard_ratio_ci_low": None, "hazard_ratio_ci_high": None,
+                             "p": None, "dropped": self.dropped[k]})
+                continue
+            rows.append({"feature": k, "label": FEATURE_LABELS[k], "coef_per_sd": float(self.params[k]),
+                         "se": float(self.bse[k]), "hazard_ratio_per_sd": math.exp(self.params[k]),
+                         "hazard_ratio_ci_low": math.exp(self.ci_low[k]),
+                         "hazard_ratio_ci_high": math.exp(self.ci_high[k]), "p": float(self.pvalues[k])})
+        return sorted(rows, key=lambda r: (r["coef_per_sd"] is None, -abs(r["coef_per_sd"] or 0.0)))
+
+
+def _degenerate(z: pd.DataFrame, event: np.ndarray, penalty: float) -> dict[str, str]:
+    """Covariates left out of the Cox fit, each with the reason.
+
+    A covariate that is constant, or a linear combination of a constant and the covariates before it
+    (a type dummy when the first type is absent), has no coefficient of its own.  Without a penalty,
+    a 0/1 flag with no exit among the rows with it (or without it) has no finite coefficient either
+    (the partial likelihood rises for ever as it goes to minus or plus infinity: onboarding partners,
+    for example, do not leave within the horizon); the ridge penalty keeps it finite.  Leaving a
+    covariate out is its coefficient 0: it raises no one's risk and gives no reason.
+    """
+    out: dict[str, str] = {}
+    kept = [np.ones(len(z))]
+    for name in COX_FEATURES:
+        col = z[name].to_numpy(dtype=float)
+        if penalty == 0 and name in FLAGS:
+            on = col > col.min()
+            if on.any() and not event[on].any():
+                out[name] = "no exit among the rows with it (its hazard ratio would be 0)"
+                continue
+            if (~on).any() and not event[~on].any():
+                out[name] = "no exit among the rows without it (its hazard ratio would be infinite)"
+                continue
+        trial = np.column_stack([*kept, col])
+        if np.linalg.matrix_rank(trial) < trial.shape[1]:
+            out[name] = "constant, or determined by the covariates before it"
+            continue
+        kept.append(col)
+    return out
+
+
+@functools.cache
+def _ridge_phreg() -> type:
+    """The class of statsmodels' ``PHReg`` with a ridge penalty ``penalty * n / 2 * |beta|^2`` on the log-likelihood.
+
+    The penalty enters the log-likelihood, its gradient and its Hessian, so the fit is statsmodels'
+    maximization and its standard errors, CIs and p-values come from the penalized Hessian (as in
+    lifelines' ``CoxPHFitter(penalizer=...)``, whose convention this is).  ``PHReg.fit_regularized``
+    is not used: it gives no standard errors.
+    """
+    from statsmodels.duration.hazard_regression import PHReg
+
+    class RidgePHReg(PHReg):
+        def __init__(self, endog: Any, exog: Any, penalty: float, **kwargs: Any):
+            super().__init__(endog, exog, **kwargs)
+            self.ridge = penalty * len(endog)
+
+        def loglike(self, params: np.ndarray) -> float:
+            return super().loglike(params) - 0.5 * self.ridge * float(params @ params)
+
+        def score(self, params: np.ndarray) -> np.ndarray:
+            return super().score(params) - self.ridge * params
+
+        def hessian(self, params: np.ndarray) -> np.ndarray:
+            return super().hessian(params) - self.ridge * np.eye(len(params))
+
+    return RidgePHReg
+
+
+def fit_cox(z: pd.DataFrame, duration: np.ndarray, event: np.ndarray, horizon: int,
+            penalty: float = COX_PENALTY) -> CoxModel:
+    """Fit statsmodels' Cox proportional-hazards model (``PHReg``, Efron ties) on landmark rows.
+
+    Args:
+        z: the standardized :data:`COX_FEATURES` of the rows.
+        duration: months followed (> 0).
+        event: 1 when the partner left at ``duration``, 0 when censored.
+        horizon: k, for :meth:`CoxModel.risk`.
+        penalty: the ridge penalty per row (:data:`COX_PENALTY`; 0 for the plain partial likelihood).
+
+    Covariates without a coefficient of their own are left out first (:func:`_degenerate`).
+
+    Raises:
+        WarningError: no exit in the rows, or the fit does not converge.
+    """
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    duration = np.asarray(duration, dtype=float)
+    event = np.asarray(event, dtype=int)
+    if not event.any():
+        raise WarningError("no partner leaves in the training rows: allowed: a run in which partners leave")
+    dropped = _degenerate(z, event, penalty)
+    cols = [c for c in COX_FEATURES if c not in dropped]
+    model = _ridge_phreg()(duration, z[cols].to_numpy(dtype=float), penalty, status=event, ties="efron")
+    # statsmodels' Newton steps have no line search and overshoot from 0 on these covariates (some reach
+    # 10-20 sd); BFGS gets near the maximum, then Newton polishes it (a few steps, exact Hessian).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = model.fit(method="bfgs", maxiter=1000, disp=0).params
+    res = model.fit(method="newton", start_params=start, maxiter=100, disp=0)
+    b = np.asarray(res.params)
+    if not np.isfinite(b).all() or np.abs(model.score(b)).max() > 1e-6 * len(duration):
+        raise WarningError("the Cox model did not converge on the training rows: allowed: a run with more "
+                           "replications or months")
+    ci = np.asarray(res.conf_int(alpha=1 - LEVEL))
+    nan = pd.Series(np.nan, index=list(COX_FEATURES))
+    params = pd.Series(0.0, index=list(COX_FEATURES))
+    params[cols] = b
+    bse, lo, hi, pv = nan.copy(), nan.copy(), nan.copy(), nan.copy()
+    bse[cols], lo[cols], hi[cols], pv[cols] = res.bse, ci[:, 0], ci[:, 1], res.pvalues
+    # The Breslow baseline cumulative hazard.  Not ``res.baseline_cumulative_hazard``: statsmodels returns
+    # its left limits (``cumsum(h0) - h0``: at time t the exits at t are not counted, and the last jump is
+    # missing), while S(k | x) must count the exits in month k.  tests/test_warning.py checks the two agree
+    # otherwise.
+    w = np.exp(z[cols].to_numpy(dtype=float) @ b)
+    times = np.unique(duration[event == 1])
+    times = times[times <= horizon]
+    jumps = np.array([event[duration == t].sum() / w[duration >= t].sum() for t in times])
+    return CoxModel(horizon, params, bse, lo, hi, pv, dropped, times, np.cumsum(jumps))
+
+
 @dataclass
 class EarlyWarning:
     """A fitted early-warning model of partner exit within ``horizon`` months.
@@ -414,7 +589,7 @@ class EarlyWarning:
     Attributes:
         horizon: k, in months.
         classifier: the fitted scikit-learn classifier (its probability is the risk).
-        cox: the fitted lifelines ``CoxPHFitter`` on standardized :data:`COX_FEATURES`.
+        cox: the fitted :class:`CoxModel` on standardized :data:`COX_FEATURES`.
         means: feature means of the training rows (standardization, reasons).
         sds: their standard deviations (1 for constant features).
         base_rate: share of training partner-months that exit within ``horizon`` months.
@@ -422,7 +597,7 @@ class EarlyWarning:
 
     horizon: int
     classifier: Any
-    cox: Any
+    cox: CoxModel
     means: pd.Series
     sds: pd.Series
     base_rate: float
@@ -436,8 +611,6 @@ class EarlyWarning:
         The classifier learns from the rows whose window lies inside the run (``complete``); the Cox
         model from every row, followed up to ``horizon`` months and censored at the run's end.
         """
-        from lifelines import CoxPHFitter
-
         X = features[list(FEATURES)]
         complete = labels["complete"].to_numpy()
         y = labels["label"].to_numpy()
@@ -446,11 +619,8 @@ class EarlyWarning:
         sds = X.std().replace(0.0, 1.0).fillna(1.0)
         z = ((X[list(COX_FEATURES)] - means[list(COX_FEATURES)]) / sds[list(COX_FEATURES)])
         keep = (labels["duration"] > 0).to_numpy()
-        data = z[keep].assign(duration=labels["duration"].to_numpy()[keep], event=labels["event"].to_numpy()[keep])
-        with warnings.catch_warnings():  # lifelines 0.30 calls pandas' reductions positionally (deprecated)
-            warnings.filterwarnings("ignore", category=DeprecationWarning, module="lifelines")
-            warnings.filterwarnings("ignore", category=FutureWarning, module="lifelines")
-            cox = CoxPHFitter(penalizer=0.01).fit(data, duration_col="duration", event_col="event")
+        cox = fit_cox(z[keep].reset_index(drop=True), labels["duration"].to_numpy()[keep],
+                      labels["event"].to_numpy()[keep], horizon)
         return cls(horizon, clf, cox, means, sds, float(y[complete].mean()))
 
     def risk(self, features: pd.DataFrame) -> np.ndarray:
@@ -463,13 +633,12 @@ class EarlyWarning:
 
     def cox_risk(self, features: pd.DataFrame) -> np.ndarray:
         """The Cox model's probability of an exit within ``horizon`` months, ``1 - S(horizon | x)``."""
-        surv = self.cox.predict_survival_function(self._z(features), times=[float(self.horizon)])
-        return 1.0 - surv.to_numpy()[0]
+        return self.cox.risk(self._z(features))
 
     def reasons(self, features: pd.DataFrame, top: int = 3) -> list[str]:
         """Per row, the ``top`` features that raise its Cox hazard most (coefficient x standardized value), in words."""
         z = self._z(features)
-        contrib = z.to_numpy() * self.cox.params_[list(COX_FEATURES)].to_numpy()
+        contrib = z.to_numpy() * self.cox.params[list(COX_FEATURES)].to_numpy()
         raw = features[list(COX_FEATURES)].to_numpy()
         out = []
         for i in range(len(z)):
@@ -602,13 +771,6 @@ def _importance(clf: Any, X: pd.DataFrame, y: np.ndarray, seed: int, names: Sequ
     return sorted(rows, key=lambda r: -r["auc_drop"])
 
 
-def _cox_table(cox: Any) -> list[dict[str, Any]]:
-    s = cox.summary
-    rows = [{"feature": str(k), "label": FEATURE_LABELS[str(k)], "coef_per_sd": float(r["coef"]),
-             "hazard_ratio_per_sd": float(r["exp(coef)"]), "p": float(r["p"])} for k, r in s.iterrows()]
-    return sorted(rows, key=lambda r: -abs(r["coef_per_sd"]))
-
-
 @dataclass
 class WarningResult:
     """What :func:`evaluate` returns.
@@ -722,7 +884,7 @@ def evaluate_exits(panel: pd.DataFrame, horizon: int = HORIZON, *, seed: int = 0
                         "cox": calibration(y, ev["cox"].to_numpy(), model.base_rate)},
         "lead_time": {"alarm_share": alarm_share, "window_months": 2 * horizon, **leads},
         "importance": {"classifier_permutation": _importance(model.classifier, Xte, y, seed, FEATURES),
-                       "cox": _cox_table(model.cox)},
+                       "cox": model.cox.table()},
     }
     roc = {k: _roc(y, ev[k].to_numpy()) for k in names}
     full = EarlyWarning.fit(feats, labels, horizon, seed)
@@ -815,7 +977,8 @@ def evaluate(partners: pd.DataFrame, conflicts: pd.DataFrame | None = None, hori
     return WarningResult(evaluation, model, model.watchlist(partners), roc, hot_roc)
 
 
-__all__ = ["ALARM_SHARE", "BOOTSTRAP", "CELL_FEATURES", "COX_FEATURES", "EarlyWarning", "FEATURES", "HORIZON",
-           "LOOKBACK", "LiveRisk", "WarningError", "WarningResult", "bootstrap_aucs", "calibration", "cell_features",
-           "check_horizon", "check_run", "evaluate", "evaluate_exits", "evaluate_hot_spots", "exit_labels",
-           "lead_times", "partner_features", "split_replications", "weighted_auc"]
+__all__ = ["ALARM_SHARE", "BOOTSTRAP", "CELL_FEATURES", "COX_FEATURES", "COX_PENALTY", "CoxModel", "EarlyWarning",
+           "FEATURES", "HORIZON", "LOOKBACK", "LiveRisk", "WarningError", "WarningResult", "bootstrap_aucs",
+           "calibration", "cell_features", "check_horizon", "check_run", "evaluate", "evaluate_exits",
+           "evaluate_hot_spots", "exit_labels", "fit_cox", "lead_times", "partner_features", "split_replications",
+           "weighted_auc"]

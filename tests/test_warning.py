@@ -85,6 +85,69 @@ def test_watchlist_ranks_the_partners_of_the_last_month(result, frames):
     assert wl["reasons"].str.len().gt(0).all()
 
 
+@pytest.fixture(scope="module")
+def landmarks(frames):
+    """The Cox model's landmark rows of the whole run: standardized covariates, follow-up, exit."""
+    p = frames["partners"]
+    feats, lab = W.partner_features(p), W.exit_labels(p, HORIZON)
+    X = feats[list(W.COX_FEATURES)]
+    z = (X - X.mean()) / X.std()
+    keep = (lab["duration"] > 0).to_numpy()
+    return (z[keep].reset_index(drop=True), lab["duration"].to_numpy()[keep], lab["event"].to_numpy()[keep],
+            feats[keep].reset_index(drop=True))
+
+
+def test_cox_model_is_the_ridge_maximum_with_statsmodels_baseline(landmarks):
+    from statsmodels.duration.hazard_regression import PHReg
+
+    z, d, e, _ = landmarks
+    cox = W.fit_cox(z, d, e, HORIZON)
+    assert not cox.dropped
+    b = cox.params[list(W.COX_FEATURES)].to_numpy()
+    plain = PHReg(d, z.to_numpy(), status=e, ties="efron")
+    # The penalized maximum: the plain partial likelihood's gradient equals the ridge term's.
+    np.testing.assert_allclose(plain.score(b), W.COX_PENALTY * len(d) * b, atol=1e-6 * len(d))
+    # The baseline: statsmodels' values are the left limits (exits at t not counted), so ours at each exit
+    # time is statsmodels' at the next one.
+    t, left, _ = plain.baseline_cumulative_hazard(b)[0]
+    np.testing.assert_array_equal(cox.times, t[t <= HORIZON])
+    np.testing.assert_allclose(cox.cumulative_hazard[:-1], left[1:len(cox.times)], rtol=1e-10)
+    assert cox.baseline_cumulative_hazard(0.5) == 0.0
+    assert cox.baseline_cumulative_hazard(HORIZON + 0.5) == cox.cumulative_hazard[-1]
+    # Exits within the horizon: the mean predicted risk matches the share observed within k months on the
+    # rows whose outcome is known (followed k months, or left earlier): measured 0.066 against 0.070.  Each
+    # exit is counted in up to k overlapping rows, so the share's SE is about 6 % of it (not the 2.6 % of
+    # independent rows); 15 % is 2.5 SE.
+    r = cox.risk(z)
+    assert ((r > 0) & (r < 1)).all()
+    full = d == HORIZON
+    got = r[full | (e == 1)]
+    assert got.mean() == pytest.approx(e[full | (e == 1)].mean(), rel=0.15)
+    for row in cox.table():
+        lo, hi = row["hazard_ratio_ci_low"], row["hazard_ratio_ci_high"]
+        assert lo < row["hazard_ratio_per_sd"] < hi and row["se"] > 0 and 0 <= row["p"] <= 1
+    strongest = {row["feature"] for row in cox.table()[:3]}
+    assert {"improvement_plan", "months_since_deal"} <= strongest
+    again = W.fit_cox(z, d, e, HORIZON)
+    pd.testing.assert_series_equal(again.params, cox.params, check_exact=True)
+
+
+def test_cox_model_leaves_out_covariates_without_a_coefficient(landmarks):
+    z, d, e, feats = landmarks
+    z = z.assign(type_referral=0.0)  # constant
+    cox = W.fit_cox(z, d, e, HORIZON)
+    assert list(cox.dropped) == ["type_referral"] and cox.params["type_referral"] == 0.0
+    table = cox.table()
+    assert table[-1]["feature"] == "type_referral" and table[-1]["p"] is None and "constant" in table[-1]["dropped"]
+    assert np.isfinite(cox.risk(z)).all()
+    # Unpenalized, a flag with no exit among its rows has no finite coefficient: left out too.
+    onboarding = feats["onboarding"].to_numpy() > 0.5
+    assert onboarding.any() and not e[onboarding].any()  # in this run onboarding partners never leave within k
+    plain = W.fit_cox(z, d, e, HORIZON, penalty=0.0)
+    assert set(plain.dropped) == {"type_referral", "onboarding"} and "no exit" in plain.dropped["onboarding"]
+    assert np.isfinite(plain.params).all() and np.isfinite(plain.bse.drop(list(plain.dropped))).all()
+
+
 def test_features_at_month_t_do_not_change_when_later_rows_are_removed(frames):
     p = frames["partners"]
     full = W.partner_features(p).set_index(list(W.KEYS))
