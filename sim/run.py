@@ -235,10 +235,21 @@ def collect(model: ChannelModel) -> RunResult:
 
 
 def partner_frame(model: ChannelModel) -> pd.DataFrame:
-    tiers = np.array(model.config.tier_names, dtype=object)
-    if not model.panel:
+    """The partner panel of a model: one row per partner and reported month (``partners.parquet``)."""
+    return panel_frame(model.panel, model.config.tier_names)
+
+
+def panel_frame(panel: list[dict[str, np.ndarray]], tier_names: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """Monthly partner rows (:func:`sim.economics.panel_rows`, one dict a month) as the partner panel's frame.
+
+    Codes become the labelled categoricals of ``partners.parquet``; :func:`partner_frame` is this on the
+    model's recorded months, and a caller scoring live state (an early-warning model) can build the same
+    frame from rows it takes itself.
+    """
+    tiers = np.array(tier_names, dtype=object)
+    if not panel:
         return pd.DataFrame(columns=["month", "partner_id", "type", "tier", "lifecycle"])
-    cols = {k: np.concatenate([p[k] for p in model.panel]) for k in model.panel[0]}
+    cols = {k: np.concatenate([p[k] for p in panel]) for k in panel[0]}
     df = pd.DataFrame(cols)
     df["type"] = pd.Categorical.from_codes(df["type"], categories=list(PARTNER_TYPES))
     df["source"] = pd.Categorical.from_codes(df["source"], categories=list(SOURCE_NAMES))
@@ -332,4 +343,4 @@ def migration_frame(model: ChannelModel) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["month", "partner_id", "from_tier", "to_tier"])
 
 
-__all__ = ["CHANNEL_NAMES", "RunResult", "collect", "headline", "run"]
+__all__ = ["CHANNEL_NAMES", "RunResult", "collect", "headline", "panel_frame", "partner_frame", "run"]
