@@ -84,43 +84,108 @@ class PursuitBatch:
 
 
 _M1, _M2, _M3 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_TWO53 = 9007199254740992  # 2**53: a keyed uniform carries 53 random bits
+_INV53 = 1.0 / 9007199254740992.0
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """The rest of the splitmix64 finaliser on ``z = key * _M1 + salt`` (uint64), in place; returns ``z``."""
+    tmp = np.empty_like(z)
+    with np.errstate(over="ignore"):
+        np.right_shift(z, np.uint64(30), out=tmp)
+        z ^= tmp
+        z *= _M2
+        np.right_shift(z, np.uint64(27), out=tmp)
+        z ^= tmp
+        z *= _M3
+        np.right_shift(z, np.uint64(31), out=tmp)
+        z ^= tmp
+    return z
+
+
+def keyed_bits(keys: np.ndarray, salt: np.uint64) -> np.ndarray:
+    """The 53 random bits (uint64 in [0, 2**53)) behind :func:`keyed_uniform`, one per key."""
+    with np.errstate(over="ignore"):
+        z = keys * _M1  # a new array; the rest works in place
+        z += salt
+    _mix(z)
+    z >>= np.uint64(11)
+    return z
 
 
 def keyed_uniform(keys: np.ndarray, salt: np.uint64) -> np.ndarray:
     """A uniform in (0, 1) for each key (uint64), the same for the same key and salt (splitmix64 finaliser)."""
-    with np.errstate(over="ignore"):
-        z = keys * _M1  # a new array; the rest works in place (same arithmetic, fewer temporaries)
-        z += salt
-        z ^= z >> np.uint64(30)
-        z *= _M2
-        z ^= z >> np.uint64(27)
-        z *= _M3
-        z ^= z >> np.uint64(31)
-        z >>= np.uint64(11)
-    u = z.astype(np.float64)
+    u = keyed_bits(keys, salt).astype(np.float64)
     u += 0.5
-    u *= 1.0 / 9007199254740992.0
+    u *= _INV53
     return u
 
 
-def _expand(cell_of_opp: np.ndarray, cell_ptr: np.ndarray, edge_partner: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each opportunity, the coverage edges of its cell: (opportunity index, partner) pairs.
+def uniform_threshold(a: np.ndarray) -> np.ndarray:
+    """Integer thresholds ``T`` (uint64): ``keyed_uniform(k, s) < a`` exactly when ``keyed_bits(k, s) < T``.
 
-    Pairs come opportunity by opportunity, in the order of the edges of the cell; the third array
-    is the number of pairs of each opportunity (``np.repeat(x, counts)`` spreads a per-opportunity
-    ``x`` over its pairs).
+    ``keyed_uniform`` is ``fl(b + 0.5) / 2**53`` of the bits ``b``, non-decreasing in ``b``, so
+    ``u < a`` holds for the bits below a threshold: the smallest ``b`` in ``[0, 2**53]`` with
+    ``b == 2**53`` or ``fl(b + 0.5) / 2**53 >= a``.  It lies within two of ``ceil(a * 2**53)``
+    (``fl(b + 0.5)`` is within 1 of ``b``), so it is found by stepping up from ``ceil - 2`` with
+    the very float expression of ``keyed_uniform``.  Comparing integers then gives the same
+    booleans as comparing the floats, without converting every pair's bits.  NaN gives 0
+    (``u < nan`` is false).
     """
-    start = cell_ptr[cell_of_opp]
-    counts = cell_ptr[cell_of_opp + 1] - start
-    total = int(counts.sum())
+    a = np.asarray(a, dtype=np.float64)
+    scaled = np.nan_to_num(a * float(_TWO53), nan=-1.0, posinf=4.0 * _TWO53, neginf=-1.0)
+    t = (np.clip(np.ceil(scaled), 2.0, _TWO53 + 2.0) - 2.0).astype(np.int64)
+    for _ in range(3):
+        t += (t < _TWO53) & ((t.astype(np.float64) + 0.5) * _INV53 < a)
+    return t.astype(np.uint64)
+
+
+def _partner_pursuits(cell: np.ndarray, ptr: np.ndarray, live_partner: np.ndarray, opp_key: np.ndarray,
+                      sourced: np.ndarray, a: np.ndarray, salt: np.uint64) -> tuple[np.ndarray, np.ndarray]:
+    """The (opportunity index, partner) pairs that pursue, opportunity by opportunity.
+
+    Within an opportunity, partners come in the order of its cell's edges
+    (``live_partner[ptr[c]:ptr[c + 1]]`` for cell ``c``).  A pair pursues when
+    ``keyed_uniform(partner + opp_key + 3, salt) < a[partner]``, or when the partner is the one whose
+    lead brought the account (``sourced``).  Only the random bits are formed for every pair (about
+    120,000 a month in the baseline); the pairs that pursue (about one in ten) are picked out
+    afterwards.  Two exact shortcuts: the hash's first step is linear in the key,
+    ``(p + k) * M1 = p * M1 + k * M1`` (mod 2**64), a per-partner plus a per-opportunity term; and
+    :func:`uniform_threshold` turns ``u < a`` into a comparison of integers with the same outcome.
+    """
+    start = ptr[cell]
+    counts = ptr[cell + 1] - start
+    ends = np.cumsum(counts)
+    total = int(ends[-1]) if ends.size else 0
     if total == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), counts
-    opp_rep = np.repeat(np.arange(cell_of_opp.size), counts)
-    # Position of each pair inside its cell's block of edges: start + rank within the opportunity.
-    pos = np.repeat(start - (np.cumsum(counts) - counts), counts)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    first = ends - counts  # each opportunity's first pair
+    # Edge (index into live_partner) of each pair: the cell's first edge + the rank within the opportunity.
+    pos = np.repeat(start - first, counts)
     pos += np.arange(total)
-    return opp_rep, edge_partner[pos], counts
+    with np.errstate(over="ignore"):
+        z = (live_partner.astype(np.uint64) * _M1)[pos]
+        z += np.repeat((opp_key + np.uint64(3)) * _M1 + salt, counts)
+    _mix(z)
+    z >>= np.uint64(11)
+    pursue = z < uniform_threshold(a)[live_partner][pos]
+    # The partner whose lead it is pursues always, if it still sells (it then covers the cell: leads
+    # go to a partner's own cells).  A partner has at most one edge per cell (its territories are
+    # distinct), found by a sorted lookup of (cell, partner).
+    mine = np.flatnonzero(sourced >= 0)
+    if mine.size:
+        n_p = max(int(live_partner.max()), int(sourced.max())) + 1
+        edge_key = np.repeat(np.arange(ptr.size - 1), np.diff(ptr)) * n_p + live_partner
+        order = np.argsort(edge_key, kind="stable")
+        sorted_key = edge_key[order]
+        want = cell[mine] * n_p + sourced[mine]
+        at = np.minimum(np.searchsorted(sorted_key, want), sorted_key.size - 1)
+        hit = sorted_key[at] == want
+        opp_hit = mine[hit]
+        pursue[first[opp_hit] + order[at[hit]] - start[opp_hit]] = True
+    idx = np.flatnonzero(pursue)
+    p_opp = np.searchsorted(ends, idx, side="right")  # the opportunity whose block holds the pair
+    return p_opp, live_partner[pos[idx]]
 
 
 VOICE_CLIP = float(np.log(10.0))
@@ -171,21 +236,16 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
     # Only selling partners can pursue (``a`` is 0 otherwise, and a lead goes only to a selling
     # partner): the edges of the others (exited, suspended) are dropped before the pairs are formed.
     # Order within each cell is kept, so the pairs, their keys and their draws are those of the full list.
-    live_edge = selling[model.cell_edge_partner]
+    live_partner = model.cell_edge_partner[selling[model.cell_edge_partner]]  # cell by cell
     ptr = np.concatenate([[0], np.cumsum(np.bincount(model.edge_cell[selling[model.edge_partner]], minlength=cells))])
-    opp_rep, p_rep, counts = _expand(cell, ptr, model.cell_edge_partner[live_edge])
     # Every random number of the round is a function of (month's salt, account, party, purpose):
     # two scenarios with the same seed draw the same number for the same account and party, whoever
     # else pursues it (common random numbers survive a change in who pursues).
     salts = rng.integers(0, 2**62, size=9, dtype=np.int64).astype(np.uint64)
     opp_key = opps.astype(np.uint64) * np.uint64(1 << 22)
-    pair_key = p_rep.astype(np.uint64)
-    pair_key += np.repeat(opp_key + np.uint64(3), counts)
-    pursue = keyed_uniform(pair_key, salts[0]) < a[p_rep]
-    pursue |= p_rep == np.repeat(sourced, counts)  # the partner whose lead it is (all of p_rep sell)
-    p_opp = opp_rep[pursue]
-    p_partner = p_rep[pursue]
-    pair_key = pair_key[pursue]
+    p_opp, p_partner = _partner_pursuits(cell, ptr, live_partner, opp_key, sourced, a, salts[0])
+    pair_key = p_partner.astype(np.uint64)
+    pair_key += opp_key[p_opp] + np.uint64(3)
 
     # Direct sales: inbound requests first, then its own prospects, then outbound up to capacity
     # among in-market accounts no partner's lead brought in (it does not see partners' leads).
