@@ -75,11 +75,20 @@ class PursuitBatch:
         if rows.size == 0:
             return winner
         score = self.utility[rows] + noise * self.gumbel[rows]
-        order = np.lexsort((-score, self.opp[rows]))
-        r = rows[order]
-        first = np.ones(r.size, dtype=bool)
-        first[1:] = self.opp[r[1:]] != self.opp[r[:-1]]
-        winner[self.opp[r[first]]] = r[first]
+        opp = self.opp[rows]
+        if np.isnan(score).any():  # NaN scores sort last: keep the sort's exact semantics
+            order = np.lexsort((-score, opp))
+            r = rows[order]
+            first = np.ones(r.size, dtype=bool)
+            first[1:] = self.opp[r[1:]] != self.opp[r[:-1]]
+            winner[self.opp[r[first]]] = r[first]
+            return winner
+        # The best score of each opportunity; ties go to the lowest row (the reversed assignment
+        # leaves the lowest row's write last), as a stable sort by (opportunity, -score) would.
+        best = np.full(self.n_opps, -np.inf)
+        np.maximum.at(best, opp, score)
+        top = score == best[opp]
+        winner[opp[top][::-1]] = rows[top][::-1]
         return winner
 
 
@@ -184,7 +193,9 @@ def _partner_pursuits(cell: np.ndarray, ptr: np.ndarray, live_partner: np.ndarra
         opp_hit = mine[hit]
         pursue[first[opp_hit] + order[at[hit]] - start[opp_hit]] = True
     idx = np.flatnonzero(pursue)
-    p_opp = np.searchsorted(ends, idx, side="right")  # the opportunity whose block holds the pair
+    # Pursuing pairs of each opportunity: those in its block [first, ends) of pair indices.
+    per_opp = np.diff(np.searchsorted(idx, np.append(first, total)))
+    p_opp = np.repeat(np.arange(cell.size), per_opp)
     return p_opp, live_partner[pos[idx]]
 
 
