@@ -140,16 +140,18 @@ class PartnerTable:
             if name == "cert_expiry":
                 new[:] = -1
             if self._capacity:
-                new[: self.n] = getattr(self, name)[: self.n]
-            setattr(self, "_" + name, new)
+                new[: self.n] = self.__dict__["_" + name][: self.n]
+            object.__setattr__(self, "_" + name, new)
         self._capacity = capacity
+        self._refresh_views()
 
-    def __getattr__(self, name: str) -> np.ndarray:
-        # Views of the filled part of each array: ``table.mindshare`` etc.
-        store = self.__dict__.get("_" + name)
-        if store is None:
-            raise AttributeError(name)
-        return store[: self.n]
+    def _refresh_views(self) -> None:
+        # ``table.mindshare`` etc. are views of the filled part of each array, kept in the instance
+        # dict (a plain attribute look-up, read thousands of times a run) and renewed whenever the
+        # number of rows or the storage changes.
+        d = self.__dict__
+        for name, _, _ in self._shapes():
+            d[name] = d["_" + name][: self.n]
 
     def __setattr__(self, name: str, value: object) -> None:
         # ``table.mindshare = x`` writes into the array instead of rebinding it.
@@ -159,12 +161,22 @@ class PartnerTable:
         else:
             object.__setattr__(self, name, value)
 
+    def __getstate__(self) -> dict:
+        # Copies and pickles carry the storage only: views would be copied as arrays of their own.
+        views = {name for name, _, _ in self._shapes()}
+        return {k: v for k, v in self.__dict__.items() if k not in views}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._refresh_views()
+
     def add(self, k: int) -> np.ndarray:
         """Append ``k`` zeroed rows; return their ids."""
         if self.n + k > self._capacity:
             self._grow(max(2 * self._capacity, self.n + k))
         ids = np.arange(self.n, self.n + k)
         self.n += k
+        self._refresh_views()
         return ids
 
     # -- derived views ----------------------------------------------------------
