@@ -102,6 +102,8 @@ class ChannelModel(mesa.Model):
         customers: the :class:`~sim.customers.Customers` population.
         ledger: the books of the last month simulated.
         datacollector: Mesa ``DataCollector`` with one model reporter per KPI.
+        collect_warmup: whether the warm-up months' KPIs are collected too (True; :func:`sim.run`
+            turns it off, as its result reports the months after the warm-up only).
     """
 
     def __init__(
@@ -153,6 +155,7 @@ class ChannelModel(mesa.Model):
         self._init_partners()
         self._init_customers()
         self.datacollector = mesa.DataCollector(model_reporters=reporters.model_reporters(scenario))
+        self.collect_warmup = True
 
     # ------------------------------------------------------------------ set-up
     def _setup_tables(self) -> None:
@@ -682,7 +685,8 @@ class ChannelModel(mesa.Model):
         self._collect(outcome)
         self.month += 1
         self.running = self.month < self.horizon
-        self.datacollector.collect(self)
+        if self.collect_warmup or self.month > self._final.time.warmup_months:
+            self.datacollector.collect(self)
 
     def _month_end(self) -> None:
         t = self.partners

@@ -177,6 +177,7 @@ def warm_up(
         scenario = scenario.with_overrides({"time.months": months})
     _seed_key(seed)
     model = ChannelModel(scenario, rng=seed, policies=policies, warmup=scenario)
+    model.collect_warmup = False  # the runs from it report the months after the warm-up only
     while model.month < scenario.time.warmup_months:
         model.step()
     return WarmStart(model, scenario, seed, policies)
@@ -213,6 +214,7 @@ def run(
         model = warmup.start(scenario, seed, policies)
     else:
         model = ChannelModel(scenario, rng=seed, policies=policies, warmup=warmup)
+        model.collect_warmup = False  # the result reports the months after the warm-up only
     model.run()
     return collect(model)
 
@@ -222,7 +224,10 @@ def collect(model: ChannelModel) -> RunResult:
     sc = model.config
     warm = sc.time.warmup_months
     kpis = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-    kpis.insert(0, "month", np.arange(1, len(kpis) + 1) - warm)
+    # One row per month collected, up to the last month simulated (the warm-up's rows may be missing:
+    # ``ChannelModel.collect_warmup``).
+    first = model.month - len(kpis) + 1
+    kpis.insert(0, "month", np.arange(first, first + len(kpis)) - warm)
     kpis = kpis[kpis["month"] >= 1].reset_index(drop=True)
     return RunResult(
         scenario=sc,
