@@ -300,15 +300,19 @@ def conflict_frame(model: ChannelModel) -> pd.DataFrame:
     n = model.partners.n
     lookup = np.array([f"P{i}" for i in range(n)] + ["direct", "digital", "competitor"], dtype=object)
 
-    def label(kind: np.ndarray, partner: np.ndarray) -> np.ndarray:
+    def label_code(kind: np.ndarray, partner: np.ndarray) -> np.ndarray:
         kind = kind.astype(np.int64)
-        code = np.where(kind == 0, partner, np.where(kind < 0, n + 2, n + kind - 1))
-        return lookup[code]
+        return np.where(kind == 0, partner, np.where(kind < 0, n + 2, n + kind - 1))
 
-    labels = label(kinds, partners)
-    # Conflicts are stored in (month, opportunity) order, as np.unique orders the global ids.
-    _, group = np.unique(opp, return_inverse=True)
-    parties, n_parties = _join_groups(group, labels)
+    def label(kind: np.ndarray, partner: np.ndarray) -> np.ndarray:
+        return lookup[label_code(kind, partner)]
+
+    # Conflicts are stored in (month, opportunity) order: the rank of each global id among the ids
+    # present (what np.unique's inverse gives, by a table over the ids' range instead of a sort).
+    present = np.zeros(int(opp.max(initial=-1)) + 1, dtype=bool)
+    present[opp] = True
+    group = (np.cumsum(present) - 1)[opp]
+    parties, n_parties = _join_groups(group, label_code(kinds, partners), lookup)
     winner = label(cat("winner_kind"), cat("winner_partner"))
     df = pd.DataFrame(
         {
@@ -330,14 +334,22 @@ def conflict_frame(model: ChannelModel) -> pd.DataFrame:
     return df[cols]
 
 
-def _join_groups(group: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``"|".join`` of the labels of each group (groups numbered 0..G-1), and the group sizes."""
+def _join_groups(group: np.ndarray, codes: np.ndarray, lookup: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``"|".join`` of the labels ``lookup[codes]`` of each group (groups numbered 0..G-1), and the group sizes.
+
+    The labels are joined once, in group order, and each group's string is cut out of the whole at
+    the character offsets its labels' lengths give: one join and one slice per group.
+    """
     order = np.argsort(group, kind="stable")
-    lab = labels[order].tolist()
+    codes = codes[order]
+    text = "|".join(lookup[codes].tolist())
     sizes = np.bincount(group)
-    ends = np.cumsum(sizes).tolist()
-    starts = [0, *ends[:-1]]
-    joined = ["|".join(lab[a:b]) for a, b in zip(starts, ends, strict=True)]
+    width = np.array([len(s) for s in lookup.tolist()], dtype=np.int64)[codes] + 1  # label and separator
+    at = np.concatenate([[0], np.cumsum(width)])  # where each label starts in ``text``
+    bounds = np.concatenate([[0], np.cumsum(sizes)])  # each group's first label
+    starts = at[bounds[:-1]].tolist()
+    stops = (at[bounds[1:]] - 1).tolist()
+    joined = [text[a:b] for a, b in zip(starts, stops, strict=True)]
     return np.array(joined, dtype=object), sizes
 
 
