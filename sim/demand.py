@@ -76,14 +76,19 @@ def poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
         p = np.exp(-lm)
         cdf = p.copy()
         k = np.zeros(lm.shape, dtype=np.int64)
-        todo = us > cdf
+        # Step the draws still below their uniform only (``at``: their positions), the same
+        # arithmetic element by element as stepping all of them and keeping the others as they were.
+        at = np.flatnonzero(us > cdf)
+        lm_at, us_at, p_at, cdf_at = lm[at], us[at], p[at], cdf[at]
         n = 0
-        while todo.any() and n < 200:
+        while at.size and n < 200:
             n += 1
-            p = np.where(todo, p * lm / n, p)
-            cdf = np.where(todo, cdf + p, cdf)
-            k += todo
-            todo &= us > cdf
+            p_at = p_at * lm_at / n
+            cdf_at = cdf_at + p_at
+            k[at] += 1
+            go = us_at > cdf_at
+            if not go.all():
+                at, lm_at, us_at, p_at, cdf_at = at[go], lm_at[go], us_at[go], p_at[go], cdf_at[go]
         out[small] = k
     return out
 
