@@ -409,9 +409,11 @@ class ChannelModel(mesa.Model):
         cu = self.customers
         ch = cu.channel[accounts]
         by_partner = np.append(mk.service_floor + mk.service_slope * self.partners.cap[:, CAP["service"]], 0.5)
-        level = by_partner[cu.partner[accounts]]  # partner -1 picks the last entry
         channel_level = np.array([0.0, self.config.direct.service, self.config.digital.service, 0.5])
-        return np.where(ch == PARTNER_CH, level, channel_level[np.where(ch < 0, 3, ch)])
+        level = channel_level[ch]  # channel -1 (none) picks the last entry
+        pm = np.flatnonzero(ch == PARTNER_CH)
+        level[pm] = by_partner[cu.partner[accounts[pm]]]  # partner -1 picks the last entry
+        return level
 
     def competitor_response(self) -> float:
         """Extra contest utility of competing vendors as the vendor's market share rises above the reference.
@@ -591,7 +593,7 @@ class ChannelModel(mesa.Model):
         p = pid[pm]
         v = value[pm]
         t.revenue[:] += np.bincount(p, weights=v, minlength=t.n)
-        t.last_deal[np.unique(p)] = self.month
+        t.last_deal[p] = self.month
         led.revenue_tier += np.bincount(t.tier[p], weights=v, minlength=led.n_tiers)
         led.revenue_type += np.bincount(t.ptype[p], weights=v, minlength=5)
         reg = registered[pm] if registered is not None else np.zeros(p.size, dtype=bool)
