@@ -72,25 +72,45 @@ def poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
         out[big] = np.maximum(0, np.floor(lam[big] + np.sqrt(lam[big]) * z + 0.5)).astype(np.int64)
     small = (lam > 0) & ~big
     if small.any():
-        lm, us = lam[small], u[small]
-        p = np.exp(-lm)
-        cdf = p.copy()
-        k = np.zeros(lm.shape, dtype=np.int64)
-        # Step the draws still below their uniform only (``at``: their positions), the same
-        # arithmetic element by element as stepping all of them and keeping the others as they were.
-        at = np.flatnonzero(us > cdf)
-        lm_at, us_at, p_at, cdf_at = lm[at], us[at], p[at], cdf[at]
-        n = 0
-        while at.size and n < 200:
-            n += 1
-            p_at = p_at * lm_at / n
-            cdf_at = cdf_at + p_at
-            k[at] += 1
-            go = us_at > cdf_at
-            if not go.all():
-                at, lm_at, us_at, p_at, cdf_at = at[go], lm_at[go], us_at[go], p_at[go], cdf_at[go]
-        out[small] = k
+        out[small] = _inversion(lam[small], u[small])
     return out
+
+
+_SCALAR_TAIL = 32  # below this many unfinished draws, finish them one by one
+
+
+def _inversion(lm: np.ndarray, us: np.ndarray, cap: int = 200) -> np.ndarray:
+    """Poisson(``lm``) by sequential search of the cdf: the smallest k with ``us <= cdf(k)`` (at most ``cap``).
+
+    ``p(k) = p(k-1) * lm / k`` and ``cdf(k) = cdf(k-1) + p(k)``, in this order of operations for
+    every draw.  The draws still below their uniform are stepped together (the others are left
+    out: they keep their values), and the last few, typically the largest rates, one by one in
+    Python floats, which are the same IEEE doubles with the same rounding of each product,
+    quotient and sum: a long loop over a handful of draws costs less than numpy calls.
+    """
+    p = np.exp(-lm)
+    cdf = p.copy()
+    k = np.zeros(lm.shape, dtype=np.int64)
+    at = np.flatnonzero(us > cdf)  # draws whose k exceeds n (0 so far)
+    lm_a, us_a, p_a, cdf_a = lm[at], us[at], p[at], cdf[at]
+    n = 0
+    while at.size > _SCALAR_TAIL and n < cap:
+        n += 1
+        p_a = p_a * lm_a / n
+        cdf_a = cdf_a + p_a
+        go = us_a > cdf_a
+        if not go.all():
+            k[at[~go]] = n
+            at, lm_a, us_a, p_a, cdf_a = at[go], lm_a[go], us_a[go], p_a[go], cdf_a[go]
+    for j, lmj, usj, pj, cj in zip(at.tolist(), lm_a.tolist(), us_a.tolist(), p_a.tolist(), cdf_a.tolist(),
+                                   strict=True):
+        m = n
+        while usj > cj and m < cap:
+            m += 1
+            pj = pj * lmj / m
+            cj = cj + pj
+        k[j] = m
+    return k
 
 
 def turnover(model: ChannelModel) -> None:
