@@ -462,10 +462,12 @@ class ChannelModel(mesa.Model):
         if cached is not None and cached[0] == self.month and cached[1].size == self.partners.n:
             return cached[1]
         cu = self.customers
-        m = (cu.state == CUSTOMER) & (cu.partner >= 0)
+        # Index arrays rather than boolean masks: numpy gathers by index several times faster.
+        m = np.flatnonzero((cu.state == CUSTOMER) & (cu.partner >= 0))
         n = self.partners.n
-        cnt = np.bincount(cu.partner[m], minlength=n)
-        tot = np.bincount(cu.partner[m], weights=cu.satisfaction[m], minlength=n)
+        served = cu.partner[m]
+        cnt = np.bincount(served, minlength=n)
+        tot = np.bincount(served, weights=cu.satisfaction[m], minlength=n)
         out = np.where(cnt > 0, tot / np.maximum(cnt, 1), 0.0)
         self._csat = (self.month, out)
         return out
@@ -731,7 +733,7 @@ class ChannelModel(mesa.Model):
         # Their customers follow them out, or the vendor takes them over directly.
         cu = self.customers
         cust = np.flatnonzero((cu.state == CUSTOMER) & (cu.partner >= 0))
-        gone = cust[leave[cu.partner[cust]]]
+        gone = cust[np.flatnonzero(leave[cu.partner[cust]])]
         follow = self.streams["exits"].random(gone.size) < self.config.partners.lifecycle.customers_follow_exit
         cu.state[gone[follow]] = CHURNED
         cu.since[gone[follow]] = self.month
@@ -747,8 +749,8 @@ class ChannelModel(mesa.Model):
         cu = self.customers
         self.state_counts = cu.counts()
         cust = np.flatnonzero(cu.state == CUSTOMER)
-        served = cu.partner[cust]
-        t.customers = np.bincount(served[served >= 0], minlength=t.n)
+        # Customers per partner; bin 0 collects those no partner serves (partner -1).
+        t.customers = np.bincount(cu.partner[cust] + 1, minlength=t.n + 1)[1:]
         self.customer_satisfaction_mean = float(cu.satisfaction[cust].mean()) if cust.size else float("nan")
         if m >= self.config.time.warmup_months:
             self.panel.append(economics.panel_rows(self))

@@ -42,7 +42,7 @@ def step(model: ChannelModel) -> None:
     level = model.service_level(cust)
     cu.satisfaction[cust] += mk.satisfaction_drift * (level - cu.satisfaction[cust])
     age = m - cu.since[cust]
-    due = cust[(age > 0) & (age % mk.renewal_interval == 0)]
+    due = cust[np.flatnonzero((age > 0) & (age % mk.renewal_interval == 0))]
     led = model.ledger
     led.renewals_due = int(due.size)
     model.renew_window[m % 12] = (0, due.size)
