@@ -97,9 +97,12 @@ _TWO53 = 9007199254740992  # 2**53: a keyed uniform carries 53 random bits
 _INV53 = 1.0 / 9007199254740992.0
 
 
-def _mix(z: np.ndarray) -> np.ndarray:
-    """The rest of the splitmix64 finaliser on ``z = key * _M1 + salt`` (uint64), in place; returns ``z``."""
-    tmp = np.empty_like(z)
+def _mix(z: np.ndarray, tmp: np.ndarray | None = None) -> np.ndarray:
+    """The rest of the splitmix64 finaliser on ``z = key * _M1 + salt`` (uint64), in place; returns ``z``.
+
+    ``tmp``: a work array of the same size and type (a new one when None).
+    """
+    tmp = np.empty_like(z) if tmp is None else tmp
     with np.errstate(over="ignore"):
         np.right_shift(z, np.uint64(30), out=tmp)
         z ^= tmp
@@ -149,19 +152,71 @@ def uniform_threshold(a: np.ndarray) -> np.ndarray:
     return t.astype(np.uint64)
 
 
+class Scratch:
+    """Work arrays of the pursuit round, kept from month to month.
+
+    The round's pair arrays are about a megabyte each; a fresh array that size costs page faults
+    every month (the allocator hands large freed blocks back to the system), one kept here does
+    not.  Arrays from :meth:`get` are views, overwritten at the next call: never returned.  A copy
+    of the model starts with an empty scratch.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __deepcopy__(self, memo) -> Scratch:
+        return Scratch()
+
+    def get(self, name: str, size: int, dtype) -> np.ndarray:
+        """A work array of ``size`` elements (contents undefined)."""
+        arr = self._arrays.get(name)
+        if arr is None or arr.size < size or arr.dtype != np.dtype(dtype):
+            arr = np.empty(size + size // 4 + 1024, dtype=dtype)  # headroom: demand varies by month
+            self._arrays[name] = arr
+        return arr[:size]
+
+    def arange(self, size: int) -> np.ndarray:
+        """``np.arange(size)`` (int64); read only."""
+        arr = self._arrays.get("_arange")
+        if arr is None or arr.size < size:
+            arr = np.arange(size + size // 4 + 1024)
+            self._arrays["_arange"] = arr
+        return arr[:size]
+
+
+def _repeat_into(out: np.ndarray, values: np.ndarray, first: np.ndarray, nonempty: np.ndarray) -> np.ndarray:
+    """``np.repeat(values, counts)`` written into ``out`` (int64 or uint64), blocks starting at ``first``.
+
+    ``nonempty``: the indices of the blocks with a count above zero.  Each block's first element
+    takes the step from the previous block's value and a running sum spreads it over the block
+    (exact in integers: uint64 wraps around both ways).
+    """
+    v = values[nonempty]
+    step = np.empty_like(v)
+    step[:1] = v[:1]
+    np.subtract(v[1:], v[:-1], out=step[1:])
+    out[:] = 0
+    out[first[nonempty]] = step
+    np.cumsum(out, out=out)
+    return out
+
+
 def _partner_pursuits(cell: np.ndarray, ptr: np.ndarray, live_partner: np.ndarray, opp_key: np.ndarray,
-                      sourced: np.ndarray, a: np.ndarray, salt: np.uint64) -> tuple[np.ndarray, np.ndarray]:
+                      sourced: np.ndarray, a: np.ndarray, salt: np.uint64, scratch: Scratch | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """The (opportunity index, partner) pairs that pursue, opportunity by opportunity.
 
     Within an opportunity, partners come in the order of its cell's edges
     (``live_partner[ptr[c]:ptr[c + 1]]`` for cell ``c``).  A pair pursues when
     ``keyed_uniform(partner + opp_key + 3, salt) < a[partner]``, or when the partner is the one whose
     lead brought the account (``sourced``).  Only the random bits are formed for every pair (about
-    120,000 a month in the baseline); the pairs that pursue (about one in ten) are picked out
-    afterwards.  Two exact shortcuts: the hash's first step is linear in the key,
-    ``(p + k) * M1 = p * M1 + k * M1`` (mod 2**64), a per-partner plus a per-opportunity term; and
-    :func:`uniform_threshold` turns ``u < a`` into a comparison of integers with the same outcome.
+    120,000 a month in the baseline), in work arrays of ``scratch``; the pairs that pursue (about
+    one in ten) are picked out afterwards.  Two exact shortcuts: the hash's first step is linear in
+    the key, ``(p + k) * M1 = p * M1 + k * M1`` (mod 2**64), a per-partner plus a per-opportunity
+    term; and :func:`uniform_threshold` turns ``u < a`` into a comparison of integers with the same
+    outcome.
     """
+    ws = scratch if scratch is not None else Scratch()
     start = ptr[cell]
     counts = ptr[cell + 1] - start
     ends = np.cumsum(counts)
@@ -169,15 +224,26 @@ def _partner_pursuits(cell: np.ndarray, ptr: np.ndarray, live_partner: np.ndarra
     if total == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     first = ends - counts  # each opportunity's first pair
+    nonempty = np.flatnonzero(counts)
     # Edge (index into live_partner) of each pair: the cell's first edge + the rank within the opportunity.
-    pos = np.repeat(start - first, counts)
-    pos += np.arange(total)
+    pos = _repeat_into(ws.get("pos", total, np.int64), start - first, first, nonempty)
+    pos += ws.arange(total)
+    z = ws.get("z", total, np.uint64)
+    rep = ws.get("rep", total, np.uint64)
     with np.errstate(over="ignore"):
-        z = (live_partner.astype(np.uint64) * _M1)[pos]
-        z += np.repeat((opp_key + np.uint64(3)) * _M1 + salt, counts)
-    _mix(z)
-    z >>= np.uint64(11)
-    pursue = z < uniform_threshold(a)[live_partner][pos]
+        np.take(live_partner.astype(np.uint64) * _M1, pos, out=z)
+        z += _repeat_into(rep, (opp_key + np.uint64(3)) * _M1 + salt, first, nonempty)
+    _mix(z, tmp=rep)
+    # keyed_bits(...) < T is (z >> 11) < T, i.e. z < T * 2**11 while T < 2**53 (always, as a <= 1).
+    thr = uniform_threshold(a)
+    bound = ws.get("bound", total, np.uint64)
+    pursue = ws.get("pursue", total, bool)
+    if thr.size and int(thr.max()) >= _TWO53:
+        z >>= np.uint64(11)
+        np.take(thr[live_partner], pos, out=bound)
+    else:
+        np.take((thr << np.uint64(11))[live_partner], pos, out=bound)
+    np.less(z, bound, out=pursue)
     # The partner whose lead it is pursues always, if it still sells (it then covers the cell: leads
     # go to a partner's own cells).  A partner has at most one edge per cell (its territories are
     # distinct), found by a sorted lookup of (cell, partner).
@@ -254,7 +320,7 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
     # else pursues it (common random numbers survive a change in who pursues).
     salts = rng.integers(0, 2**62, size=9, dtype=np.int64).astype(np.uint64)
     opp_key = opps.astype(np.uint64) * np.uint64(1 << 22)
-    p_opp, p_partner = _partner_pursuits(cell, ptr, live_partner, opp_key, sourced, a, salts[0])
+    p_opp, p_partner = _partner_pursuits(cell, ptr, live_partner, opp_key, sourced, a, salts[0], model.scratch)
     pair_key = p_partner.astype(np.uint64)
     pair_key += opp_key[p_opp] + np.uint64(3)
 
