@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .customers import CHURNED, COMPETITOR, CUSTOMER, DIRECT_SOURCED, IN_MARKET, UNAWARE, small_keys
+from .customers import CHURNED, COMPETITOR, CUSTOMER, DIRECT_SOURCED, IN_MARKET, UNAWARE
 
 if TYPE_CHECKING:
     from .model import ChannelModel
@@ -222,6 +222,17 @@ def direct_leads(model: ChannelModel) -> None:
     model.direct_targets = acc
 
 
+def _first_occurrences(values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_index=True)`` for integers in [0, n), by a table over [0, n).
+
+    Returns the sorted distinct values and the index of each one's first occurrence.
+    """
+    first = np.full(n, values.size, dtype=np.int64)
+    np.minimum.at(first, values, np.arange(values.size))
+    distinct = np.flatnonzero(first < values.size)
+    return distinct, first[distinct]
+
+
 def place_leads(model: ChannelModel, leads: np.ndarray, from_market: bool) -> None:
     """Turn leads into in-market accounts sourced by the partner.
 
@@ -258,13 +269,16 @@ def place_leads(model: ChannelModel, leads: np.ndarray, from_market: bool) -> No
     u = rng.random(total)
     st = cu.state
     if from_market:
-        eligible = np.flatnonzero((st == IN_MARKET) & (cu.sourced == -1))
+        ok_acc = (st == IN_MARKET) & (cu.sourced == -1)
     else:
         free = (model.month - cu.since) >= model.config.market.contract_lockin
-        eligible = np.flatnonzero(((st == COMPETITOR) | (st == CHURNED)) & free)
-    ecell = cu.territory[eligible].astype(np.int64) * 3 + cu.segment[eligible]
-    order = np.argsort(small_keys(ecell, n_terr * 3), kind="stable")
-    eligible, ecell = eligible[order], ecell[order]
+        ok_acc = ((st == COMPETITOR) | (st == CHURNED)) & free
+    # The eligible accounts grouped by cell, in account order within a cell: the accounts in the
+    # model's fixed cell order (``account_cell_order``), filtered, which is what a stable sort of
+    # the eligible accounts by cell gives.
+    by_cell = model.account_cell_order
+    eligible = by_cell[np.flatnonzero(ok_acc[by_cell])]
+    ecell = model.account_cell[eligible]
     ptr = np.concatenate([[0], np.cumsum(np.bincount(ecell, minlength=n_terr * 3))])
     size = ptr[np.maximum(cell, 0) + 1] - ptr[np.maximum(cell, 0)]
     ok = (seg >= 0) & (size > 0)
@@ -273,7 +287,7 @@ def place_leads(model: ChannelModel, leads: np.ndarray, from_market: bool) -> No
     # Two leads on one account: a random one of them finds it first (not the lowest partner id).
     shuffle = rng.permutation(acc.size)
     acc, who = acc[shuffle], who[shuffle]
-    acc, first = np.unique(acc, return_index=True)
+    acc, first = _first_occurrences(acc, cu.n)
     who = who[first]
     if not from_market:
         cu.state[acc] = IN_MARKET
