@@ -225,8 +225,11 @@ def direct_leads(model: ChannelModel) -> None:
 def _first_occurrences(values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(values, return_index=True)`` for integers in [0, n), by a table over [0, n).
 
-    Returns the sorted distinct values and the index of each one's first occurrence.
+    Returns the sorted distinct values and the index of each one's first occurrence.  A table much
+    larger than the values (few leads among many accounts) costs more than the sort: then np.unique.
     """
+    if n > 16 * values.size + 65_536:
+        return np.unique(values, return_index=True)
     first = np.full(n, values.size, dtype=np.int64)
     np.minimum.at(first, values, np.arange(values.size))
     distinct = np.flatnonzero(first < values.size)
