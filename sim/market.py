@@ -68,6 +68,15 @@ class PursuitBatch:
         m = self.live if kind is None else self.live & (self.kind == kind)
         return np.bincount(self.opp[m], minlength=self.n_opps)
 
+    def live_by_kind(self) -> np.ndarray:
+        """Live rows of each opportunity by channel: counts of shape (n_opps, 3), columns partner, direct, digital.
+
+        One count for the three channels (``live_count(k)`` is column ``k``).
+        """
+        rows = np.flatnonzero(self.live)
+        key = self.opp[rows] * 3 + self.kind[rows]
+        return np.bincount(key, minlength=3 * self.n_opps).reshape(self.n_opps, 3)
+
     def contest_winner(self, mask_opps: np.ndarray, noise: float) -> np.ndarray:
         """Row with the highest utility + noise x Gumbel among live rows, per opportunity in ``mask_opps``."""
         rows = np.flatnonzero(self.live & mask_opps[self.opp])
@@ -450,9 +459,10 @@ def resolve(model: ChannelModel, batch: PursuitBatch, rng: np.random.Generator) 
     """Apply protections and the fallback, then contest the deal against competitors."""
     cc = model.config.conflict
     n = batch.n_opps
-    n_partner = batch.live_count(PARTNER_CH)
-    has_direct = batch.opp_has(DIRECT_CH)
-    has_digital = batch.opp_has(DIGITAL_CH)
+    by_kind = batch.live_by_kind()
+    n_partner = by_kind[:, PARTNER_CH]
+    has_direct = by_kind[:, DIRECT_CH] > 0
+    has_digital = by_kind[:, DIGITAL_CH] > 0
     # Direct and digital on the same account with no partner are coordinated by
     # the vendor, not a conflict: direct sales keeps the account.
     internal = (n_partner == 0) & has_direct & has_digital
@@ -473,9 +483,10 @@ def resolve(model: ChannelModel, batch: PursuitBatch, rng: np.random.Generator) 
             batch.prevented |= out & visible
             batch.live &= ~batch.prevented
         batch.registered_row[:] = -1
-        n_partner = batch.live_count(PARTNER_CH)
-        has_direct = batch.opp_has(DIRECT_CH)
-        has_digital = batch.opp_has(DIGITAL_CH)
+        by_kind = batch.live_by_kind()
+        n_partner = by_kind[:, PARTNER_CH]
+        has_direct = by_kind[:, DIRECT_CH] > 0
+        has_digital = by_kind[:, DIGITAL_CH] > 0
 
     ctype = np.full(n, -1, dtype=np.int8)
     ctype[(n_partner >= 2)] = HORIZONTAL

@@ -57,8 +57,9 @@ class RulesOfEngagement(Protection):
         thr = self.scenario.conflict.rules_of_engagement.direct_min_deal_size
         kind = batch.kind
         large = batch.opp_value[batch.opp] >= thr
-        has_direct = batch.opp_has(DIRECT_CH)[batch.opp]
-        has_partner = batch.opp_has(PARTNER_CH)[batch.opp]
+        by_kind = batch.live_by_kind()
+        has_direct = (by_kind[:, DIRECT_CH] > 0)[batch.opp]
+        has_partner = (by_kind[:, PARTNER_CH] > 0)[batch.opp]
         prefers_digital = batch.opp_pref[batch.opp] == DIGITAL_CH
         to_direct = large & has_direct
         out = np.zeros(kind.size, dtype=bool)
