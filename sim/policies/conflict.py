@@ -96,31 +96,32 @@ class DealRegistration(Protection):
 
     def withdraw(self, model, batch):
         cfg = self.scenario.conflict.deal_registration
-        is_partner = (batch.kind == PARTNER_CH) & batch.live
+        partner_kind = batch.kind == PARTNER_CH
+        is_partner = partner_kind & batch.live
         if not is_partner.any():
             return np.zeros(batch.kind.size, dtype=bool)
-        pid = np.where(is_partner, batch.partner, 0)
-        allowed = model.tier_table["deal_registration"][model.partners.tier[pid]]
-        big = batch.opp_value[batch.opp] >= cfg.min_deal_size
-        registers = is_partner & allowed & big & (batch.u_register < cfg.registration_rate)
+        # The rows that register, and the rest on them only (registrations are few).
+        cand = np.flatnonzero(is_partner & (batch.u_register < cfg.registration_rate))
+        opp = batch.opp[cand]
+        allowed = model.tier_table["deal_registration"][model.partners.tier[batch.partner[cand]]]
+        big = batch.opp_value[opp] >= cfg.min_deal_size
+        ok = allowed & big
+        rows, opp = cand[ok], opp[ok]
         # Who registered first: the lead's source, otherwise random order.
-        key = np.where(batch.partner == batch.opp_sourced[batch.opp], -1.0, batch.u_order)
-        key = np.where(registers, key, np.inf)
+        key = np.where(batch.partner[rows] == batch.opp_sourced[opp], -1.0, batch.u_order[rows])
         first = np.full(batch.n_opps, np.inf)
-        np.minimum.at(first, batch.opp, key)
+        np.minimum.at(first, opp, key)
         has_reg = np.isfinite(first)
-        registrant = registers & (key == first[batch.opp])
+        registrant = rows[key == first[opp]]
         # Ties (probability zero for distinct uniforms) keep the lowest row.
         reg_row = np.full(batch.n_opps, -1)
-        rows = np.flatnonzero(registrant)
-        reg_row[batch.opp[rows[::-1]]] = rows[::-1]
+        reg_row[batch.opp[registrant[::-1]]] = registrant[::-1]
         batch.registered_row = np.where(has_reg, reg_row, batch.registered_row)
         protected = has_reg[batch.opp]
-        winner_row = reg_row[batch.opp]
-        rows_idx = np.arange(batch.kind.size)
-        out = protected & (rows_idx != winner_row) & (batch.kind == PARTNER_CH)
+        out = protected & partner_kind
+        out[reg_row[has_reg]] = False  # the registrant stays
         if cfg.protects_against_direct:
-            out |= protected & (batch.kind != PARTNER_CH)
+            out |= protected & ~partner_kind
         return out
 
 
