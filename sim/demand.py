@@ -280,9 +280,9 @@ def place_leads(model: ChannelModel, leads: np.ndarray, from_market: bool) -> No
     # model's fixed cell order (``account_cell_order``), filtered, which is what a stable sort of
     # the eligible accounts by cell gives.
     by_cell = model.account_cell_order
-    eligible = by_cell[np.flatnonzero(ok_acc[by_cell])]
-    ecell = model.account_cell[eligible]
-    ptr = np.concatenate([[0], np.cumsum(np.bincount(ecell, minlength=n_terr * 3))])
+    at = np.flatnonzero(ok_acc[by_cell])
+    eligible = by_cell[at]
+    ptr = np.searchsorted(at, model.account_cell_ptr)  # eligible accounts before each cell's first
     size = ptr[np.maximum(cell, 0) + 1] - ptr[np.maximum(cell, 0)]
     ok = (seg >= 0) & (size > 0)
     acc = eligible[np.minimum(ptr[cell[ok]] + (u[ok] * size[ok]).astype(np.int64), eligible.size - 1)]

@@ -358,6 +358,7 @@ class ChannelModel(mesa.Model):
         self.account_cell = cu.territory.astype(np.int64) * 3 + cu.segment  # fixed: turnover keeps the cell
         # The accounts grouped by cell (account order within a cell), for drawing accounts of a cell.
         self.account_cell_order = np.argsort(small_keys(self.account_cell, self.n_cells), kind="stable")
+        self.account_cell_ptr = np.concatenate([[0], np.cumsum(np.bincount(self.account_cell, minlength=self.n_cells))])
         self.mean_deal_value = float(cu.value.mean())
         n = cu.n
         adopted = rng.random(n) < mk.adoption_at_start
