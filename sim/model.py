@@ -28,6 +28,9 @@ and scheduling"):
 
 from __future__ import annotations
 
+import copy
+import types
+from functools import partial
 from typing import Any
 
 import mesa
@@ -75,6 +78,26 @@ _TIER_FIELDS = (
     "programme_fee",
 )
 PL = {name: i for i, name in enumerate(PL_LINES)}
+
+
+class _KPICollector(mesa.DataCollector):
+    """Mesa's ``DataCollector`` for the KPI reporters: a reporter's number is stored as returned.
+
+    Mesa deep-copies every value it collects; a deep copy of a Python number is the number itself,
+    so numbers skip the copy (anything else is copied as Mesa would).  The first collection, which
+    validates the reporters, and any agent reporters go through Mesa.
+    """
+
+    def collect(self, model) -> None:
+        plain = all(isinstance(r, types.FunctionType | partial) for r in self.model_reporters.values())
+        if not plain or not self._validated or self.agent_reporters or self.agenttype_reporters:
+            super().collect(model)
+            return
+        if hasattr(self, "_collection_steps"):
+            self._collection_steps.append(model.time)
+        for var, reporter in self.model_reporters.items():
+            value = reporter(model)
+            self.model_vars[var].append(value if type(value) in (float, int) else copy.deepcopy(value))
 
 
 class ChannelModel(mesa.Model):
@@ -154,7 +177,7 @@ class ChannelModel(mesa.Model):
         self._new_month_accumulators()
         self._init_partners()
         self._init_customers()
-        self.datacollector = mesa.DataCollector(model_reporters=reporters.model_reporters(scenario))
+        self.datacollector = _KPICollector(model_reporters=reporters.model_reporters(scenario))
         self.collect_warmup = True
         self.scratch = market.Scratch()  # work arrays of the market round, kept from month to month
 
