@@ -60,6 +60,15 @@ class PursuitBatch:
     prevented: np.ndarray  # row never started: a known rule excluded it
     registered_row: np.ndarray  # opportunity -> row of the registrant, -1 if none
 
+    @property
+    def opp_kind(self) -> np.ndarray:
+        """Row -> ``3 * opportunity + channel``: an index into (opportunity, channel) tables, flattened."""
+        cached = self.__dict__.get("_opp_kind")
+        if cached is None or cached.size != self.opp.size:
+            cached = self.opp * 3 + self.kind
+            self.__dict__["_opp_kind"] = cached
+        return cached
+
     def opp_has(self, kind: int) -> np.ndarray:
         m = self.live & (self.kind == kind)
         return np.bincount(self.opp[m], minlength=self.n_opps) > 0
@@ -73,8 +82,7 @@ class PursuitBatch:
 
         One count for the three channels (``live_count(k)`` is column ``k``).
         """
-        rows = np.flatnonzero(self.live)
-        key = self.opp[rows] * 3 + self.kind[rows]
+        key = self.opp_kind[np.flatnonzero(self.live)]
         return np.bincount(key, minlength=3 * self.n_opps).reshape(self.n_opps, 3)
 
     def contest_winner(self, mask_opps: np.ndarray, noise: float) -> np.ndarray:

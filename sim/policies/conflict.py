@@ -55,18 +55,16 @@ class RulesOfEngagement(Protection):
 
     def withdraw(self, model, batch):
         thr = self.scenario.conflict.rules_of_engagement.direct_min_deal_size
-        kind = batch.kind
-        large = batch.opp_value[batch.opp] >= thr
         by_kind = batch.live_by_kind()
-        has_direct = (by_kind[:, DIRECT_CH] > 0)[batch.opp]
-        has_partner = (by_kind[:, PARTNER_CH] > 0)[batch.opp]
-        prefers_digital = batch.opp_pref[batch.opp] == DIGITAL_CH
-        to_direct = large & has_direct
-        out = np.zeros(kind.size, dtype=bool)
-        out |= to_direct & (kind != DIRECT_CH)
-        out |= ~to_direct & has_partner & (kind == DIRECT_CH)
-        out |= ~to_direct & has_partner & (kind == DIGITAL_CH) & ~prefers_digital
-        return out
+        # Per opportunity: large and pursued by direct sales (it goes to direct sales), else pursued
+        # by a partner (the partners keep it); then per row by its channel.
+        to_direct = (batch.opp_value >= thr) & (by_kind[:, DIRECT_CH] > 0)
+        to_partner = ~to_direct & (by_kind[:, PARTNER_CH] > 0)
+        table = np.empty((batch.n_opps, 3), dtype=bool)
+        table[:, PARTNER_CH] = to_direct
+        table[:, DIRECT_CH] = to_partner
+        table[:, DIGITAL_CH] = to_direct | (to_partner & (batch.opp_pref != DIGITAL_CH))
+        return table.ravel()[batch.opp_kind]
 
 
 class TerritoryExclusivity(Protection):
