@@ -505,14 +505,16 @@ def resolve(model: ChannelModel, batch: PursuitBatch, rng: np.random.Generator) 
 
     names = tuple(p.name for p in model.policies.protections) + (model.policies.fallback.name,)
     resolution = np.full(n, -1, dtype=np.int8)
+    conflict_rows = in_conflict[batch.opp]
+    live_now = batch.live_count()  # kept up to date after each protection (nothing else changes ``live``)
     for j, protection in enumerate(model.policies.protections):
-        before = batch.live_count()
-        out = protection.withdraw(model, batch) & batch.live & in_conflict[batch.opp]
+        before = live_now
+        out = protection.withdraw(model, batch) & batch.live & conflict_rows
         batch.live &= ~out
-        after = batch.live_count()
+        after = live_now = batch.live_count()
         settled_here = in_conflict & (resolution < 0) & (before >= 2) & (after < before)
         resolution[settled_here & (after <= 1)] = j
-    open_opps = in_conflict & (batch.live_count() >= 2)
+    open_opps = in_conflict & (live_now >= 2)
     settlement = model.policies.fallback.settle(model, batch, open_opps, rng)
     resolution[open_opps] = len(names) - 1
     # Conflicts a protection narrowed but did not settle are labelled by the fallback;

@@ -40,7 +40,8 @@ def step(model: ChannelModel) -> None:
     m = model.month
     cust = np.flatnonzero(cu.state == CUSTOMER)
     level = model.service_level(cust)
-    cu.satisfaction[cust] += mk.satisfaction_drift * (level - cu.satisfaction[cust])
+    sat = cu.satisfaction[cust]
+    cu.satisfaction[cust] = sat + mk.satisfaction_drift * (level - sat)
     age = m - cu.since[cust]
     due = cust[np.flatnonzero((age > 0) & (age % mk.renewal_interval == 0))]
     led = model.ledger
