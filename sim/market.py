@@ -150,6 +150,18 @@ def keyed_uniform(keys: np.ndarray, salt: np.uint64) -> np.ndarray:
     return u
 
 
+def keyed_uniforms(keys: np.ndarray, salts: np.ndarray) -> np.ndarray:
+    """``keyed_uniform(keys, salt)`` for each of ``salts``: one row per salt, in one block."""
+    with np.errstate(over="ignore"):
+        z = (keys * _M1)[None, :] + salts[:, None]
+    _mix(z)
+    z >>= np.uint64(11)
+    u = z.astype(np.float64)
+    u += 0.5
+    u *= _INV53
+    return u
+
+
 def uniform_threshold(a: np.ndarray) -> np.ndarray:
     """Integer thresholds ``T`` (uint64): ``keyed_uniform(k, s) < a`` exactly when ``keyed_bits(k, s) < T``.
 
@@ -421,6 +433,8 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
     )
     rows = opp_idx.size
     row_key = np.concatenate([pair_key, opp_key[d_opp] + np.uint64(1), opp_key[g_opp] + np.uint64(2)])
+    row_u = keyed_uniforms(row_key, salts[4:6])  # only compared with rates: rows of one block
+    opp_u = keyed_uniforms(opp_key, salts[6:9])
     return PursuitBatch(
         n_opps=n,
         opp_account=opps,
@@ -434,11 +448,11 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
         partner=partner,
         utility=util,
         gumbel=-np.log(-np.log(keyed_uniform(row_key, salts[3]))),
-        u_register=keyed_uniform(row_key, salts[4]),
-        u_order=keyed_uniform(row_key, salts[5]),
-        u_prevent=keyed_uniform(opp_key, salts[6]),
-        u_compete=keyed_uniform(opp_key, salts[7]),
-        u_delay=keyed_uniform(opp_key, salts[8]),
+        u_register=row_u[0],
+        u_order=row_u[1],
+        u_prevent=opp_u[0],
+        u_compete=opp_u[1],
+        u_delay=opp_u[2],
         live=np.ones(rows, dtype=bool),
         prevented=np.zeros(rows, dtype=bool),
         registered_row=np.full(n, -1),
