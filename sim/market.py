@@ -213,21 +213,7 @@ class Scratch:
         return arr[:size]
 
 
-def _repeat_into(out: np.ndarray, values: np.ndarray, first: np.ndarray, nonempty: np.ndarray) -> np.ndarray:
-    """``np.repeat(values, counts)`` written into ``out`` (int64 or uint64), blocks starting at ``first``.
-
-    ``nonempty``: the indices of the blocks with a count above zero.  Each block's first element
-    takes the step from the previous block's value and a running sum spreads it over the block
-    (exact in integers: uint64 wraps around both ways).
-    """
-    v = values[nonempty]
-    step = np.empty_like(v)
-    step[:1] = v[:1]
-    np.subtract(v[1:], v[:-1], out=step[1:])
-    out[:] = 0
-    out[first[nonempty]] = step
-    np.cumsum(out, out=out)
-    return out
+_PAIR_BLOCK = 32_768  # pairs hashed at a time (a few work arrays of this size fit a core's cache)
 
 
 def _partner_pursuits(cell: np.ndarray, ptr: np.ndarray, live_partner: np.ndarray, opp_key: np.ndarray,
@@ -253,26 +239,39 @@ def _partner_pursuits(cell: np.ndarray, ptr: np.ndarray, live_partner: np.ndarra
     if total == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     first = ends - counts  # each opportunity's first pair
-    nonempty = np.flatnonzero(counts)
-    # Edge (index into live_partner) of each pair: the cell's first edge + the rank within the opportunity.
-    pos = _repeat_into(ws.get("pos", total, np.int64), start - first, first, nonempty)
-    pos += ws.arange(total)
-    z = ws.get("z", total, np.uint64)
-    rep = ws.get("rep", total, np.uint64)
+    # Edge (index into live_partner) of pair i of opportunity j: shift[j] + i (the cell's first edge
+    # plus the pair's rank within the opportunity).
+    shift = start - first
     with np.errstate(over="ignore"):
-        np.take(live_partner.astype(np.uint64) * _M1, pos, out=z)
-        z += _repeat_into(rep, (opp_key + np.uint64(3)) * _M1 + salt, first, nonempty)
-    _mix(z, tmp=rep)
+        edge_term = live_partner.astype(np.uint64) * _M1
+        opp_term = (opp_key + np.uint64(3)) * _M1 + salt
     # keyed_bits(...) < T is (z >> 11) < T, i.e. z < T * 2**11 while T < 2**53 (always, as a <= 1).
     thr = uniform_threshold(a)
-    bound = ws.get("bound", total, np.uint64)
+    exact_shift = bool(thr.size) and int(thr.max()) >= _TWO53
+    bound = (thr if exact_shift else thr << np.uint64(11))[live_partner]
     pursue = ws.get("pursue", total, bool)
-    if thr.size and int(thr.max()) >= _TWO53:
-        z >>= np.uint64(11)
-        np.take(thr[live_partner], pos, out=bound)
-    else:
-        np.take((thr << np.uint64(11))[live_partner], pos, out=bound)
-    np.less(z, bound, out=pursue)
+    # Blocks of whole opportunities of about _PAIR_BLOCK pairs: each block's work arrays stay in the
+    # core's cache through the dozen passes over them.
+    cuts = np.searchsorted(ends, np.arange(_PAIR_BLOCK, total, _PAIR_BLOCK), side="right")
+    edges = np.unique(np.concatenate([[0], cuts, [cell.size]]))
+    for o0, o1 in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
+        p0, p1 = int(first[o0]), int(ends[o1 - 1])
+        size = p1 - p0
+        if size == 0:
+            continue
+        c = counts[o0:o1]
+        pos = np.repeat(shift[o0:o1] + p0, c)
+        pos += ws.arange(size)
+        z = ws.get("z", size, np.uint64)
+        tmp = ws.get("tmp", size, np.uint64)
+        with np.errstate(over="ignore"):
+            np.take(edge_term, pos, out=z)
+            z += np.repeat(opp_term[o0:o1], c)
+        _mix(z, tmp=tmp)
+        if exact_shift:
+            z >>= np.uint64(11)
+        np.take(bound, pos, out=tmp)
+        np.less(z, tmp, out=pursue[p0:p1])
     # The partner whose lead it is pursues always, if it still sells (it then covers the cell: leads
     # go to a partner's own cells).  A partner has at most one edge per cell (its territories are
     # distinct), found by a sorted lookup of (cell, partner).
@@ -291,7 +290,7 @@ def _partner_pursuits(cell: np.ndarray, ptr: np.ndarray, live_partner: np.ndarra
     # Pursuing pairs of each opportunity: those in its block [first, ends) of pair indices.
     per_opp = np.diff(np.searchsorted(idx, np.append(first, total)))
     p_opp = np.repeat(np.arange(cell.size), per_opp)
-    return p_opp, live_partner[pos[idx]]
+    return p_opp, live_partner[shift[p_opp] + idx]
 
 
 VOICE_CLIP = float(np.log(10.0))
