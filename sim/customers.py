@@ -77,7 +77,7 @@ class Customers:
 
     def counts(self) -> np.ndarray:
         """Accounts in each state (length 5)."""
-        return np.bincount(self.state, minlength=5)[:5]
+        return np.array([np.count_nonzero(self.state == s) for s in range(5)])
 
     def adopted_share(self) -> float:
         return float(self.adopted.sum() / self.n)
