@@ -720,7 +720,9 @@ def log_conflicts(model: ChannelModel, out: Outcome) -> None:
     if not rows.size:
         return
     opp = b.opp[rows]
-    opps = np.unique(opp)
+    present = np.zeros(b.n_opps, dtype=bool)  # np.unique(opp), by a table over the opportunities
+    present[opp] = True
+    opps = np.flatnonzero(present)
     wr = out.winner_row[opps]
     model.conflict_log.append(
         {
