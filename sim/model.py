@@ -435,12 +435,15 @@ class ChannelModel(mesa.Model):
         mk = self.config.market
         cu = self.customers
         ch = cu.channel[accounts]
-        by_partner = np.append(mk.service_floor + mk.service_slope * self.partners.cap[:, CAP["service"]], 0.5)
-        channel_level = np.array([0.0, self.config.direct.service, self.config.digital.service, 0.5])
-        level = channel_level[ch]  # channel -1 (none) picks the last entry
-        pm = np.flatnonzero(ch == PARTNER_CH)
-        level[pm] = by_partner[cu.partner[accounts[pm]]]  # partner -1 picks the last entry
-        return level
+        n = self.partners.n
+        # One table: each partner's level, then by channel code ch + 1 (none, -, direct, digital),
+        # then the level of partner -1 (the last entry) -- one look-up per account.
+        table = np.concatenate([
+            mk.service_floor + mk.service_slope * self.partners.cap[:, CAP["service"]],
+            [0.5, 0.0, self.config.direct.service, self.config.digital.service, 0.5],
+        ])
+        code = np.where(ch == PARTNER_CH, cu.partner[accounts], ch.astype(np.int32) + np.int32(n + 1))
+        return table[code]
 
     def competitor_response(self) -> float:
         """Extra contest utility of competing vendors as the vendor's market share rises above the reference.
