@@ -236,6 +236,12 @@ def _first_occurrences(values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarr
     return distinct, first[distinct]
 
 
+# Segment masks (bit s: segment s): how many segments a mask holds, and its pick-th segment (-1: none).
+_SEGMENTS_IN_MASK = np.array([bin(m).count("1") for m in range(8)], dtype=np.int64)
+_PICK_SEGMENT = np.array([[([s for s in range(3) if m >> s & 1] + [-1, -1, -1])[p] for p in range(3)]
+                          for m in range(8)], dtype=np.int64)
+
+
 def place_leads(model: ChannelModel, leads: np.ndarray, from_market: bool) -> None:
     """Turn leads into in-market accounts sourced by the partner.
 
@@ -258,16 +264,10 @@ def place_leads(model: ChannelModel, leads: np.ndarray, from_market: bool) -> No
     who = np.repeat(np.arange(t.n), leads)
     terr = (t.home[who] + (rng.random(total) * t.n_terr[who]).astype(np.int64)) % n_terr
     # A segment the partner sells to, uniformly among its segments.
-    mask = t.segmask[who].astype(np.int64)
-    n_seg = (mask & 1) + ((mask >> 1) & 1) + ((mask >> 2) & 1)
-    pick = (rng.random(total) * np.maximum(n_seg, 1)).astype(np.int64)
-    seg = np.full(total, -1, dtype=np.int64)
-    for s_ in (2, 1, 0):  # the pick-th set bit, counting from the lowest
-        has = (mask >> s_) & 1
-        below = np.zeros(total, dtype=np.int64)
-        for b in range(s_):
-            below += (mask >> b) & 1
-        seg = np.where(has.astype(bool) & (below == pick), s_, seg)
+    mask = t.segmask[who].astype(np.int64) & 7  # the three segment bits
+    n_seg = _SEGMENTS_IN_MASK[mask]
+    pick = (rng.random(total) * np.maximum(n_seg, 1)).astype(np.int64)  # 0, 1 or 2
+    seg = _PICK_SEGMENT[mask, pick]  # the pick-th set bit, counting from the lowest (-1: none)
     cell = terr * 3 + seg
     u = rng.random(total)
     st = cu.state

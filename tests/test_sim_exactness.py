@@ -150,3 +150,14 @@ def test_joined_parties_are_the_labels_joined_group_by_group():
     want = ["|".join(lookup[codes[order][group[order] == g]]) for g in range(sizes.size)]
     assert parties.tolist() == want
     np.testing.assert_array_equal(n, sizes)
+
+
+def test_segment_pick_table_is_the_bit_loop():
+    mask = np.repeat(np.arange(8), 3)
+    pick = np.tile(np.arange(3), 8)
+    seg = np.full(mask.size, -1)
+    for s_ in (2, 1, 0):  # the loop the table replaces: the pick-th set bit, counting from the lowest
+        below = sum((mask >> b) & 1 for b in range(s_)) if s_ else np.zeros(mask.size, dtype=np.int64)
+        seg = np.where(((mask >> s_) & 1).astype(bool) & (below == pick), s_, seg)
+    np.testing.assert_array_equal(demand._PICK_SEGMENT[mask, pick], seg)
+    np.testing.assert_array_equal(demand._SEGMENTS_IN_MASK, [bin(m).count("1") for m in range(8)])
