@@ -332,18 +332,18 @@ class ChannelModel(mesa.Model):
     def _add_coverage(self, ids: np.ndarray, profile: dict[str, np.ndarray]) -> None:
         """Coverage edges: home territory and the next ones, in the type's segments."""
         n_terr = self.config.market.n_territories
-        cells_p, cells_c = [], []
-        for s in range(3):
-            has = (profile["segmask"] & (1 << s)) > 0
-            for j in range(int(profile["n_terr"].max(initial=0))):
-                m = has & (profile["n_terr"] > j)
-                terr = (profile["home"][m] + j) % n_terr
-                cells_p.append(ids[m])
-                cells_c.append(terr * 3 + s)
-        if not cells_p:
+        # Edges by segment s, then territory step j, then partner (the order of the loops
+        # ``for s: for j: partners with segment s and more than j territories``): np.nonzero of
+        # the (s, j, partner) grid lists them in exactly that order.
+        span = int(profile["n_terr"].max(initial=0))
+        has = (profile["segmask"][None, :] & (1 << np.arange(3))[:, None]) > 0  # (segment, partner)
+        reach = profile["n_terr"][None, :] > np.arange(span)[:, None]  # (step, partner)
+        s_idx, j_idx, i_idx = np.nonzero(has[:, None, :] & reach[None, :, :])
+        if not i_idx.size:
             return
-        self.edge_partner = np.concatenate([self.edge_partner, *cells_p]).astype(np.int64)
-        self.edge_cell = np.concatenate([self.edge_cell, *cells_c]).astype(np.int64)
+        terr = (profile["home"][i_idx] + j_idx) % n_terr
+        self.edge_partner = np.concatenate([self.edge_partner, ids[i_idx]]).astype(np.int64)
+        self.edge_cell = np.concatenate([self.edge_cell, terr * 3 + s_idx]).astype(np.int64)
         order = np.argsort(small_keys(self.edge_cell, self.n_cells), kind="stable")
         self.cell_edge_partner = self.edge_partner[order]
         self.cell_ptr = np.concatenate([[0], np.cumsum(np.bincount(self.edge_cell, minlength=self.n_cells))])
