@@ -90,7 +90,8 @@ class _KPICollector(mesa.DataCollector):
 
     def collect(self, model) -> None:
         plain = all(isinstance(r, types.FunctionType | partial) for r in self.model_reporters.values())
-        if not plain or not self._validated or self.agent_reporters or self.agenttype_reporters:
+        if (not plain or not getattr(self, "_validated", False) or getattr(self, "agent_reporters", None)
+                or getattr(self, "agenttype_reporters", None)):
             super().collect(model)
             return
         if hasattr(self, "_collection_steps"):
