@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/whatif_effect.py SCENARIO [--against baseline] [--replications 8]
-        [--workers 2] [--seed 0] [--kpi NAME ...] [--set PATH=VALUE ...]
+        [--workers 2] [--seed 0] [--kpi NAME ...] [--set PATH=VALUE ...] [--from-steady-state]
 
 Replication r of both arms runs with ``sim.seed_sequence(seed, r)`` (``experiments.replicate``),
 so the arms share their random numbers replication by replication and the differences are
@@ -12,6 +12,10 @@ paired; the intervals are paired 95 % t-intervals over replications
 over the reported months per replication, through ``experiments.stats.diff_ci``). Prints a
 Markdown table: the difference in the KPI's unit (points for shares and rates), the difference as
 a percentage of the reference, and their intervals.
+
+By default both arms run their own scenario from the first month (the long run of each programme);
+``--from-steady-state`` warms both up on the reference, so the what-if takes effect at the first
+reported month (a programme introduced today, the transition included).
 
 ``docs/MODEL.md`` S16a quotes ``benchmarks/whatif_effect.py speciality_tiering``.
 """
@@ -48,19 +52,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kpi", action="append", help="headline KPI to show (repeatable; default a standard set)")
     ap.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                     help="override on both arms, e.g. a smaller market (repeatable)")
+    ap.add_argument("--from-steady-state", action="store_true",
+                    help="warm both arms up on the reference: the what-if starts at the first reported month")
     args = ap.parse_args(argv)
     ref = load_scenario(args.against)
     what_if = load_scenario(args.scenario)
     if args.set:
         overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
         ref, what_if = ref.with_overrides(overrides), what_if.with_overrides(overrides)
-    kw = dict(replications=args.replications, workers=args.workers, seed=args.seed, frames=("kpis",))
+    kw = dict(replications=args.replications, workers=args.workers, seed=args.seed, frames=("kpis",),
+              warmup=ref if args.from_steady_state else None)
     a = replicate(ref, label=args.against, **kw)
     b = replicate(what_if, label=args.scenario, **kw)
     table = a.compare(b).table
     kpis = args.kpi or [k for k in DEFAULT_KPIS if k in table.index]
-    print(f"{args.scenario} against {args.against}: {args.replications} paired replications, seed {args.seed}, "
-          "95 % paired t-intervals")
+    start = ", both warmed up on the reference" if args.from_steady_state else ""
+    print(f"{args.scenario} against {args.against}: {args.replications} paired replications, seed {args.seed}"
+          f"{start}, 95 % paired t-intervals")
     print()
     print("| KPI | reference | difference [95 % CI] | % of reference [95 % CI] |")
     print("|---|---|---|---|")
