@@ -462,12 +462,13 @@ def build_design(exp: Experiment) -> pd.DataFrame:
     else:
         u = unit_sample(exp)
         values = [[f.from_unit(x) for f, x in zip(exp.factors, row, strict=True)] for row in u]
-    table = pd.DataFrame({"point": np.arange(len(values), dtype=np.int64)})
+    # all columns at once (inserting them one by one fragments the frame)
+    columns: dict[str, Any] = {"point": np.arange(len(values), dtype=np.int64)}
     for j, name in enumerate(names):
-        table[f"u:{name}"] = u[:, j]
+        columns[f"u:{name}"] = u[:, j]
     for j, name in enumerate(names):
-        table[name] = pd.Series([row[j] for row in values], dtype=object)
-    return table
+        columns[name] = pd.Series([row[j] for row in values], dtype=object)
+    return pd.DataFrame(columns)
 
 
 def point_overrides(exp: Experiment, design: pd.DataFrame, point: int) -> dict[str, Any]:
