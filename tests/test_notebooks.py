@@ -90,6 +90,17 @@ CHECKS: dict[str, list[str]] = {
         "by_satisfaction.arm('none')['partners_exited'].equals(effect.arm('none')['partners_exited'])",
         "isinstance(fig_pairs, Figure) and isinstance(fig_diff, Figure)",
     ],
+    "07_ecosystem.ipynb": [
+        "set(roc) == {'classifier', 'cox', 'satisfaction_rule'} and 0 <= evaluation['auc']['cox']['auc'] <= 1",
+        "evaluation['replications']['train'] and evaluation['replications']['test'] and "
+        "not set(evaluation['replications']['train']) & set(evaluation['replications']['test'])",
+        "callable(early_warning.as_risk())",
+        "set(comparisons) == {'speciality tiering', 'collaboration'} and "
+        "all(isinstance(c, Comparison) and c.paired for c in comparisons.values())",
+        "ecosystem.loc['specialisations', 'baseline'] == 0 and ecosystem.loc['specialisations', 'speciality tiering'] > 0",
+        "ecosystem.loc['collaborative_deals', 'baseline'] == 0 and ecosystem.loc['collaborative_deals', 'collaboration'] > 0",
+        "isinstance(fig_roc, Figure) and isinstance(fig_contests, Figure)",
+    ],
 }
 
 CHECK_CELL = """
