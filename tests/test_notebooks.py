@@ -97,8 +97,10 @@ CHECKS: dict[str, list[str]] = {
         "callable(early_warning.as_risk())",
         "set(comparisons) == {'speciality tiering', 'collaboration'} and "
         "all(isinstance(c, Comparison) and c.paired for c in comparisons.values())",
-        "ecosystem.loc['specialisations', 'baseline'] == 0 and ecosystem.loc['specialisations', 'speciality tiering'] > 0",
-        "ecosystem.loc['collaborative_deals', 'baseline'] == 0 and ecosystem.loc['collaborative_deals', 'collaboration'] > 0",
+        "ecosystem.loc['specialisations', 'baseline'] == 0 "
+        "and ecosystem.loc['specialisations', 'speciality tiering'] > 0",
+        "ecosystem.loc['collaborative_deals', 'baseline'] == 0 "
+        "and ecosystem.loc['collaborative_deals', 'collaboration'] > 0",
         "isinstance(fig_roc, Figure) and isinstance(fig_contests, Figure)",
     ],
 }
