@@ -373,8 +373,11 @@ def optimise_summary(result: Any, info: Mapping[str, Any]) -> tuple[list[str], l
     n_val = int(result.validation_runs["rep"].nunique()) if validated and "rep" in result.validation_runs else 0
     ran = (f"What was run: the incentive budget of {name_} ({quantity('net_profit', a.budget)}, objective "
            f"{a.objective}) allocated over {len(frame)} cells ({', '.join(info.get('cells') or [])}) from response "
-           f"curves estimated at {len(info.get('levels') or [])} spend levels x {info.get('replications')} "
-           f"replications, seed {info.get('seed')}; "
+           + (f"curves estimated jointly (a balanced design of {info.get('design_points')} points over all cells x "
+              f"{info.get('design_replications')} replications, {len(info.get('levels') or [])} spend levels a "
+              f"cell), seed {info.get('seed')}; " if info.get("estimation") == "joint" else
+              f"curves estimated at {len(info.get('levels') or [])} spend levels x {info.get('replications')} "
+              f"replications, seed {info.get('seed')}; ")
            + (f"validated on {n_val} fresh replications." if validated else "not validated by simulation."))
     cur = frame["original_current"].fillna(0.0)
     moves = (frame["spend"] - cur).abs().sort_values(ascending=False)

@@ -659,7 +659,10 @@ def optimise_report(result: Any, info: Mapping[str, Any]) -> str:
                            "months)",
         "cells (tier:lever)": ", ".join(info.get("cells") or []),
         "spend levels (x current rate)": ", ".join(fmt(x) for x in info.get("levels") or []),
-        "replications per level": info.get("replications"),
+        **({"estimation": f"joint: {info.get('design_points')} design points over all cells x "
+                          f"{info.get('design_replications')} replications"}
+           if info.get("estimation") == "joint" else
+           {"estimation": "one cell at a time", "replications per level": info.get("replications")}),
         "validation replications": n_val if n_val is not None else "-",
         "seed": f"{info.get('seed')} (estimation and validation use different streams under it)",
         "objective": a.objective,

@@ -439,15 +439,17 @@ def flat_notes(alloc: Allocation, rd: ResponseData, held: bool) -> list[str]:
             "support: more --replications, or --hold-flat to keep them at today's spend"]
 
 
-def interaction_notes(rounds: pd.DataFrame) -> list[str]:
+def interaction_notes(rounds: pd.DataFrame, joint: bool = False) -> list[str]:
     """Rounds whose validated gain is not what the separable curves predicted: the cells interact."""
+    how = ("each curve is the cell's effect averaged over the other cells' levels, without their interactions"
+           if joint else "each curve was estimated with the others at the centre")
     out = []
     for r in rounds.itertuples():
         lo, hi, pred = float(r.realised_ci_low), float(r.realised_ci_high), float(r.predicted_uplift)
         if np.isfinite(lo) and np.isfinite(hi) and not lo <= pred <= hi:
             out.append(f"round {r.round}: the curves predicted {pred / 1e6:+,.2f} M USD/yr, validation realised "
                        f"{float(r.realised_uplift) / 1e6:+,.2f} M (95 % CI {lo / 1e6:+,.2f} to {hi / 1e6:+,.2f}): the "
-                       "cells interact (each curve was estimated with the others at the centre)"
+                       f"cells interact ({how})"
                        + ("; the next round re-estimates around the accepted programme" if r.accepted else ""))
     return out
 
@@ -698,7 +700,8 @@ def optimise(
         notes.append("not validated by simulation (validation was switched off)")
     if second is not None:
         notes += stability_notes(val, alloc, second, seed)
-    notes += (interaction_notes(pd.DataFrame(rows)) + design_notes(rd) + flat_notes(alloc, rd, hold_flat)
+    notes += (interaction_notes(pd.DataFrame(rows), joint=estimation == "joint") + design_notes(rd)
+              + flat_notes(alloc, rd, hold_flat)
               + range_notes(alloc, rd)
               + ladder_notes(opt, rd, scenario.tier_names) + verdict_notes(val, alloc.total_spend, budget))
     recommended, why = best_validated(val)

@@ -185,6 +185,9 @@ def test_joint_estimation_end_to_end_and_its_curves_re_solve(app, tmp_path):
     d = rec["diagnostics"]
     assert d["points"] == 12 and d["parameters"] == 4 and len(d["interactions"]) == 1
     assert json.loads((out / "summary.json").read_text())["estimation"] == "joint"
+    html = " ".join((out / "report.html").read_text().split())
+    assert "curves estimated jointly (a balanced design of 12 points over all cells x 2 replications" in html
+    assert "joint: 12 design points over all cells x 2 replications" in html and "replications per level" not in html
     again = tmp_path / "again"
     res = CliRunner().invoke(app, ["optimise", "baseline", "--budget", "4e6", "--curves", str(out), "--no-validate",
                                    "--out", str(again), *TINY])
