@@ -252,7 +252,7 @@ def warn_report(ev: Mapping[str, Any], watchlist: pd.DataFrame, info: Mapping[st
         table(["feature", "hazard ratio per sd", "95 % CI", "coefficient", "p"],
               [[r["label"], _num(r["hazard_ratio_per_sd"], 3),
                 f"{_num(r.get('hazard_ratio_ci_low'), 3)} to {_num(r.get('hazard_ratio_ci_high'), 3)}",
-                _num(r["coef_per_sd"], 3), f"{r['p']:.2g}"] if r.get("p") is not None
+                _num(r["coef_per_sd"], 3), _p_value(r["p"])] if r.get("p") is not None
                else [r["label"], f"left out: {r.get('dropped', 'not fitted')}", "", "", ""]
                for r in pe["importance"]["cox"]]),
     ]
@@ -292,3 +292,8 @@ def warn_report(ev: Mapping[str, Any], watchlist: pd.DataFrame, info: Mapping[st
 
 
 __all__ = ["summary_paragraphs", "warn_report"]
+
+
+def _p_value(p: float) -> str:
+    """A p-value as text; below double precision's resolution (it underflows to 0) as "< 1e-16"."""
+    return "< 1e-16" if p < 1e-16 else f"{p:.2g}"
