@@ -131,7 +131,7 @@ def validate_scenario(data: dict[str, Any], path: PathLike, origin: dict[str, Pa
     try:
         scenario = Scenario.model_validate(data, strict=True)
     except ValidationError as err:
-        raise _validation_error(path, err, origin or {}) from None
+        raise _validation_error(path, err, origin or {}, data) from None
     problems = number_problems(scenario.model_dump(mode="python"))
     if problems:
         raise ScenarioError(str(path), problems)
@@ -391,12 +391,31 @@ def _dotted_keys(data: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
             yield from _dotted_keys(value, path + ".")
 
 
-def _validation_error(path: Path, err: ValidationError, origin: dict[str, Path]) -> ScenarioError:
+def _tier_by_name(field: str, data: Mapping[str, Any] | None) -> str:
+    """``tiering.tiers.2.discont`` as ``tiering.tiers.gold.discont``: a tier named as the file names it."""
+    parts = field.split(".")
+    if data is None or parts[:2] != ["tiering", "tiers"] or len(parts) < 3 or not parts[2].isdigit():
+        return field
+    i = int(parts[2])
+    tiers = (data.get("tiering") or {}).get("tiers") if isinstance(data.get("tiering"), Mapping) else None
+    names: list[Any] = []
+    if isinstance(tiers, list):
+        names = [t.get("name") if isinstance(t, Mapping) else None for t in tiers]
+    elif isinstance(tiers, Mapping):  # tiers by name, merged over the default tiers (their order)
+        names = list(Scenario().tier_names)
+    if i < len(names) and isinstance(names[i], str) and names[i]:
+        parts[2] = names[i]
+    return ".".join(parts)
+
+
+def _validation_error(path: Path, err: ValidationError, origin: dict[str, Path],
+                      data: Mapping[str, Any] | None = None) -> ScenarioError:
     """A ScenarioError naming the file that set each bad value, with allowed keys for unknown ones."""
     base = from_validation_error(str(path), err)
     problems: list[tuple[str, Any, str]] = []
     sources: list[Path] = []
     for (field, value, allowed), e in zip(base.problems, err.errors(include_url=False), strict=True):
+        field = _tier_by_name(field, data)
         loc = [p for p in e.get("loc", ()) if not str(p).startswith("function-")]
         if e.get("type") == "extra_forbidden":
             keys = _fields_at(loc[:-1])

@@ -173,7 +173,7 @@ def test_out_of_range_value_names_the_bound(tmp_path):
 def test_bad_tier_value_in_a_replaced_list(tmp_path):
     p = write(tmp_path, "tiers.yaml", "extends: baseline\ntiering: {tiers: [{name: a, discount: 2}]}\n")
     field, value, _ = error_of(p).problems[0]
-    assert field == "tiering.tiers.0.discount" and value == 2
+    assert field == "tiering.tiers.a.discount" and value == 2  # the tier by its name, not its position
 
 
 def test_error_in_a_base_file_names_the_base_file(tmp_path):
@@ -399,3 +399,16 @@ def test_a_scenario_named_directly_must_be_a_yaml_file(tmp_path):
     files = _outside(tmp_path)
     err = error_of(files["credentials"])
     assert SECRET not in str(err) and ".yaml or .yml" in str(err)
+
+
+@pytest.mark.parametrize("tiers, named", [
+    ("  tiers:\n    gold:\n      discont: 0.3\n", "tiering.tiers.gold.discont"),  # by name, over the baseline's
+    ("  tiers:\n    - name: member\n      discont: 0.3\n", "tiering.tiers.member.discont"),  # a whole list
+])
+def test_a_misspelt_field_inside_a_tier_names_the_tier(tmp_path, tiers, named):
+    f = tmp_path / "bad.yaml"
+    f.write_text("extends: baseline\ntiering:\n" + tiers)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(f)
+    text = str(info.value)
+    assert named in text and "did you mean 'discount'" in text and "tiers.2." not in text and "tiers.0." not in text
