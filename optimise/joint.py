@@ -59,6 +59,43 @@ def design_size(n_params: int) -> int:
     return max(24, 2 * n_params)
 
 
+def design_levels(specs, multipliers: Sequence[float]) -> tuple[list[list[float]], list[int]]:
+    """Each cell's levels (the multipliers and the current one) and the index of the current one.
+
+    Levels whose value coincides with the current one (a rate capped at 1) are the current level.
+    """
+    levels, current = [], []
+    for spec in specs:
+        cur = round(spec.current_multiplier, 10)
+        ms = sorted({round(float(m), 10) for m in multipliers} | {cur})
+        tol = 1e-12 * max(1.0, spec.current_value)
+        ms = [m for m in ms if m == cur or abs(spec.value(m) - spec.current_value) > tol]
+        levels.append(ms)
+        current.append(ms.index(cur))
+    return levels, current
+
+
+def check_points(points: int | None, n_params: int) -> int:
+    """The design's size: ``points``, or :func:`design_size`; more points than level effects are needed.
+
+    Raises:
+        ValueError: ``points`` too small.
+    """
+    n_points = int(points) if points is not None else design_size(n_params)
+    if n_points <= n_params:
+        raise ValueError(f"design points {n_points} (--design-points): the joint design needs more points than level "
+                         f"effects ({n_params}: each cell's levels but its current one); allowed: at least "
+                         f"{n_params + 1}")
+    return n_points
+
+
+def check_design(scenario: sim.Scenario, cells: Sequence[tuple[str, str]], multipliers: Sequence[float],
+                 points: int | None) -> int:
+    """The joint design's size for these cells, checked before any simulation (see :func:`check_points`)."""
+    levels, _ = design_levels([cell_spec(scenario, t, lv) for t, lv in cells], multipliers)
+    return check_points(points, sum(len(ms) - 1 for ms in levels))
+
+
 def balanced_design(levels: Sequence[Sequence[float]], n_points: int, rng: np.random.Generator) -> np.ndarray:
     """``(n_points, n_cells)`` level indices: each cell's levels equally often, in an order drawn by ``rng``.
 
@@ -134,21 +171,10 @@ def estimate_joint(
         raise ValueError(f"fit must be 'ls' or 'envelope', got {fit!r}")
     specs = tuple(cell_spec(scenario, t, lv) for t, lv in cells)
     spec_cols = {s.cell: spend_column(s.tier, s.lever) for s in specs}
-    levels = []
-    current = []
-    for spec in specs:
-        cur = round(spec.current_multiplier, 10)
-        ms = sorted({round(float(m), 10) for m in multipliers} | {cur})
-        # levels whose value coincides with the current one (a rate capped at 1) are the current level
-        tol = 1e-12 * max(1.0, spec.current_value)
-        ms = [m for m in ms if m == cur or abs(spec.value(m) - spec.current_value) > tol]
-        levels.append(ms)
-        current.append(ms.index(cur))
+    levels, current = design_levels(specs, multipliers)
     n_levels = [len(ms) for ms in levels]
     n_params = sum(k - 1 for k in n_levels)
-    n_points = int(points) if points is not None else design_size(n_params)
-    if n_points <= n_params:
-        raise ValueError(f"points={n_points}: the design needs more points than level effects ({n_params})")
+    n_points = check_points(points, n_params)
     rng = np.random.default_rng(sim.seed_sequence(seed, DESIGN_KEY, round_))
     design = balanced_design(levels, n_points, rng)
     seeds = [sim.seed_sequence(seed, ESTIMATION_KEY, round_, r) for r in range(replications)]
@@ -312,4 +338,5 @@ def pair_interactions(runs: pd.DataFrame, X: np.ndarray, specs, levels, current,
     return out[:top]
 
 
-__all__ = ["DESIGN_KEY", "balanced_design", "design_size", "estimate_joint", "lack_of_fit", "pair_interactions"]
+__all__ = ["DESIGN_KEY", "balanced_design", "check_design", "design_levels", "design_size", "estimate_joint",
+           "lack_of_fit", "pair_interactions"]

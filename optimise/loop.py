@@ -32,7 +32,7 @@ from scipy import stats
 import sim
 
 from .feasibility import check
-from .joint import estimate_joint
+from .joint import check_design, estimate_joint
 from .lp import AllocationProblem, Objective, Robust, TierOrder
 from .response import VALIDATION_KEY, ResponseData, estimate, spend_column
 from .simulate import ProgressFn, Task, simulate_many
@@ -619,6 +619,8 @@ def optimise(
     if not validate_result and rounds != 1:
         raise ValueError(f"rounds={rounds}: without validation there is one round (a round is accepted or rejected "
                          "by validating it)")
+    if estimation == "joint":  # a design too small for the cells is refused before any simulation
+        check_design(scenario, cells, multipliers, design_points)
     vr = validation_replications or replications
     centre = scenario
     rows = []
