@@ -287,12 +287,17 @@ def under_budget(policies: dict[str, sim.Scenario], cap: float | None) -> dict[s
 def _final_validation(scenario: sim.Scenario, opt: sim.Scenario, rd: ResponseData, budget: float, *, replications: int,
                       seed: int, workers: int | None, compare: bool, say: Callable[[str], None],
                       run_progress: RunProgress | None, others: dict[str, sim.Scenario] | None = None,
-                      cap: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, sim.Scenario]]:
+                      cap: float | None = None, rules_rd: ResponseData | None = None
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, sim.Scenario]]:
     policies = {"current": scenario, "optimised": opt}
     if compare:
-        policies["equal_split"] = scenario.with_overrides(rd.overrides_for(equal_split(rd, budget)))
+        # The simple rules split the budget over the cells around the current programme: the curves of
+        # the first round (``rules_rd``), not those of a later round's centre, whose simulated ranges
+        # (0 to 2 x that centre's rates) may not reach the rules' spends and would clip them alike.
+        base = rules_rd if rules_rd is not None else rd
+        policies["equal_split"] = scenario.with_overrides(base.overrides_for(equal_split(base, budget)))
         policies["proportional_to_tier_revenue"] = scenario.with_overrides(
-            rd.overrides_for(proportional_split(rd, budget)))
+            base.overrides_for(proportional_split(base, budget)))
     policies.update(others or {})
     policies = under_budget(policies, cap)
     say(f"final validation: {len(policies)} policies x {replications} fresh replications"
@@ -695,6 +700,7 @@ def optimise(
     candidates = {"optimised": opt}
     if validate_result:
         val, per, candidates = _final_validation(scenario, opt, rd, budget, replications=vr, seed=seed,
+                                                 rules_rd=first[1] if first is not None else None,
                                                  workers=workers, compare=compare, say=say, run_progress=run_progress,
                                                  others=extra, cap=cap)
     else:
