@@ -14,8 +14,16 @@ HOST_HELP = "Loopback address to bind (127.0.0.1, ::1 or localhost): the app has
 SET_HELP = r"Override a field of the base scenario: a.b.c=VALUE, VALUE parsed as YAML. Repeatable."
 
 
+def _complete_scenario(incomplete: str) -> list[str]:
+    """Shell completion of the scenario argument (``channelsim.cli.complete_scenario``, imported when asked)."""
+    from .cli import complete_scenario
+
+    return complete_scenario(incomplete)
+
+
 def app_cmd(
-    scenario: Annotated[str, typer.Argument(help="Base scenario: a file or a name in scenarios/.")] = "baseline",
+    scenario: Annotated[str, typer.Argument(help="Base scenario: a file or a name in scenarios/.",
+                                            autocompletion=_complete_scenario)] = "baseline",
     port: Annotated[int, typer.Option("--port", help="Port (0: pick a free one; the URL is printed).")] = 8050,
     host: Annotated[str, typer.Option("--host", help=HOST_HELP)] = "127.0.0.1",
     seed: Annotated[int, typer.Option("--seed", "-s", help="The page's initial seed.")] = 0,

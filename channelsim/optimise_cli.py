@@ -60,6 +60,13 @@ ROBUST_HELP = ("cvar:ALPHA[:WEIGHT]: maximise (1-WEIGHT) x mean + WEIGHT x CVaR 
                "the worst 10 %; WEIGHT in [0, 1], default 0.5")
 
 
+def _complete_scenario(incomplete: str) -> list[str]:
+    """Shell completion of the scenario argument (``channelsim.cli.complete_scenario``, imported when asked)."""
+    from .cli import complete_scenario
+
+    return complete_scenario(incomplete)
+
+
 def parse_budgets(text: str) -> tuple[float, ...]:
     """``--budgets 2e7,4e7,6e7`` -> the budgets, each a non-negative number, at least two, no repeats."""
     try:
@@ -298,7 +305,8 @@ def _conflict_message(found, options: dict[str, str]) -> str:
 
 
 def optimise_cmd(
-    scenario: Annotated[str, typer.Argument(help="scenario file or name (as for `channelsim run`)")],
+    scenario: Annotated[str, typer.Argument(help="scenario file or name (as for `channelsim run`)",
+                                            autocompletion=_complete_scenario)],
     budget: Annotated[float, typer.Option("--budget", help="USD per year the cells may spend together")],
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder (new or empty)")],
     budgets: Annotated[str | None, typer.Option("--budgets", help="B1,B2,...: also the budget frontier, validated "

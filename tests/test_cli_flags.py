@@ -89,6 +89,8 @@ def test_shell_completion_completes_commands_options_choices_and_scenario_names(
     assert _complete("channelsim run --fo", 2) == ["--force"]
     assert _complete("channelsim optimise baseline --objective ", 4) == ["profit", "revenue", "roi"]
     assert _complete("channelsim run rebate_b", 2) == ["rebate_boost"]
+    assert _complete("channelsim optimise rebate_b", 2) == ["rebate_boost"]
+    assert _complete("channelsim app collab", 2) == ["collaboration_programme"]
 
 
 def test_show_completion_prints_a_script_for_the_shell():
