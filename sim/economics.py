@@ -177,20 +177,16 @@ def _specialisation_pays(model: ChannelModel, cand: np.ndarray, certs: np.ndarra
     cost of the certifications it still needs.  The designation's contest bonus is not counted:
     a partner cannot price it in advance (a conservative business case).
     """
-    from .customers import CUSTOMER
-    from .policies.tiering import specialisation_eligible
+    from .policies.tiering import customers_by_segment, specialisation_eligible
 
     sc = model.config
     cfg = sc.tiering.specialisation
     t = model.partners
-    cu = model.customers
     needed = cfg.min_certifications - certs
     full = np.zeros(t.n, dtype=np.int64)
     full[cand] = cfg.min_certifications  # the test of the other requirements, with the certifications held
     could = specialisation_eligible(model, certs=full)[cand] & ~t.spec[cand]
-    own = (cu.state == CUSTOMER) & (cu.partner >= 0)
-    key = cu.partner[own].astype(np.int64) * 3 + cu.segment[own]
-    value = np.bincount(key, weights=cu.value[own], minlength=3 * t.n).reshape(t.n, 3)[cand]
+    value = customers_by_segment(model, weights=model.customers.value)[cand]
     share = value / np.maximum(value.sum(axis=1, keepdims=True), 1e-12)
     extra = np.asarray(cfg.extra_discount.as_array())
     months = sc.incentives.training.certification_months / 12.0

@@ -84,8 +84,6 @@ def specialisation_eligible(model: ChannelModel, certs: np.ndarray | None = None
     those held this month) and has at least ``min_customers`` of that segment as active customers.
     Only active partners and partners on an improvement plan qualify.
     """
-    from ..partners import ACTIVE, IMPROVEMENT
-
     cfg = model.config.tiering.specialisation
     t = model.partners
     if certs is None:
@@ -95,19 +93,24 @@ def specialisation_eligible(model: ChannelModel, certs: np.ndarray | None = None
     mask = model.type_table["segmask"][t.ptype]
     sells = ((mask[:, None] >> np.arange(3, dtype=np.uint8)[None, :]) & 1).astype(bool)
     ok = sells & (held >= need[None, :]) & (certs >= cfg.min_certifications)[:, None]
-    ok &= ((t.lifecycle == ACTIVE) | (t.lifecycle == IMPROVEMENT))[:, None]
+    ok &= t.active[:, None]
     return ok
 
 
-def customers_by_segment(model: ChannelModel) -> np.ndarray:
-    """Active customers each partner holds in each segment, ``(n, 3)``."""
+def customers_by_segment(model: ChannelModel, weights: np.ndarray | None = None) -> np.ndarray:
+    """Active customers each partner holds in each segment, ``(n, 3)``.
+
+    With ``weights`` (one per account, e.g. ``customers.value``): their sum over those customers
+    instead of their count.
+    """
     from ..customers import CUSTOMER
 
     cu = model.customers
     n = model.partners.n
     own = (cu.state == CUSTOMER) & (cu.partner >= 0)
     key = cu.partner[own].astype(np.int64) * 3 + cu.segment[own]
-    return np.bincount(key, minlength=3 * n).reshape(n, 3)
+    w = None if weights is None else weights[own]
+    return np.bincount(key, weights=w, minlength=3 * n).reshape(n, 3)
 
 
 class SpecialityTiering(ThresholdTiering):
