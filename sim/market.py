@@ -25,13 +25,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .customers import DIGITAL_CH, DIRECT_CH, PARTNER_CH
+from .scenario import SEGMENTS
 
 if TYPE_CHECKING:
     from .collaboration import Teams
     from .model import ChannelModel
 
 HORIZONTAL, VERTICAL, MULTICHANNEL = 0, 1, 2
-SEGMENT_ENTERPRISE = 2  # index of "enterprise" in sim.scenario.SEGMENTS
+SEGMENT_ENTERPRISE = SEGMENTS.index("enterprise")
 CONFLICT_TYPES = ("horizontal", "vertical", "multichannel")
 
 

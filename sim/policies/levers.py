@@ -95,7 +95,7 @@ class DiscountLever(Lever):
         d = event.deals
         base = self.rate(model)[d.partner]
         extra = np.where(d.registered, self.scenario.conflict.deal_registration.extra_discount, 0.0)
-        if self.scenario.tiering.specialisation.enabled and d.segment is not None:
+        if model.config.tiering.specialisation.enabled and d.segment is not None:  # as ChannelModel.book
             extra = extra + model.specialisation_discount(d.partner, d.segment)
         return (base + extra) * d.value
 
