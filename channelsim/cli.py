@@ -40,6 +40,7 @@ from experiments.io import (
     atomic_write_text,
     dump_scenario,
     fsync_dir,
+    json_safe,
     load_scenario,
     resolve_scenario_path,
     write_parquet_atomic,
@@ -306,18 +307,6 @@ def staged_dir(out: Path, force: bool = False) -> Iterator[Path]:
         raise
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item") and callable(value.item):
-        return _json_safe(value.item())
-    return value
-
-
 def _console(stderr: bool = False) -> Console:
     console = Console(stderr=stderr, highlight=False, soft_wrap=False)
     if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
@@ -350,7 +339,7 @@ def run_summary(
     n = len(headlines)
     method = (f"{LEVEL:.0%} t-interval over {n} replications (Student t, {n - 1} df)" if n > 1
               else "none: one replication, ci_low = ci_high = mean")
-    return _json_safe({
+    return json_safe({
         "scenario": scenario.name,
         "description": scenario.description,
         "source": str(source),
@@ -688,7 +677,7 @@ def compare_cmd(
         payload = {"a": str(dir_a), "b": str(dir_b), "a_name": name_a, "b_name": name_b, "paired": cmp.paired,
                    "ci_method": cmp.method, "ci_level": LEVEL, "warnings": list(cmp.warnings), "kpis": kpis}
         with _user_errors(), staged_dir(out, force) as tmp:
-            atomic_write_text(tmp / "compare.json", json.dumps(_json_safe(payload), indent=2, allow_nan=False) + "\n")
+            atomic_write_text(tmp / "compare.json", json.dumps(json_safe(payload), indent=2, allow_nan=False) + "\n")
             atomic_write_text(tmp / "report.html", report_mod.compare_report(
                 cmp, info, {"kpis": kpis_a, **read_run_frames(dir_a)}, {"kpis": kpis_b, **read_run_frames(dir_b)},
                 summary_a=sa, summary_b=sb))

@@ -141,10 +141,10 @@ def warn_cmd(
     Prints AUCs with 95 % CIs (vs no skill and satisfaction alone), calibration, months of warning, top partners.
     """
     import sim
-    from experiments.io import atomic_write_text
+    from experiments.io import atomic_write_text, json_safe
     from experiments.warning import WarningError, check_run, evaluate
 
-    from .cli import InputError, _console, _json_safe, _user_errors, check_out, run_scale, staged_dir
+    from .cli import InputError, _console, _user_errors, check_out, run_scale, staged_dir
 
     err = _console(stderr=True)
     with _user_errors():
@@ -170,7 +170,7 @@ def warn_cmd(
             raise InputError(f"{run_dir}: {e}") from None
     from .warn_report import warn_report
 
-    ev = _json_safe(res.evaluation)
+    ev = json_safe(res.evaluation)
     info = {"run folder": str(run_dir), "scenario": name, "replications": ev["replication_count"],
             "reported months": ev["months"], "horizon": f"{horizon} months",
             "training replications": ", ".join(map(str, ev["partner_exit"]["replications"]["train"])),

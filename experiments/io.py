@@ -32,6 +32,7 @@ import contextlib
 import copy
 import functools
 import importlib.util
+import math
 import os
 import stat
 import tempfile
@@ -560,6 +561,22 @@ def dump_scenario(scenario: Scenario, path: str | os.PathLike[str], extra: Mappi
         The path written.
     """
     return atomic_write_text(path, scenario_yaml(scenario, extra))
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as JSON can hold it: mappings with string keys, lists, plain numbers; NaN and infinities as None.
+
+    For ``json.dumps(..., allow_nan=False)`` of results that carry numpy scalars and missing values.
+    """
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and callable(value.item):
+        return json_safe(value.item())
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -102,6 +102,8 @@ def estimation_record(response: ResponseData, base: sim.Scenario, *, replication
     Raises:
         ValueError: the centre differs from ``base`` elsewhere than in the cells' own fields.
     """
+    from experiments.io import json_safe
+
     centre = {s.path: s.current_value for s in response.specs}
     if scenario_hash(base.with_overrides(centre)) != scenario_hash(response.scenario):
         raise ValueError("the estimation's centre differs from the base scenario outside the cells' fields")
@@ -137,21 +139,8 @@ def estimation_record(response: ResponseData, base: sim.Scenario, *, replication
         "estimation_runs": int(response.n_runs),
         "estimation_seconds": float(response.seconds),
         "estimation": response.diagnostics.get("design", "cells"),
-        "diagnostics": _jsonable(response.diagnostics),
+        "diagnostics": json_safe(response.diagnostics),
     }
-
-
-def _jsonable(obj: Any) -> Any:
-    """Tuples to lists and numpy scalars to Python numbers; NaN to None (JSON has no NaN)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
 
 
 def sha256_file(path: Path) -> str:
