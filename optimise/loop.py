@@ -624,8 +624,8 @@ def optimise(
     if not validate_result and rounds != 1:
         raise ValueError(f"rounds={rounds}: without validation there is one round (a round is accepted or rejected "
                          "by validating it)")
-    if estimation == "joint":  # a design too small for the cells is refused before any simulation
-        check_design(scenario, cells, multipliers, design_points)
+    if estimation == "joint":  # the design's size; one too small for the cells is refused before any simulation
+        design_points = check_design(scenario, cells, multipliers, design_points)
     vr = validation_replications or replications
     centre = scenario
     rows = []
@@ -637,7 +637,7 @@ def optimise(
     for k in range(rounds):
         if estimation == "joint":
             say(f"round {k}: estimating {len(cells)} cells jointly: a balanced design of "
-                f"{design_points or 'automatic'} points x {design_replications} replications")
+                f"{design_points} points x {design_replications} replications")
         else:
             say(f"round {k}: estimating {len(cells)} cells x {len(multipliers)} levels x {replications} "
                 "replications")
