@@ -1192,9 +1192,7 @@ class SpecialisationConfig(Section):
         SegmentMap(small=15, mid=6, enterprise=2), "customers",
         "active customers in the segment a partner needs (proof of delivery, the programmes' customer references)",
         basis="assumption",
-        source="Programmes ask for a handful of referenceable customers in the area; fewer where deals are large. "
-        "The defaults put about a third of the partners serving each segment above the bar at the end of the "
-        "baseline's warm-up (32-34 %, seed 0).")
+        source="Programmes ask for a handful of referenceable customers in the area; fewer where deals are large.")
     extra_discount: SegmentMap = F(
         SegmentMap(small=0.01, mid=0.02, enterprise=0.03), "share of deal value",
         "extra front-end discount on deals in a segment where the partner is specialised",
