@@ -95,6 +95,9 @@ def json_schema() -> dict[str, Any]:
     listed = {k: tiers.pop(k) for k in ("type", "items") if k in tiers}
     tiers["anyOf"] = [listed, {"type": "object", "additionalProperties": listed["items"],
                                "description": "the tiers to change, by name (the others are kept)"}]
+    data = schema["properties"]["data"]
+    ref = {k: data.pop(k) for k in ("$ref", "allOf") if k in data}
+    data["anyOf"] = [ref, {"type": "string", "description": "the export's folder (short for {path: DIR})"}]
     schema["properties"]["extends"] = {
         "type": "string", "description": "the scenario this file changes: a name (baseline) or a relative path; "
                                          "its values are merged under this file's"}

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .customers import CHANNEL_NAMES
+from .initial import InitialState
 from .model import ChannelModel
 from .partners import EXIT_REASONS, LIFECYCLE_NAMES, SOURCE_NAMES
 from .policies import Policies
@@ -128,11 +129,13 @@ class WarmStart:
         self.scenario = scenario
         self.seed = seed
         self.policies = policies
+        self.initial = model.initial
         self._key = _seed_key(seed)
 
-    def start(self, scenario: Scenario, seed, policies: Policies | None = None) -> ChannelModel:
+    def start(self, scenario: Scenario, seed, policies: Policies | None = None,
+              initial: InitialState | None = None) -> ChannelModel:
         """A fresh copy of the warmed-up model that switches to ``scenario`` at its first reported month."""
-        from .model import _check_switch
+        from .model import _check_initial, _check_switch
 
         if _seed_key(seed) != self._key:
             raise ValueError(f"this warm start was made with seed {self.seed!r}; a run from it must use the same "
@@ -140,7 +143,11 @@ class WarmStart:
         if policies is not None and policies is not self.policies:
             raise ValueError("a run from a warm start uses the policies it was warmed up with: pass policies to "
                              "sim.warm_up, not to sim.run")
+        if initial is not None and initial is not self.initial:
+            raise ValueError("a run from a warm start starts from the initial state it was warmed up from: pass "
+                             "initial to sim.warm_up, not to sim.run")
         _check_switch(self.scenario, scenario)
+        _check_initial(scenario, self.initial)
         model = copy.deepcopy(self._model)
         if scenario is not self.scenario:  # as ChannelModel(scenario, warmup=self.scenario) would
             model._final = scenario
@@ -157,6 +164,7 @@ def warm_up(
     *,
     months: int | None = None,
     policies: Policies | None = None,
+    initial: InitialState | None = None,
 ) -> WarmStart:
     """Simulate the warm-up months of ``scenario`` once, for several what-ifs to start from.
 
@@ -165,6 +173,8 @@ def warm_up(
         seed: an int or a SeedSequence; runs from the warm start must pass the same seed.
         months: reported months, replacing ``scenario.time.months`` (the what-ifs must agree).
         policies: replacement policy objects, used in the warm-up and in every run from it.
+        initial: the state of month 0 as data (:class:`~sim.initial.InitialState`), for the warm-up and
+            every run from it.
 
     Example::
 
@@ -176,7 +186,7 @@ def warm_up(
     if months is not None:
         scenario = scenario.with_overrides({"time.months": months})
     _seed_key(seed)
-    model = ChannelModel(scenario, rng=seed, policies=policies, warmup=scenario)
+    model = ChannelModel(scenario, rng=seed, policies=policies, warmup=scenario, initial=initial)
     model.collect_warmup = False  # the runs from it report the months after the warm-up only
     while model.month < scenario.time.warmup_months:
         model.step()
@@ -190,6 +200,7 @@ def run(
     months: int | None = None,
     policies: Policies | None = None,
     warmup: Scenario | WarmStart | None = None,
+    initial: InitialState | None = None,
 ) -> RunResult:
     """Simulate ``scenario`` with ``seed`` and return its KPIs, partner panel and conflict log.
 
@@ -204,6 +215,10 @@ def run(
             seed share their warm-up exactly (see :class:`ChannelModel`).  A :class:`WarmStart`
             from :func:`warm_up` (same seed) gives the same result without simulating the
             warm-up again.
+        initial: the partners and accounts of month 0 as data (:class:`~sim.initial.InitialState`, e.g.
+            :func:`experiments.initial.with_data` of a PRM export) instead of drawn; the same state,
+            scenario and seed give the same result.  With a :class:`WarmStart`, the state it was
+            warmed up from.
     """
     scenario = scenario if scenario is not None else Scenario()
     if months is not None:
@@ -211,9 +226,9 @@ def run(
         if isinstance(warmup, Scenario):
             warmup = warmup.with_overrides({"time.months": months})
     if isinstance(warmup, WarmStart):
-        model = warmup.start(scenario, seed, policies)
+        model = warmup.start(scenario, seed, policies, initial)
     else:
-        model = ChannelModel(scenario, rng=seed, policies=policies, warmup=warmup)
+        model = ChannelModel(scenario, rng=seed, policies=policies, warmup=warmup, initial=initial)
         model.collect_warmup = False  # the result reports the months after the warm-up only
     model.run()
     return collect(model)
