@@ -1378,8 +1378,9 @@ class DataConfig(Section):
         basis="design", source="Calibrate to your own programme: start from a PRM export.", max_length=4096,
     )
     as_of: Literal["start", "end"] = F(
-        "end", "-", "which month of the export month 0 is: end = its last month (a forward what-if from today's "
-        "programme), start = its first month (a calibration that simulates the history)", basis="design",
+        "end", "-", "where in the export the run starts: end = from the state at the end of its last month (a "
+        "forward what-if from today's programme), start = from the state before its first month, which is then "
+        "the first simulated month (a calibration that simulates the history)", basis="design",
         source="A what-if starts from today; a calibration replays the history from its beginning.",
     )
     warmup_months: int = F(
