@@ -217,3 +217,35 @@ def test_channelsim_run_reads_the_data_folder(tmp_path):
     assert res.exit_code == 0, res.output
     kpis = pd.read_parquet(tmp_path / "out" / "kpis.parquet")
     assert len(kpis) == 2
+
+
+@pytest.mark.parametrize("backend", ["local", "dask"])
+def test_a_sweep_reads_the_data_folder_once_and_every_backend_gives_the_in_process_results(
+        tmp_path, monkeypatch, backend):
+    import yaml
+
+    import experiments.initial
+    from experiments.backends import InProcess
+    from experiments.design import load_experiment
+    from experiments.runner import run_experiment
+    from experiments.store import load_results
+
+    reads = []
+    monkeypatch.setattr(experiments.initial, "read_data", lambda path: reads.append(path) or _export())
+    (tmp_path / "export").mkdir()
+    (tmp_path / "mine.yaml").write_text("data: export\n")
+    exp_file = tmp_path / "e.yaml"
+    exp_file.write_text(yaml.safe_dump({
+        "name": "from-data", "base": str(tmp_path / "mine.yaml"), "overrides": {"time.months": 3}, "seed": 3,
+        "replications": 2, "factors": {"incentives.spiff.amount": [0.0, 1500.0]}, "design": {"kind": "full_factorial"},
+        "outputs": {"summary": ["revenue_total", "active_partners_end"], "monthly": ["active_partners"]}}))
+    exp = load_experiment(exp_file)
+    run_experiment(exp, tmp_path / "ref", InProcess())
+    be = LocalProcesses(2, overlap_startup=False) if backend == "local" else Dask("local:2", overlap_startup=False)
+    run_experiment(exp, tmp_path / "out", be)
+    assert reads == [str(tmp_path / "export")] * 2  # once per sweep, in the parent
+    cols = ["point", "replication", "status", "revenue_total", "active_partners_end"]
+    ref = load_results(tmp_path / "ref").sort_values(["point", "replication"])[cols].reset_index(drop=True)
+    got = load_results(tmp_path / "out").sort_values(["point", "replication"])[cols].reset_index(drop=True)
+    assert (ref["status"] == "ok").all()
+    pd.testing.assert_frame_equal(ref, got, check_exact=True)
