@@ -225,6 +225,10 @@ def initial_state(export: Any, scenario: Scenario, as_of: str = "end", *,
             channel[i] = _CHANNEL[str(dl["channel"].iat[w])]
         else:
             channel[i] = DIRECT_CH  # its partner left (or it was never a partner's): the vendor serves it
+    revenue = mdf_paid = None
+    if as_of == "end":  # the histories before a calibration's first month are not in the export
+        revenue = _revenue_history(dl, dmonth, won, pindex, ref, len(pids))
+        mdf_paid = _mdf_paid(export, scenario, pindex, ref, len(pids))
     if problems:
         first_file = next(iter(problems))
         raise DataError(first_file, [p for ps in problems.values() for p in ps])
@@ -232,9 +236,36 @@ def initial_state(export: Any, scenario: Scenario, as_of: str = "end", *,
         ptype=ptype, covers=covers, tier=tier, joined=joined_rel, certifications=certs, lifecycle=lifecycle,
         last_deal=last_deal, territory=np.array([terr_index[t] for t in a_terr], dtype=np.int32),
         segment=segment, value=value, state=state, channel=channel, partner=partner, since=since,
+        revenue=revenue, mdf_paid=mdf_paid,
         territory_ids=terr, partner_ids=tuple(pids), account_ids=tuple(aids),
         as_of=export.last_month if as_of == "end" else export.first_month,
     )
+
+
+def _revenue_history(dl: Any, dmonth: np.ndarray, won: np.ndarray, pindex: dict[str, int], ref: int,
+                     n: int) -> np.ndarray:
+    """Each partner's won deals' value in the 24 months before month 0, the last month first."""
+    revenue = np.zeros((n, 24))
+    values = dl["value"].to_numpy(dtype=float)
+    for row in np.flatnonzero(won & (dmonth >= ref - 24)).tolist():
+        j = pindex.get(str(dl["partner_id"].iat[row]))
+        if j is not None:
+            revenue[j, ref - 1 - int(dmonth[row])] += values[row]
+    return revenue
+
+
+def _mdf_paid(export: Any, scenario: Scenario, pindex: dict[str, int], ref: int, n: int) -> np.ndarray:
+    """MDF paid to each partner in the ``incentives.mdf.expiry_months`` months before month 0."""
+    e = scenario.incentives.mdf.expiry_months
+    paid = np.zeros(n)
+    po = export.payouts
+    sel = po["lever"].to_numpy() == "mdf"
+    for pid, month, amount in zip(po["partner_id"][sel].tolist(), po["month"][sel].tolist(),
+                                  po["amount"][sel].tolist(), strict=True):
+        j = pindex.get(str(pid))
+        if j is not None and ref - e <= _month(month) < ref:
+            paid[j] += float(amount)
+    return paid
 
 
 def fit_scenario(scenario: Scenario, state: InitialState) -> Scenario:

@@ -60,6 +60,17 @@ class InitialState:
         since: month of its last purchase decision relative to month 0 (``UNKNOWN``: drawn as for a
             drawn start: a customer's renewal date, a competitor's contract within the lock-in).
 
+    Histories (optional; ``None``: none, as for a drawn start):
+
+    Attributes:
+        revenue: float (P, 24): each partner's won deals' first-year value in the 24 months before
+            month 0, the last month first.  Given, the model rebuilds its revenue history from it (TTM
+            revenue, tier reviews and growth accelerators read it): these deals, plus its current
+            customers' renewals on each anniversary of their contract, and the MDF fund that history
+            accrued at the partner's tier rate less ``mdf_paid``, oldest month first.
+        mdf_paid: float (P,): MDF paid to each partner in the ``incentives.mdf.expiry_months`` months
+            before month 0 (zeros when ``revenue`` is given without it).
+
     Labels (for reports; the model does not read them):
 
     Attributes:
@@ -83,6 +94,8 @@ class InitialState:
     channel: np.ndarray
     partner: np.ndarray
     since: np.ndarray
+    revenue: np.ndarray | None = None
+    mdf_paid: np.ndarray | None = None
     territory_ids: tuple[str, ...] = field(default=())
     partner_ids: tuple[str, ...] = field(default=())
     account_ids: tuple[str, ...] = field(default=())
@@ -94,7 +107,10 @@ class InitialState:
             "lifecycle": np.int8, "last_deal": np.int32, "territory": np.int32, "segment": np.int8,
             "value": np.float64, "state": np.int8, "channel": np.int8, "partner": np.int32, "since": np.int32,
         }
-        for name, dtype in casts.items():
+        optional = {"revenue": np.float64, "mdf_paid": np.float64}
+        for name, dtype in {**casts, **optional}.items():
+            if name in optional and getattr(self, name) is None:
+                continue
             arr = np.array(getattr(self, name), dtype=dtype)  # a private copy, read-only
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
@@ -128,6 +144,10 @@ class InitialState:
         for name in ("tier", "joined", "certifications", "lifecycle", "last_deal"):
             if getattr(self, name).shape != (p,):
                 out.append(f"{name} has shape {getattr(self, name).shape}, needs ({p},) like ptype")
+        if self.revenue is not None and self.revenue.shape != (p, 24):
+            out.append(f"revenue has shape {self.revenue.shape}, needs ({p}, 24)")
+        if self.mdf_paid is not None and self.mdf_paid.shape != (p,):
+            out.append(f"mdf_paid has shape {self.mdf_paid.shape}, needs ({p},)")
         for name in ("segment", "value", "state", "channel", "partner", "since"):
             if getattr(self, name).shape != (n,):
                 out.append(f"{name} has shape {getattr(self, name).shape}, needs ({n},) like territory")
@@ -161,6 +181,10 @@ class InitialState:
         if not np.isin(self.lifecycle, PARTNER_LIFECYCLES).all():
             problems.append(("initial.lifecycle", sorted(set(self.lifecycle.tolist())),
                              f"codes {PARTNER_LIFECYCLES} (onboarding, active, improvement plan)"))
+        for name in ("revenue", "mdf_paid"):
+            arr = getattr(self, name)
+            if arr is not None and arr.size and not (np.isfinite(arr).all() and (arr >= 0).all()):
+                problems.append((f"initial.{name}", float(np.nanmin(arr)), "finite amounts >= 0 (USD)"))
         certs = self.certifications[self.certifications != UNKNOWN]
         cap = sc.incentives.training.max_certifications
         if certs.size and (certs.min() < 0 or certs.max() > cap):

@@ -517,12 +517,12 @@ class ChannelModel(mesa.Model):
         cu.state[:] = st.state
         idx = np.flatnonzero(st.state == CUSTOMER)
         out = np.flatnonzero((st.state == COMPETITOR) | (st.state == CHURNED))
-        # Dates the data does not give, as for a drawn start: contracts spread over the lock-in, renewals
-        # over the contract year.
+        # Dates the data does not give: competitors' contracts spread over the lock-in (as for a drawn
+        # start), customers' renewals over the next contract year, the first in month 0.
         cu.since[:] = np.where(st.since == UNKNOWN, 0, st.since)
         unknown_out = out[st.since[out] == UNKNOWN]
         cu.since[unknown_out] = -(unknown_out % max(mk.contract_lockin, 1))
-        drawn = -rng.integers(0, mk.renewal_interval, size=idx.size)
+        drawn = -rng.integers(1, mk.renewal_interval + 1, size=idx.size)
         cu.since[idx] = np.where(st.since[idx] == UNKNOWN, drawn, st.since[idx])
         ch = st.channel[idx].copy()
         if not self.config.digital.enabled:
@@ -535,6 +535,38 @@ class ChannelModel(mesa.Model):
         np.add.at(cu.adopted, cu.territory[st.state != UNAWARE], 1)
         self.state_counts = cu.counts()
         self.customer_satisfaction_mean = float(cu.satisfaction[idx].mean()) if idx.size else float("nan")
+        if st.revenue is not None:
+            self._rebuild_histories(st)
+
+    def _rebuild_histories(self, st: InitialState) -> None:
+        """Partners' revenue history and MDF fund from the data's deals and the customers they serve now.
+
+        Revenue in month -j (j = 1..24): the data's won deals, plus the renewal value of each current
+        partner customer whose contract has an anniversary that month (a customer whose contract
+        month was drawn is taken to have renewed every year).  MDF: each of the last E months'
+        revenue accrued at the partner's tier rate, less the MDF paid, taken from the oldest month.
+        """
+        t, cu, mk = self.partners, self.customers, self.config.market
+        hist = np.array(st.revenue, dtype=np.float64)
+        cust = np.flatnonzero((cu.state == CUSTOMER) & (cu.partner >= 0))
+        drawn = st.since[cust] == UNKNOWN
+        renewal = cu.value[cust] * mk.renewal_value_share * mk.price_index
+        for j in range(1, hist.shape[1] + 1):
+            age = -j - cu.since[cust].astype(np.int64)
+            due = (age % mk.renewal_interval == 0) & (drawn | (age > 0))
+            hist[:, j - 1] += np.bincount(cu.partner[cust[due]], weights=renewal[due], minlength=st.n_partners)
+        ids = np.arange(st.n_partners)
+        t.rev_hist[ids] = hist
+        e = t.mdf_fund.shape[1]
+        scale = self.config.incentives.mdf.scale
+        fund = hist[:, :e] * (self.tier_table["mdf_accrual_rate"][t.tier[ids]] * scale)[:, None]
+        fund = np.pad(fund, ((0, 0), (0, e - fund.shape[1])))
+        paid = np.zeros(st.n_partners) if st.mdf_paid is None else np.array(st.mdf_paid, dtype=np.float64)
+        for j in range(e - 1, -1, -1):  # claims take the oldest months first
+            take = np.minimum(paid, fund[:, j])
+            fund[:, j] -= take
+            paid -= take
+        t.mdf_fund[np.ix_(ids, (-1 - np.arange(e)) % e)] = fund  # column of the month accrued j + 1 months ago
 
     def _draw_cell_partner(self, cells: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A partner covering each cell, drawn in proportion to its capacity for the vendor."""

@@ -56,7 +56,8 @@ def _export(tier_of_p3: str = "gold", type_of_p2: str = "si") -> PRMExport:
                              "value": 1_000.0 + np.arange(n), "status": status, "partner_id": partner})
     accounts.loc[0:3, "territory"] = ["T1", "T10", "T2", "T1"]
     accounts.loc[0:3, "segment"] = ["small", "enterprise", "mid", "small"]
-    payouts = pd.DataFrame({"month": ["2026-02"], "partner_id": ["P1"], "lever": ["rebate"], "amount": [100.0]})
+    payouts = pd.DataFrame({"month": ["2026-02", "2026-05"], "partner_id": ["P1", "P2"], "lever": ["rebate", "mdf"],
+                            "amount": [100.0, 250.0]})
     frames = {"partners": partners, "tiers": tiers, "deals": deals, "payouts": payouts, "accounts": accounts}
     return PRMExport(**{k: normalise(k, v, TIERS) for k, v in frames.items()}, first_month="2026-01",
                      last_month="2026-06", tier_names=TIERS)
@@ -94,6 +95,23 @@ def test_month_zero_holds_the_exports_partners_tiers_territories_and_accounts():
     assert model.customers.adopted.sum() == 8
 
 
+def test_revenue_history_and_mdf_fund_are_rebuilt_from_the_deals_and_the_customers_served():
+    sc, st = with_data(SMALL, export=_export())
+    model = sim.ChannelModel(sc, rng=4, initial=st)
+    t, cu = model.partners, model.customers
+    # Month -j is column j - 1: D1 (P1, 2026-02) is 5 months before 2026-07, D2 (P2, 2026-03) 4.
+    assert st.revenue[0, 4] == 10_000.0 and st.revenue[1, 3] == 90_000.0 and st.revenue.sum() == 100_000.0
+    renewals = t.rev_hist - st.revenue
+    # A13 (P1, contract month drawn) renewed on every anniversary in the 24 months: twice.
+    share = sc.market.renewal_value_share
+    assert renewals[0].sum() == pytest.approx(2 * cu.value[13] * share)
+    assert renewals[1].sum() == 0.0  # A1 was won 4 months ago: no anniversary yet
+    e = sc.incentives.mdf.expiry_months
+    rate = np.array([x.mdf_accrual_rate for x in sc.tiering.tiers])[t.tier]
+    accrued = (t.rev_hist[:, :e] * rate[:, None]).sum(axis=1)
+    np.testing.assert_allclose(t.mdf_fund.sum(axis=1), np.maximum(accrued - [0.0, 250.0, 0.0], 0.0))
+
+
 def test_starting_from_the_first_month_keeps_partners_who_had_joined_and_makes_dealt_accounts_prospects():
     sc, st = with_data(SMALL.with_overrides({"data.as_of": "start"}), export=_export())
     assert st.partner_ids == ("P1", "P2", "P4")  # P3 joined later; P4 was still in the programme
@@ -101,6 +119,7 @@ def test_starting_from_the_first_month_keeps_partners_who_had_joined_and_makes_d
     assert st.joined.tolist() == [-70, -2, -84]
     assert st.lifecycle.tolist() == [ACTIVE, ONBOARDING, ACTIVE]
     assert (st.certifications == UNKNOWN).all()  # the export gives them at the end only: drawn
+    assert st.revenue is None and st.mdf_paid is None  # nor the histories before its first month
     assert (st.state[:4] == UNAWARE).all()  # their deals come later
     assert st.state[10:14].tolist() == [CUSTOMER, COMPETITOR, 4, CUSTOMER]  # no deal: their end status
     assert st.partner[13] == 0
