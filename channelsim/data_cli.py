@@ -96,6 +96,9 @@ def export_cmd(
     start: Annotated[str, typer.Option("--start", help="The month (YYYY-MM) the first reported month maps to.")]
     = "2024-01",
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    manifest: Annotated[bool, typer.Option("--manifest/--no-manifest", help="Write export.yaml (vendor, "
+                                          "months, tiers); without it a reader takes the months from the deals.")]
+    = True,
     force: Annotated[bool, typer.Option("--force", help="Replace DIR if it exists and is not empty.")] = False,
 ) -> None:
     """Simulate a scenario and write its synthetic PRM export (partners, tiers, deals, payouts, accounts, ...)."""
@@ -118,7 +121,7 @@ def export_cmd(
         err.print(f"simulating {sc.name}: {sc.time.months} months (+{sc.time.warmup_months} warm-up), seed {seed}")
         result = sim.run(sc, seed, record_deals=True)
         export = export_run(result, start=start)
-        write_tables(export, tmp, format=fmt)
+        write_tables(export, tmp, format=fmt, manifest=manifest)
     err.print(f"wrote {out}/ ({export.n_months} months, {len(export.partners)} partners, {len(export.deals)} deals, "
               f"{len(export.payouts)} payouts)")
 

@@ -79,8 +79,8 @@ class PRMError(InputError):
         lines = [f"{_clip(self.source, 300)}: this PRM export cannot be used ({n} problem{'s' * (n != 1)}; "
                  "rows are counted as a spreadsheet shows them, the header being row 1):"]
         for where, value, allowed in problems[:MAX_PROBLEMS]:
-            shown = "" if value is _NO_VALUE else f" value {_show(value)}"
-            lines.append(f"  - {_clip(str(where), 200)}:{shown} -> {_clip(str(allowed), 600)}")
+            shown = "" if value is _NO_VALUE else f" value {_show(value)} ->"
+            lines.append(f"  - {_clip(str(where), 200)}:{shown} {_clip(str(allowed), 600)}")
         if self.more:
             lines.append(f"  - ... and {self.more} more problem(s)")
         lines.append("Nothing was read; fix the export and check it again with `channelsim data check`.")
@@ -374,8 +374,13 @@ def _csv_text(df: pd.DataFrame) -> str:
     return out.to_csv(index=False, lineterminator="\n")
 
 
-def write_tables(export: PRMExport, folder: str | os.PathLike[str], *, format: str = "csv") -> None:  # noqa: A002
-    """Write the export's tables and manifest into the existing folder ``folder`` (see :func:`write_export`)."""
+def write_tables(export: PRMExport, folder: str | os.PathLike[str], *, format: str = "csv",  # noqa: A002
+                 manifest: bool = True) -> None:
+    """Write the export's tables (and its manifest, unless ``manifest`` is False) into the existing ``folder``.
+
+    Not atomic by itself: :func:`write_export` and ``channelsim data export`` write into a staging folder.
+    Without the manifest a reader takes the history's months from the deals and the baseline's tiers.
+    """
     import yaml
 
     if format not in ("csv", "parquet"):
@@ -389,11 +394,12 @@ def write_tables(export: PRMExport, folder: str | os.PathLike[str], *, format: s
             (folder / f"{name}.csv").write_text(_csv_text(df), encoding="utf-8")
         else:
             df.to_parquet(folder / f"{name}.parquet", index=False)
-    (folder / MANIFEST).write_text(yaml.safe_dump(export.manifest(), sort_keys=False), encoding="utf-8")
+    if manifest:
+        (folder / MANIFEST).write_text(yaml.safe_dump(export.manifest(), sort_keys=False), encoding="utf-8")
 
 
 def write_export(export: PRMExport, path: str | os.PathLike[str], *, format: str = "csv",  # noqa: A002
-                 overwrite: bool = False) -> Path:
+                 overwrite: bool = False, manifest: bool = True) -> Path:
     """Write ``export`` to the folder ``path`` atomically: into a temporary sibling folder, then renamed.
 
     Args:
@@ -401,6 +407,7 @@ def write_export(export: PRMExport, path: str | os.PathLike[str], *, format: str
         path: the folder to create (it must not exist, or be empty, unless ``overwrite``).
         format: ``csv`` or ``parquet``.
         overwrite: replace an existing folder.
+        manifest: also write ``export.yaml``.
 
     Returns:
         The folder written.  On any error nothing is left behind and an existing folder is unchanged.
@@ -414,7 +421,7 @@ def write_export(export: PRMExport, path: str | os.PathLike[str], *, format: str
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
     old = None
     try:
-        write_tables(export, tmp, format=format)
+        write_tables(export, tmp, format=format, manifest=manifest)
         os.chmod(tmp, 0o755)
         if target.exists():
             old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
