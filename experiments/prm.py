@@ -515,8 +515,10 @@ def _text_of(series: pd.Series) -> pd.Series:
             return ""
         if isinstance(v, bool | np.bool_):
             return "true" if v else "false"
-        if isinstance(v, float | np.floating):
-            return "" if math.isnan(v) else repr(float(v))
+        if isinstance(v, float | np.floating):  # a whole number as one (ids stored as floats: 12.0 is '12')
+            if math.isnan(v):
+                return ""
+            return str(int(v)) if math.isfinite(v) and v == int(v) and abs(v) < 2**53 else repr(float(v))
         if isinstance(v, bytes):
             return v.decode("utf-8", errors="replace")
         return str(v)

@@ -428,3 +428,36 @@ def test_data_export_is_all_or_nothing(tmp_path):
     assert res.exit_code == 0, text
     assert {p.suffix for p in out.iterdir()} == {".parquet", ".yaml"}
     assert prm.read_export(out) == prm.read_export(out)  # reads back, and equality is by value
+
+
+def test_data_md_lists_every_column_and_quotes_todays_check():
+    doc = (REPO / "docs" / "DATA.md").read_text(encoding="utf-8")
+    for name, cols in prm.SCHEMA.items():
+        section = doc[doc.index(f"### {name} ("):]
+        section = section[: section.index("\n### ", 1)] if "\n### " in section[1:] else section
+        for col in cols:
+            assert f"| `{col.name}` |" in section, (name, col.name)
+    summary = prm.summarise(prm.read_export(EXAMPLE))
+    for name, moment in summary["moments"].items():
+        assert f"| {name} | {moment['supported']} | {moment['basis']} |" in doc, name
+    m, p = summary["months"], summary["partners"]
+    assert f"| months | {m['first']} to {m['last']} ({m['count']} months) |" in doc
+    assert f"| partners | {p['total']} ({p['at_end']} in the programme at the end, {p['exited']} exited" in doc
+
+
+def test_parquet_with_numeric_ids_and_missing_values_reads_as_text(good_dir, tmp_path):
+    """A PRM that stores ids as numbers (floats, when a column has gaps) still links its tables."""
+    folder = tmp_path / "numeric"
+    shutil.copytree(good_dir, folder)
+    frames = _frames(folder)
+    for name in ("partners", "tiers", "deals", "payouts", "accounts"):
+        df = frames[name]
+        df["partner_id"] = pd.to_numeric(df["partner_id"].str.lstrip("P").replace("", np.nan))  # float with NaN
+        df.to_parquet(folder / f"{name}.parquet")
+        (folder / f"{name}.csv").unlink()
+    frames["conflicts"]["winner"] = frames["conflicts"]["winner"].str.lstrip("P")
+    frames["conflicts"].to_csv(folder / "conflicts.csv", index=False)
+    back = prm.read_export(folder)
+    assert back.deals["partner_id"].str.fullmatch(r"[0-9]*").all()
+    assert set(back.payouts["partner_id"]) <= set(back.partners["partner_id"])
+    assert (back.deals["partner_id"] == "").sum() == (frames["deals"]["channel"] != "partner").sum()
