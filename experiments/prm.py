@@ -38,9 +38,10 @@ import pandas as pd
 from sim.errors import InputError
 from sim.scenario import CHANNELS, PARTNER_TYPES, SEGMENTS, Scenario
 
-#: Incentive levers a payout may name (``sim/policies/levers.py``).
+#: Incentive levers a payout may name (``sim/policies/levers.py``; ``intervention`` is the early-intervention
+#: policy's spend, ``sim/policies/intervention.py``).
 LEVERS: tuple[str, ...] = ("discount", "spiff", "rebate", "mdf", "training", "recognition", "relationship",
-                           "improvement", "collaboration")
+                           "improvement", "collaboration", "intervention")
 EXIT_REASONS: tuple[str, ...] = ("partner_choice", "failed_improvement_plan", "other")
 OUTCOMES: tuple[str, ...] = ("won", "lost")
 ACCOUNT_STATUSES: tuple[str, ...] = ("prospect", "customer", "competitor", "churned")

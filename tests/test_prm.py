@@ -33,6 +33,23 @@ def test_recording_deals_changes_no_draw(recorded):
     assert plain.deals is None and plain.payouts is None and plain.accounts is None and plain.coverage is None
 
 
+@pytest.mark.parametrize("name", ["collaboration_programme", "mediation", "speciality_tiering", "improvement_plans",
+                                  "early_intervention"])
+def test_recording_deals_changes_no_draw_in_other_programmes(name, tmp_path):
+    """The mechanisms the baseline leaves off (teams, mediation, specialisations, improvement plans) too."""
+    from experiments.io import load_scenario
+
+    sc = small(SHORT, base=load_scenario(name))
+    on = sim.run(sc, 2, record_deals=True)
+    assert_same_run(sim.run(sc, 2), on)
+    won = on.deals[on.deals["won"] & (on.deals["channel"] == "partner")]
+    # A team's deal is booked in two parts (lead and helper), so the sums agree to rounding, not to the bit.
+    np.testing.assert_allclose(won.groupby("month")["value"].sum().reindex(on.kpis["month"], fill_value=0.0),
+                               on.kpis["revenue_new_partner"], rtol=1e-12)
+    export = prm.export_run(on)
+    assert prm.read_export(prm.write_export(export, tmp_path / "x")) == export  # passes every rule
+
+
 def test_recording_from_a_warm_start_gives_the_same_log(recorded):
     ws = sim.warm_up(small(SHORT), seed=4)
     again = sim.run(small(SHORT), 4, warmup=ws, record_deals=True)
@@ -64,6 +81,12 @@ def test_payouts_add_up_to_the_incentive_spend(recorded):
     """Every lever here pays named partners, so the payouts are the month's spend (to float rounding)."""
     paid = recorded.payouts.groupby("month")["amount"].sum().reindex(recorded.kpis["month"], fill_value=0.0)
     np.testing.assert_allclose(paid.to_numpy(), recorded.kpis["incentive_spend"].to_numpy(), rtol=1e-9)
+
+
+def test_every_spend_line_is_a_lever_a_payout_may_name():
+    from sim.ledger import SPEND_LINES
+
+    assert set(SPEND_LINES) <= set(prm.LEVERS)
 
 
 def test_export_tables(export, recorded):
@@ -461,3 +484,20 @@ def test_parquet_with_numeric_ids_and_missing_values_reads_as_text(good_dir, tmp
     assert back.deals["partner_id"].str.fullmatch(r"[0-9]*").all()
     assert set(back.payouts["partner_id"]) <= set(back.partners["partner_id"])
     assert (back.deals["partner_id"] == "").sum() == (frames["deals"]["channel"] != "partner").sum()
+
+
+def test_data_md_error_example_is_what_check_prints(tmp_path):
+    """The example message in docs/DATA.md: the example export with three cells changed."""
+    bad = tmp_path / "my_export"
+    shutil.copytree(EXAMPLE, bad)
+    frames = _frames(bad)
+    frames["deals"].loc[4, "value"] = "-12"
+    frames["deals"].loc[7, "registered"] = "maybe"
+    frames["payouts"].loc[38, "lever"] = "bonus"
+    for name in ("deals", "payouts"):
+        frames[name].to_csv(bad / f"{name}.csv", index=False)
+    with pytest.raises(prm.PRMError) as info:
+        prm.read_export(bad)
+    doc = (REPO / "docs" / "DATA.md").read_text(encoding="utf-8")
+    for line in str(info.value).splitlines()[1:]:
+        assert line in doc, line
