@@ -422,7 +422,7 @@ def run_cmd(
         sc, source = build_scenario(scenario, sets, months)
         from experiments.initial import with_data
 
-        sc, initial = with_data(sc)  # the data folder's state of month 0 (read once), and the sizes it gives
+        sc, initial = with_data(sc, source=source)  # the data folder's month 0 (read once) and the sizes it gives
     err = _console(stderr=True)
     with _user_errors(), staged_dir(out, force) as tmp:  # the folder is checked and reserved before the runs
         err.print(f"running {sc.name}: {replications} replication(s) of {sc.time.months} months "

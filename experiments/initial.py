@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from sim.customers import CHURNED, COMPETITOR, CUSTOMER, DIGITAL_CH, DIRECT_CH, PARTNER_CH, UNAWARE
-from sim.errors import InputError, ScenarioError
+from sim.errors import Described, InputError, ScenarioError
 from sim.initial import UNKNOWN, InitialState
 from sim.partners import ACTIVE, ONBOARDING
 from sim.scenario import PARTNER_TYPES, SEGMENTS, Scenario
@@ -98,7 +98,8 @@ def initial_state(export: Any, scenario: Scenario, as_of: str = "end", *,
     problems: dict[str, list[tuple[str, Any, str]]] = {}
 
     def bad(table: str, row: int, column: str, value: Any, allowed: str) -> None:
-        problems.setdefault(_file(source, table), []).append((f"row {row + 1}, column {column}", value, allowed))
+        # Rows as a spreadsheet counts them (the header is row 1), as experiments.prm.read_export does.
+        problems.setdefault(_file(source, table), []).append((f"row {row + 2}, column {column}", value, allowed))
 
     first, last = _month(export.first_month), _month(export.last_month)
     ref = last + 1 if as_of == "end" else first  # the export's month that is the model's month 0
@@ -284,37 +285,58 @@ def _get(scenario: Scenario, path: str) -> Any:
     return obj
 
 
-def read_data(path: str | os.PathLike[str]) -> Any:
-    """The export in folder ``path`` (:func:`experiments.prm.read_export`)."""
-    from . import prm
+def read_data(path: str | os.PathLike[str], tier_names: tuple[str, ...] | list[str] | None = None) -> Any:
+    """The export in folder ``path``, its tiers checked against ``tier_names`` (:func:`experiments.prm.read_export`)."""
+    from .prm import read_export
 
-    reader = getattr(prm, "read_export", None)
-    if reader is None:  # pragma: no cover - until the reader lands
-        raise InputError(str(path), [("data.path", str(path), "reading an export needs experiments.prm.read_export")])
-    return reader(path)
+    return read_export(path, tier_names=tier_names)
 
 
-def with_data(scenario: Scenario, export: Any = None) -> tuple[Scenario, InitialState | None]:
+def with_data(scenario: Scenario, export: Any = None, *,
+              source: str | os.PathLike[str] | None = None) -> tuple[Scenario, InitialState | None]:
     """The scenario fitted to its data folder and the initial state built from it (``None`` without ``data.path``).
 
     Args:
         scenario: a scenario whose ``data.path`` names an export folder (absolute, as
             :func:`experiments.io.load_scenario` resolves it), or none.
         export: the export already read (tests), instead of reading ``data.path``.
+        source: the scenario file, named in errors (the scenario's name by default).
 
     Returns:
         ``(scenario, state)``: the scenario with ``market.n_accounts``, ``market.n_territories``,
         ``partners.n_initial`` from the state and ``time.warmup_months = data.warmup_months``.
+
+    Raises:
+        ScenarioError: naming the scenario, the field ``data.path`` and its value, and then each
+            problem of the export (file, row, column, value, what is allowed), when the folder is
+            missing, is no valid export (:func:`experiments.prm.read_export`) or does not fit the
+            scenario (:func:`initial_state`).
     """
     path = scenario.data.path
     if not path and export is None:
         return scenario, None
-    if export is None:
-        if not Path(path).is_dir():
-            raise ScenarioError(scenario.name, [("data.path", path, "a folder holding a PRM export (docs/DATA.md)")])
-        export = read_data(path)
-    state = initial_state(export, scenario, scenario.data.as_of, source=path)
-    return fit_scenario(scenario, state), state
+    where = str(source) if source is not None else f"scenario {scenario.name!r}"
+    try:
+        if export is None:
+            if not Path(path).is_dir():
+                raise ScenarioError(where, [("data.path", path, "a folder holding a PRM export (docs/DATA.md)")])
+            export = read_data(path, scenario.tier_names)
+        state = initial_state(export, scenario, scenario.data.as_of, source=path)
+        return fit_scenario(scenario, state), state
+    except ScenarioError:
+        raise
+    except InputError as err:  # the export's own problems, under the scenario field that names it
+        head = ("data.path", path, f"a PRM export this scenario can start from (docs/DATA.md); {err.source} has "
+                f"{len(err.problems)} problem(s), listed below; `channelsim data check {path}` checks it")
+        blank = getattr(prm_module(), "_NO_VALUE", None)
+        problems = [(f, Described("(none)") if v is blank else v, a) for f, v, a in err.problems]
+        raise ScenarioError(where, [head, *problems]) from None
+
+
+def prm_module() -> Any:
+    from . import prm
+
+    return prm
 
 
 __all__ = ["AS_OF", "DataError", "fit_scenario", "initial_state", "read_data", "territory_ids", "with_data"]

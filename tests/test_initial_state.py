@@ -29,7 +29,7 @@ def _export(tier_of_p3: str = "gold", type_of_p2: str = "si") -> PRMExport:
         "territories": ["T1;T2", "T10", "T2", "T1"],
         "segments": ["small;mid", "enterprise", "mid", "small"],
         "joined": ["2020-03", "2025-11", "2026-04", "2019-01"],
-        "exited": ["", "", "", "2026-03"],
+        "exited": ["", "", "", "2026-06"],
         "exit_reason": ["", "", "", "partner_choice"],
         "certifications": [3, 1, 0, 2],
     })
@@ -71,7 +71,7 @@ def test_month_zero_holds_the_exports_partners_tiers_territories_and_accounts():
     sc, st = with_data(SMALL, export=_export())
     assert (sc.partners.n_initial, sc.market.n_accounts, sc.market.n_territories) == (3, 120, 3)
     assert sc.time.warmup_months == 0  # data.warmup_months: the run starts at the export's state
-    assert st.partner_ids == ("P1", "P2", "P3")  # P4 exited in 2026-03
+    assert st.partner_ids == ("P1", "P2", "P3")  # P4 exited in 2026-06, the last month
     model = sim.ChannelModel(sc, rng=4, initial=st)
     t = model.partners
     assert [sim.scenario.PARTNER_TYPES[i] for i in t.ptype] == ["var", "si", "msp"]
@@ -170,14 +170,14 @@ def test_an_unknown_tier_names_the_file_the_row_and_the_value():
     with pytest.raises(DataError) as err:
         initial_state(_export(tier_of_p3="diamond"), SMALL, source="/data/prm")
     text = str(err.value)
-    assert "/data/prm/tiers" in text and "row 4, column tier" in text and "diamond" in text and "platinum" in text
+    assert "/data/prm/tiers" in text and "row 5, column tier" in text and "diamond" in text and "platinum" in text
 
 
 def test_a_partner_type_the_scenario_lacks_names_the_row():
     types = {k: v.model_dump() for k, v in SMALL.partners.types.items() if k != "si"}
     types["var"]["share"] += SMALL.partners.types["si"].share
     sc = SMALL.with_overrides({"partners.types": types})
-    with pytest.raises(DataError, match=r"row 2, column type.*'si'"):
+    with pytest.raises(DataError, match=r"row 3, column type.*'si'"):
         initial_state(_export(), sc)
 
 
@@ -250,7 +250,7 @@ def test_a_sweep_reads_the_data_folder_once_and_every_backend_gives_the_in_proce
     from experiments.store import load_results
 
     reads = []
-    monkeypatch.setattr(experiments.initial, "read_data", lambda path: reads.append(path) or _export())
+    monkeypatch.setattr(experiments.initial, "read_data", lambda path, tiers: reads.append(path) or _export())
     (tmp_path / "export").mkdir()
     (tmp_path / "mine.yaml").write_text("data: export\n")
     exp_file = tmp_path / "e.yaml"
@@ -268,3 +268,18 @@ def test_a_sweep_reads_the_data_folder_once_and_every_backend_gives_the_in_proce
     got = load_results(tmp_path / "out").sort_values(["point", "replication"])[cols].reset_index(drop=True)
     assert (ref["status"] == "ok").all()
     pd.testing.assert_frame_equal(ref, got, check_exact=True)
+
+
+def test_channelsim_run_refuses_a_bad_export_naming_the_scenario_file_the_field_and_the_rows(tmp_path):
+    from typer.testing import CliRunner
+
+    from channelsim.cli import app
+
+    prm.write_export(_export(tier_of_p3="diamond"), tmp_path / "export")
+    (tmp_path / "mine.yaml").write_text("data: export\n")
+    res = CliRunner().invoke(app, ["run", str(tmp_path / "mine.yaml"), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2
+    text = res.output
+    assert str(tmp_path / "mine.yaml") in text and "data.path" in text and str(tmp_path / "export") in text
+    assert "tiers.csv, row 5" in text and "diamond" in text
+    assert not (tmp_path / "out").exists()  # nothing half-written
