@@ -256,7 +256,8 @@ def run_experiment(
     progress = progress or Progress()
     from .initial import with_data
 
-    base, initial = with_data(check_factor_paths(experiment))  # the data folder is read once, here
+    # The base scenario's data folder is read once, here; every task carries the state.
+    base, initial = with_data(check_factor_paths(experiment), source=f"{experiment.source} (base {experiment.base})")
     design = experiment.design_table()
     monthly = monthly_names(experiment, base)
     store = RunStore(out_dir, experiment, design, monthly, base=base)

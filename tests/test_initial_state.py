@@ -16,6 +16,7 @@ from sim.customers import COMPETITOR, CUSTOMER, DIRECT_CH, PARTNER_CH, UNAWARE
 from sim.errors import ScenarioError
 from sim.initial import UNKNOWN
 from sim.partners import ACTIVE, ONBOARDING
+from sim.run import collect
 
 TIERS = tuple(sim.Scenario().tier_names)  # registered, silver, gold, platinum
 SMALL = sim.Scenario().with_overrides({"time.months": 6, "data.path": "export"})
@@ -153,7 +154,7 @@ def test_restarting_from_a_simulated_runs_last_month_reproduces_its_partners_tie
     model = sim.ChannelModel(sc, rng=11, record_deals=True)
     model.collect_warmup = False
     model.run()
-    export = export_run(sim.run.__globals__["collect"](model))
+    export = export_run(collect(model))
     restart, st = with_data(sc.with_overrides({"data.path": "export"}), export=export)
     again = sim.ChannelModel(restart, rng=3, initial=st)
     t, u = model.partners, again.partners
@@ -164,6 +165,17 @@ def test_restarting_from_a_simulated_runs_last_month_reproduces_its_partners_tie
     np.testing.assert_array_equal(np.sort(again.edge_cell), np.sort(model.edge_cell[sel]))
     assert again.customers.counts()[CUSTOMER] == model.customers.counts()[CUSTOMER]
     np.testing.assert_array_equal(again.customers.territory, model.customers.territory)
+
+
+def test_a_warm_start_from_the_state_gives_the_run_that_warms_up_from_it():
+    sc, st = with_data(SMALL.with_overrides({"data.warmup_months": 2, "time.months": 2}), export=_export())
+    assert sc.time.warmup_months == 2
+    what_if = sc.with_overrides({"incentives.rebate.scale": 2.0})
+    ws = sim.warm_up(sc, 9, initial=st)
+    pd.testing.assert_frame_equal(sim.run(what_if, 9, warmup=ws).kpis,
+                                  sim.run(what_if, 9, warmup=sc, initial=st).kpis)
+    with pytest.raises(ValueError, match="initial state it was warmed up from"):
+        sim.run(what_if, 9, warmup=ws, initial=with_data(sc, export=_export())[1])
 
 
 def test_an_unknown_tier_names_the_file_the_row_and_the_value():
