@@ -84,7 +84,7 @@ def initial_state(export: Any, scenario: Scenario, as_of: str = "end", *,
         scenario: the scenario the state is for (tier names, partner types, onboarding months).
         as_of: ``end``: month 0 is the month after the export's last (partners not exited; tiers,
             certifications and accounts at the end); ``start``: month 0 is the export's first month
-            (partners who joined before it and had not left; tiers held before it; accounts with a
+            (partners who joined before it and had not left; tiers held in it; accounts with a
             deal in the history are prospects, the others keep their end status).
         source: the export's folder, named in errors.
 
@@ -132,7 +132,7 @@ def initial_state(export: Any, scenario: Scenario, as_of: str = "end", *,
     onboarding = scenario.partners.lifecycle.onboarding_months
     lifecycle = np.where(-joined_rel < onboarding, ONBOARDING, ACTIVE).astype(np.int8)
 
-    # ---- tiers held at month 0 (the last change before it; none yet: the lowest tier)
+    # ---- tiers held at month 0 (the last change at or before it; none: the lowest tier)
     names = scenario.tier_names
     tier = np.zeros(len(present), dtype=np.int8)
     tr = export.tiers.reset_index(drop=True)
@@ -142,7 +142,7 @@ def initial_state(export: Any, scenario: Scenario, as_of: str = "end", *,
         if name not in names:
             bad("tiers", row, "tier", name, f"a tier of the scenario: {', '.join(names)}")
             continue
-        if pid in pindex and m < ref:
+        if pid in pindex and m <= ref:  # a row holds from its month on: month 0's own row counts
             tier[pindex[pid]] = names.index(name)
 
     # ---- certifications (known at the end only) and last won deal

@@ -116,7 +116,7 @@ def test_revenue_history_and_mdf_fund_are_rebuilt_from_the_deals_and_the_custome
 def test_starting_from_the_first_month_keeps_partners_who_had_joined_and_makes_dealt_accounts_prospects():
     sc, st = with_data(SMALL.with_overrides({"data.as_of": "start"}), export=_export())
     assert st.partner_ids == ("P1", "P2", "P4")  # P3 joined later; P4 was still in the programme
-    assert [TIERS[i] for i in st.tier] == ["registered"] * 3  # no change before 2026-01 is recorded
+    assert [TIERS[i] for i in st.tier] == ["silver", "registered", "silver"]  # the rows of 2026-01
     assert st.joined.tolist() == [-70, -2, -84]
     assert st.lifecycle.tolist() == [ACTIVE, ONBOARDING, ACTIVE]
     assert (st.certifications == UNKNOWN).all()  # the export gives them at the end only: drawn
