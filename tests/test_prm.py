@@ -445,6 +445,8 @@ def test_data_export_is_all_or_nothing(tmp_path):
     assert res.exit_code == 2 and "market.n_accounts" in text
     res, text = invoke(*args, "--start", "2024-13", "--force")
     assert res.exit_code == 2 and "--start" in text
+    res, text = invoke(*args, "--format", "xlsx", "--force")
+    assert res.exit_code == 2 and "'csv', 'parquet'" in text
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]  # no staging folder left behind
     res, text = invoke(*args, "--format", "parquet", "--force")
