@@ -542,3 +542,17 @@ def test_any_file_is_read_or_refused_with_the_paragraph(good_dir, tmp_path_facto
     with pytest.raises(prm.PRMError) as info:  # 300 random bytes are never a usable table of this export
         prm.read_export(bad)
     assert f"{table}.{ext}" in str(info.value)
+
+
+def test_summary_says_what_is_missing(good_dir, tmp_path):
+    bare = tmp_path / "bare"
+    shutil.copytree(good_dir, bare)
+    for name in prm.OPTIONAL_TABLES:
+        (bare / f"{name}.csv").unlink()
+    payouts = pd.read_csv(bare / "payouts.csv", dtype=str, keep_default_na=False)
+    payouts[payouts["lever"] != "mdf"].to_csv(bare / "payouts.csv", index=False)
+    summary = prm.summarise(prm.read_export(bare))
+    assert summary["optional"] == {"accounts": None, "conflicts": None}
+    assert summary["moments"]["channel conflicts"] == {"supported": "no", "basis": "no conflicts table"}
+    assert summary["moments"]["MDF utilisation"]["supported"] == "no" and "mdf" not in summary["payouts"]
+    assert summary["moments"]["win rates by channel"]["supported"] == "yes"
