@@ -190,6 +190,8 @@ class ChannelModel(mesa.Model):
         self.conflict_log: list[dict[str, np.ndarray]] = []
         self.migrations: list[tuple[int, int, int, int]] = []
         self.panel: list[dict[str, np.ndarray]] = []
+        self.deal_log: list[dict[str, np.ndarray]] | None = [] if record_deals else None
+        self.payout_log: list[dict[str, np.ndarray]] | None = [] if record_deals else None
         self.mdf_window = np.zeros((12, 2))  # claimed, expired for the last 12 months
         self.renew_window = np.zeros((12, 2))  # renewed, due for the last 12 months
         self.direct_targets = np.zeros(0, dtype=np.int64)  # accounts direct sales prospected this month
@@ -200,8 +202,6 @@ class ChannelModel(mesa.Model):
         self.datacollector = _KPICollector(model_reporters=reporters.model_reporters(scenario))
         self.collect_warmup = True
         self.scratch = market.Scratch()  # work arrays of the market round, kept from month to month
-        self.deal_log: list[dict[str, np.ndarray]] | None = [] if record_deals else None
-        self.payout_log: list[dict[str, np.ndarray]] | None = [] if record_deals else None
 
     # ------------------------------------------------------------------ set-up
     def _setup_tables(self) -> None:

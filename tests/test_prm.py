@@ -10,9 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import SMALL_OVERRIDES, assert_same_run, small
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import sim
 from experiments import prm
+from sim.errors import InputError
 
 SHORT = {"time.months": 12}
 
@@ -445,6 +448,8 @@ def test_data_export_is_all_or_nothing(tmp_path):
     assert res.exit_code == 2 and "market.n_accounts" in text
     res, text = invoke(*args, "--start", "2024-13", "--force")
     assert res.exit_code == 2 and "--start" in text
+    res, text = invoke(*args, "--format", "xlsx", "--force")
+    assert res.exit_code == 2 and "'csv', 'parquet'" in text
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]  # no staging folder left behind
     res, text = invoke(*args, "--format", "parquet", "--force")
@@ -501,3 +506,53 @@ def test_data_md_error_example_is_what_check_prints(tmp_path):
     doc = (REPO / "docs" / "DATA.md").read_text(encoding="utf-8")
     for line in str(info.value).splitlines()[1:]:
         assert line in doc, line
+
+
+# Any text in any cell: the export is read or refused with the paragraph, never a traceback.
+_CELL = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["nan", "NaN", "inf", "-inf", "1e400", "-0", "0x10", "1_000", "9" * 40, "true", "2024-00",
+                     "9999-12", "P1", "", " ", ";", ";;", "a,b", "\u00e9", "\x00", "\ufeff", "\u202e", "None"]),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(table=st.sampled_from(prm.TABLES), row=st.integers(0, 40), col=st.integers(0, 9), cell=_CELL)
+def test_any_cell_is_read_or_refused_with_the_paragraph(good_dir, tmp_path_factory, table, row, col, cell):
+    bad = tmp_path_factory.mktemp("fuzz") / "x"
+    shutil.copytree(good_dir, bad)
+    df = pd.read_csv(bad / f"{table}.csv", dtype=str, keep_default_na=False)
+    df.iloc[row % len(df), col % df.shape[1]] = cell
+    df.to_csv(bad / f"{table}.csv", index=False)
+    try:
+        back = prm.read_export(bad)
+    except prm.PRMError as err:
+        assert isinstance(err, InputError) and str(bad) in str(err) and len(str(err).splitlines()) <= 13
+    else:
+        assert isinstance(back, prm.PRMExport)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(table=st.sampled_from(prm.TABLES), data=st.binary(max_size=300), ext=st.sampled_from(["csv", "parquet"]))
+def test_any_file_is_read_or_refused_with_the_paragraph(good_dir, tmp_path_factory, table, data, ext):
+    bad = tmp_path_factory.mktemp("fuzz") / "x"
+    shutil.copytree(good_dir, bad)
+    (bad / f"{table}.csv").unlink()
+    (bad / f"{table}.{ext}").write_bytes(data)
+    with pytest.raises(prm.PRMError) as info:  # 300 random bytes are never a usable table of this export
+        prm.read_export(bad)
+    assert f"{table}.{ext}" in str(info.value)
+
+
+def test_summary_says_what_is_missing(good_dir, tmp_path):
+    bare = tmp_path / "bare"
+    shutil.copytree(good_dir, bare)
+    for name in prm.OPTIONAL_TABLES:
+        (bare / f"{name}.csv").unlink()
+    payouts = pd.read_csv(bare / "payouts.csv", dtype=str, keep_default_na=False)
+    payouts[payouts["lever"] != "mdf"].to_csv(bare / "payouts.csv", index=False)
+    summary = prm.summarise(prm.read_export(bare))
+    assert summary["optional"] == {"accounts": None, "conflicts": None}
+    assert summary["moments"]["channel conflicts"] == {"supported": "no", "basis": "no conflicts table"}
+    assert summary["moments"]["MDF utilisation"]["supported"] == "no" and "mdf" not in summary["payouts"]
+    assert summary["moments"]["win rates by channel"]["supported"] == "yes"
