@@ -322,6 +322,8 @@ def with_data(scenario: Scenario, export: Any = None, *,
                 raise ScenarioError(where, [("data.path", path, "a folder holding a PRM export (docs/DATA.md)")])
             export = read_data(path, scenario.tier_names)
         state = initial_state(export, scenario, scenario.data.as_of, source=path)
+        if path and not Path(path).is_absolute():  # as the resolved scenario records it (e.g. after --set)
+            scenario = scenario.with_overrides({"data.path": str(Path(path).resolve())}, source="data.path")
         return fit_scenario(scenario, state), state
     except ScenarioError:
         raise
