@@ -30,15 +30,16 @@ from sim.initial import UNKNOWN, InitialState
 from sim.partners import ACTIVE, ONBOARDING
 from sim.scenario import PARTNER_TYPES, SEGMENTS, Scenario
 
+from . import prm
+from .prm import PRMError
+
 AS_OF = ("start", "end")
 _STATUS = {"prospect": UNAWARE, "customer": CUSTOMER, "competitor": COMPETITOR, "churned": CHURNED}
 _CHANNEL = {"partner": PARTNER_CH, "direct": DIRECT_CH, "digital": DIGITAL_CH}
 
 
-class DataError(InputError):
+class DataError(PRMError):
     """An export that does not fit the scenario: names the file, the row, the column, the value and what is allowed."""
-
-    what = "PRM export"
 
 
 def _month(text: str) -> int:
@@ -287,9 +288,7 @@ def _get(scenario: Scenario, path: str) -> Any:
 
 def read_data(path: str | os.PathLike[str], tier_names: tuple[str, ...] | list[str] | None = None) -> Any:
     """The export in folder ``path``, its tiers checked against ``tier_names`` (:func:`experiments.prm.read_export`)."""
-    from .prm import read_export
-
-    return read_export(path, tier_names=tier_names)
+    return prm.read_export(path, tier_names=tier_names)
 
 
 def with_data(scenario: Scenario, export: Any = None, *,
@@ -330,15 +329,10 @@ def with_data(scenario: Scenario, export: Any = None, *,
     except InputError as err:  # the export's own problems, under the scenario field that names it
         head = ("data.path", path, f"a PRM export this scenario can start from (docs/DATA.md); {err.source} has "
                 f"{len(err.problems)} problem(s), listed below; `channelsim data check {path}` checks it")
-        blank = getattr(prm_module(), "_NO_VALUE", None)
+        blank = getattr(prm, "_NO_VALUE", None)  # read_export's "no single value to quote"
         problems = [(f, Described("(none)") if v is blank else v, a) for f, v, a in err.problems]
         raise ScenarioError(where, [head, *problems]) from None
 
-
-def prm_module() -> Any:
-    from . import prm
-
-    return prm
 
 
 __all__ = ["AS_OF", "DataError", "fit_scenario", "initial_state", "read_data", "territory_ids", "with_data"]
