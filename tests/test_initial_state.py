@@ -295,3 +295,15 @@ def test_channelsim_run_refuses_a_bad_export_naming_the_scenario_file_the_field_
     assert str(tmp_path / "mine.yaml") in text and "data.path" in text and str(tmp_path / "export") in text
     assert "tiers.csv, row 5" in text and "diamond" in text
     assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_the_json_schema_takes_the_data_shorthand_and_flags_a_bad_as_of():
+    import jsonschema
+
+    from channelsim.schema import json_schema
+
+    v = jsonschema.Draft202012Validator(json_schema())
+    assert list(v.iter_errors({"data": "exports/2026-11"})) == []
+    assert list(v.iter_errors({"data": {"path": "exports/2026-11", "as_of": "start", "warmup_months": 6}})) == []
+    assert list(v.iter_errors({"data": {"path": "x", "as_of": "middle"}}))
+    assert sim.Scenario.model_validate({"data": "exports/x"}, strict=True).data.path == "exports/x"
