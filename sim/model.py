@@ -180,7 +180,6 @@ class ChannelModel(mesa.Model):
         self._init_customers()
         self.datacollector = _KPICollector(model_reporters=reporters.model_reporters(scenario))
         self.collect_warmup = True
-        self.scratch = market.Scratch()  # work arrays of the market round, kept from month to month
 
     # ------------------------------------------------------------------ set-up
     def _setup_tables(self) -> None:

@@ -60,7 +60,7 @@ def _pairs_reference(cell, ptr, live_partner, opp_key, sourced, a, salt):
 
 
 @pytest.mark.parametrize("n_opps", [0, 1, 50, 3_000])
-def test_pursuit_pairs_match_the_materialised_pairs(n_opps, monkeypatch):
+def test_pursuit_pairs_match_the_materialised_pairs(n_opps):
     rng = np.random.default_rng(n_opps)
     n_cells, n_partners = 12, 40
     # Each partner covers a few distinct cells; edges listed cell by cell.
@@ -75,8 +75,7 @@ def test_pursuit_pairs_match_the_materialised_pairs(n_opps, monkeypatch):
     a = rng.random(n_partners) * 0.5
     a[:3] = [0.0, 1.0, 1e-300]
     salt = np.uint64(123456789)
-    monkeypatch.setattr(market, "_PAIR_BLOCK", 64)  # many blocks, some smaller than one opportunity
-    got = market._partner_pursuits(cell, ptr, live_partner, opp_key, sourced, a, salt, market.Scratch())
+    got = market._partner_pursuits(cell, ptr, live_partner, opp_key, sourced, a, salt)
     want = _pairs_reference(cell, ptr, live_partner, opp_key, sourced, a, salt)
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)

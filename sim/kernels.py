@@ -1,0 +1,68 @@
+"""Compiled loops (numba) for the model's few pair-by-pair and account-by-account passes.
+
+Each kernel computes exactly what the numpy code it replaces computed, bit for bit: integer
+arithmetic (the splitmix64 hash of :mod:`sim.market`), comparisons and selections only; no
+floating-point reduction changes its order and no transcendental function is evaluated here
+(numpy's and LLVM's ``log`` may differ in the last bit).  ``tests/test_sim_exactness.py`` holds
+each kernel against its numpy definition.
+
+Compiled functions are cached on disk (``cache=True``, numba's ``__pycache__`` beside this file or
+``NUMBA_CACHE_DIR``), so only the first process after an install compiles them (a few seconds).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xBF58476D1CE4E5B9)
+_M3 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _finalise(z):
+    """The splitmix64 finaliser after ``z = key * M1 + salt`` (as :func:`sim.market._mix`)."""
+    z ^= z >> _S30
+    z *= _M2
+    z ^= z >> _S27
+    z *= _M3
+    z ^= z >> _S31
+    return z
+
+
+@numba.njit(cache=True, nogil=True)
+def partner_pursuits(cell, ptr, live_partner, opp_term, sourced, bound, exact_shift):
+    """The pursuing (opportunity, partner) pairs, opportunity by opportunity, edges in cell order.
+
+    Pair (j, e), ``e`` an edge of opportunity ``j``'s cell, pursues when the hash of
+    ``live_partner[e] * M1 + opp_term[j]`` (shifted right by 11 bits when ``exact_shift``) is below
+    ``bound[live_partner[e]]``, or when ``live_partner[e] == sourced[j]`` (the partner whose lead it
+    is).  Returns (opportunity index, partner) of the pursuing pairs.
+    """
+    n = cell.size
+    total = 0
+    for j in range(n):
+        c = cell[j]
+        total += ptr[c + 1] - ptr[c]
+    out_opp = np.empty(total, dtype=np.int64)
+    out_partner = np.empty(total, dtype=np.int64)
+    k = 0
+    for j in range(n):
+        c = cell[j]
+        term = opp_term[j]
+        src = sourced[j]
+        for e in range(ptr[c], ptr[c + 1]):
+            p = live_partner[e]
+            z = _finalise(np.uint64(p) * _M1 + term)
+            if exact_shift:
+                z >>= _S11
+            if z < bound[p] or p == src:
+                out_opp[k] = j
+                out_partner[k] = p
+                k += 1
+    return out_opp[:k].copy(), out_partner[:k].copy()
