@@ -76,41 +76,19 @@ def poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
     return out
 
 
-_SCALAR_TAIL = 32  # below this many unfinished draws, finish them one by one
 
 
 def _inversion(lm: np.ndarray, us: np.ndarray, cap: int = 200) -> np.ndarray:
     """Poisson(``lm``) by sequential search of the cdf: the smallest k with ``us <= cdf(k)`` (at most ``cap``).
 
     ``p(k) = p(k-1) * lm / k`` and ``cdf(k) = cdf(k-1) + p(k)``, in this order of operations for
-    every draw.  The draws still below their uniform are stepped together (the others are left
-    out: they keep their values), and the last few, typically the largest rates, one by one in
-    Python floats, which are the same IEEE doubles with the same rounding of each product,
-    quotient and sum: a long loop over a handful of draws costs less than numpy calls.
+    every draw, in a compiled loop (:func:`sim.kernels.poisson_inversion`); ``p(0) = exp(-lm)`` is
+    numpy's.
     """
-    p = np.exp(-lm)
-    cdf = p.copy()
-    k = np.zeros(lm.shape, dtype=np.int64)
-    at = np.flatnonzero(us > cdf)  # draws whose k exceeds n (0 so far)
-    lm_a, us_a, p_a, cdf_a = lm[at], us[at], p[at], cdf[at]
-    n = 0
-    while at.size > _SCALAR_TAIL and n < cap:
-        n += 1
-        p_a = p_a * lm_a / n
-        cdf_a = cdf_a + p_a
-        go = us_a > cdf_a
-        if not go.all():
-            k[at[~go]] = n
-            at, lm_a, us_a, p_a, cdf_a = at[go], lm_a[go], us_a[go], p_a[go], cdf_a[go]
-    for j, lmj, usj, pj, cj in zip(at.tolist(), lm_a.tolist(), us_a.tolist(), p_a.tolist(), cdf_a.tolist(),
-                                   strict=True):
-        m = n
-        while usj > cj and m < cap:
-            m += 1
-            pj = pj * lmj / m
-            cj = cj + pj
-        k[j] = m
-    return k
+    from .kernels import poisson_inversion
+
+    lm = np.ascontiguousarray(lm, dtype=np.float64)
+    return poisson_inversion(lm, np.ascontiguousarray(us, dtype=np.float64), np.exp(-lm), int(cap))
 
 
 def turnover(model: ChannelModel) -> None:

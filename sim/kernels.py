@@ -66,3 +66,25 @@ def partner_pursuits(cell, ptr, live_partner, opp_term, sourced, bound, exact_sh
                 out_partner[k] = p
                 k += 1
     return out_opp[:k].copy(), out_partner[:k].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def poisson_inversion(lm, us, p0, cap):
+    """Poisson(``lm``) by sequential search of the cdf: the smallest k with ``us <= cdf(k)`` (at most ``cap``).
+
+    ``p0 = exp(-lm)`` (computed by numpy: see the module docstring); then ``p(k) = p(k-1) * lm / k``
+    and ``cdf(k) = cdf(k-1) + p(k)``, in this order of operations, as :func:`sim.demand._inversion`.
+    """
+    out = np.zeros(lm.size, dtype=np.int64)
+    for i in range(lm.size):
+        p = p0[i]
+        cdf = p
+        u = us[i]
+        lam = lm[i]
+        k = 0
+        while u > cdf and k < cap:
+            k += 1
+            p = p * lam / k
+            cdf = cdf + p
+        out[i] = k
+    return out
