@@ -351,6 +351,14 @@ def optimise_cmd(
                                                "(default 0,0.5,1,1.5,2; with --curves: the stored ones)")] = None,
     replications: Annotated[int | None, typer.Option("--replications", "-r", help="replications per level (default 8; "
                                                      "with --curves: the stored number)")] = None,
+    max_replications: Annotated[int | None, typer.Option(
+        "--max-replications", help="noise-aware estimation (--estimation cells): a cell whose levels' net-profit "
+                                   "CI still contains zero and is wider than --roi-precision x the change of spend "
+                                   "gets more replications, doubling, up to this many (default: --replications, "
+                                   "i.e. off)")] = None,
+    roi_precision: Annotated[float, typer.Option(
+        "--roi-precision", help="with --max-replications: a level is decided when its net-profit CI is within "
+                                "+- this share of its change of spend (default 0.1)")] = 0.1,
     validation_replications: Annotated[int | None, typer.Option("--validation-replications",
                                                                 help="default: --replications")] = None,
     estimation_: Annotated[Estimation, typer.Option(
@@ -417,6 +425,13 @@ def optimise_cmd(
                              "simulation; drop one of the two")
         if replications is not None and replications < 2:
             raise ValueError("--replications: at least 2")
+        if max_replications is not None and max_replications < 2:
+            raise ValueError("--max-replications: at least 2")
+        if not 0 < roi_precision <= 10:
+            raise ValueError(f"--roi-precision: a number in (0, 10], got {roi_precision:g}")
+        if max_replications is not None and estimation_ == Estimation.joint:
+            raise ValueError("--max-replications: only with --estimation cells (the joint design has "
+                             "--design-replications)")
         if validation_replications is not None and validation_replications < 2:
             raise ValueError("--validation-replications: at least 2")
         estimation_ = Estimation(estimation_).value
@@ -444,6 +459,9 @@ def optimise_cmd(
                 raise ValueError(f"--levels {levels!r}: at least two non-negative multipliers")
         asked_cells = parse_cells(cells, sc) if cells is not None else None
         if curves is not None:
+            if max_replications is not None:
+                raise ValueError("--max-replications with --curves: a re-solve from stored curves runs no estimation; "
+                                 "leave --max-replications out")
             if not default_rounds and rounds != 1:
                 raise ValueError(f"--rounds {rounds} with --curves: a re-solve from stored curves is one solve (trust-"
                                  "region rounds estimate new curves each round); leave --rounds out")
@@ -509,7 +527,8 @@ def optimise_cmd(
                           "radius": radius}
         else:
             res = optimise(sc, cell_list, budget, **constraints, rounds=rounds, radius=radius, multipliers=mults,
-                           replications=replications, validation_replications=validation_replications, seed=seed,
+                           replications=replications, max_replications=max_replications,
+                           roi_precision=roi_precision, validation_replications=validation_replications, seed=seed,
                            workers=workers, fit=fit, validate_result=validate, stability=stability and validate,
                            budget_cap=budget_cap, hold_flat=hold_flat, estimation=estimation_,
                            design_points=design_points, design_replications=design_replications,
