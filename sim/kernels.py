@@ -15,6 +15,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .customers import CHURNED, COMPETITOR, IN_MARKET
+
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
 _M3 = np.uint64(0x94D049BB133111EB)
@@ -88,3 +90,50 @@ def poisson_inversion(lm, us, p0, cap):
             cdf = cdf + p
         out[i] = k
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def eligible_by_cell(by_cell, cell_ptr, state, sourced, since, month, lockin, from_market):
+    """Accounts a lead can wake, grouped by cell in the order of ``by_cell``, and where each cell's begin.
+
+    Eligible: in market and sourced by nobody (``from_market``), else a competitor's customer or churned
+    (states 3, 4) out of contract (``month - since >= lockin``).  Returns the eligible accounts and
+    ``eptr`` (``eptr[c]``: eligible accounts in cells before ``c``), what
+    ``flatnonzero(ok[by_cell])`` and ``searchsorted`` of the cells' first positions give.
+    """
+    n_cells = cell_ptr.size - 1
+    out = np.empty(by_cell.size, dtype=np.int64)
+    eptr = np.zeros(cell_ptr.size, dtype=np.int64)
+    k = 0
+    for c in range(n_cells):
+        for i in range(cell_ptr[c], cell_ptr[c + 1]):
+            a = by_cell[i]
+            s = state[a]
+            if from_market:
+                ok = s == IN_MARKET and sourced[a] == -1
+            else:
+                ok = (s == COMPETITOR or s == CHURNED) and (month - since[a]) >= lockin
+            if ok:
+                out[k] = a
+                k += 1
+        eptr[c + 1] = k
+    return out[:k].copy(), eptr
+
+
+@numba.njit(cache=True, nogil=True)
+def first_occurrences(values, n):
+    """The sorted distinct values (integers in [0, n)) and the index of each one's first occurrence."""
+    first = np.full(n, -1, dtype=np.int64)
+    distinct = np.empty(values.size, dtype=np.int64)
+    m = 0
+    for i in range(values.size):
+        v = values[i]
+        if first[v] < 0:
+            first[v] = i
+            distinct[m] = v
+            m += 1
+    distinct = np.sort(distinct[:m])
+    where = np.empty(m, dtype=np.int64)
+    for k in range(m):
+        where[k] = first[distinct[k]]
+    return distinct, where
