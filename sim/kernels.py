@@ -15,7 +15,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .customers import CHURNED, COMPETITOR, IN_MARKET
+from .customers import CHURNED, COMPETITOR, CUSTOMER, IN_MARKET, PARTNER_CH
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
@@ -137,3 +137,33 @@ def first_occurrences(values, n):
     for k in range(m):
         where[k] = first[distinct[k]]
     return distinct, where
+
+
+@numba.njit(cache=True, nogil=True)
+def drift_and_due(state, channel, partner, since, satisfaction, table, n_partners, drift, month, interval):
+    """Every customer's satisfaction drifts toward its service level; returns the customers whose contract is due.
+
+    A customer (state ``CUSTOMER``) served by channel ``ch`` and partner ``p`` gets the level
+    ``table[p]`` (partner channel; ``table[-1]`` when ``p`` is -1) or ``table[ch + n_partners + 1]``;
+    ``s <- s + drift * (level - s)`` (the numpy expression's operations, in its order); due: a
+    positive age (``month - since``) that is a multiple of ``interval``.
+    """
+    due = np.empty(state.size, dtype=np.int64)
+    k = 0
+    last = table.size - 1
+    for a in range(state.size):
+        if state[a] != CUSTOMER:
+            continue
+        ch = channel[a]
+        if ch == PARTNER_CH:
+            p = partner[a]
+            code = p if p >= 0 else last
+        else:
+            code = ch + n_partners + 1
+        s = satisfaction[a]
+        satisfaction[a] = s + drift * (table[code] - s)
+        age = month - since[a]
+        if age > 0 and (age // interval) * interval == age:
+            due[k] = a
+            k += 1
+    return due[:k].copy()
