@@ -167,3 +167,22 @@ def drift_and_due(state, channel, partner, since, satisfaction, table, n_partner
             due[k] = a
             k += 1
     return due[:k].copy()
+
+
+_INV53 = 1.0 / 9007199254740992.0
+
+
+@numba.njit(cache=True, nogil=True)
+def keyed_uniforms(keys, salts):
+    """``keyed_uniform(keys, salt)`` for each of ``salts``, one row per salt (:func:`sim.market.keyed_uniforms`).
+
+    ``z = key * M1 + salt``, the splitmix64 finaliser, the top 53 bits ``b``; ``(b + 0.5) * 2**-53``
+    (``b < 2**53`` converts to float exactly; the sum and the product round as numpy's do).
+    """
+    out = np.empty((salts.size, keys.size), dtype=np.float64)
+    for j in range(salts.size):
+        salt = salts[j]
+        for i in range(keys.size):
+            z = _finalise(keys[i] * _M1 + salt) >> _S11
+            out[j, i] = (np.float64(z) + 0.5) * _INV53
+    return out

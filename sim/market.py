@@ -145,22 +145,18 @@ def keyed_bits(keys: np.ndarray, salt: np.uint64) -> np.ndarray:
 
 def keyed_uniform(keys: np.ndarray, salt: np.uint64) -> np.ndarray:
     """A uniform in (0, 1) for each key (uint64), the same for the same key and salt (splitmix64 finaliser)."""
-    u = keyed_bits(keys, salt).astype(np.float64)
-    u += 0.5
-    u *= _INV53
-    return u
+    return keyed_uniforms(keys, np.array([salt], dtype=np.uint64))[0]
 
 
 def keyed_uniforms(keys: np.ndarray, salts: np.ndarray) -> np.ndarray:
-    """``keyed_uniform(keys, salt)`` for each of ``salts``: one row per salt, in one block."""
-    with np.errstate(over="ignore"):
-        z = (keys * _M1)[None, :] + salts[:, None]
-    _mix(z)
-    z >>= np.uint64(11)
-    u = z.astype(np.float64)
-    u += 0.5
-    u *= _INV53
-    return u
+    """``keyed_uniform(keys, salt)`` for each of ``salts``: one row per salt, in one block.
+
+    The 53 bits of :func:`keyed_bits`, ``(bits + 0.5) / 2**53``, in one compiled loop
+    (:func:`sim.kernels.keyed_uniforms`).
+    """
+    from .kernels import keyed_uniforms as kernel
+
+    return kernel(np.ascontiguousarray(keys, dtype=np.uint64), np.ascontiguousarray(salts, dtype=np.uint64))
 
 
 def uniform_threshold(a: np.ndarray) -> np.ndarray:

@@ -160,3 +160,62 @@ def test_segment_pick_table_is_the_bit_loop():
         seg = np.where(((mask >> s_) & 1).astype(bool) & (below == pick), s_, seg)
     np.testing.assert_array_equal(demand._PICK_SEGMENT[mask, pick], seg)
     np.testing.assert_array_equal(demand._SEGMENTS_IN_MASK, [bin(m).count("1") for m in range(8)])
+
+
+def test_compiled_uniforms_are_the_numpy_formula():
+    rng = np.random.default_rng(8)
+    keys = np.concatenate([rng.integers(0, 2**63, 5_000, dtype=np.int64).astype(np.uint64),
+                           np.array([0, 1, 2**64 - 1], dtype=np.uint64)])
+    for salt in (np.uint64(0), np.uint64(2**62 - 1), np.uint64(12345)):
+        want = (keyed_bits(keys, salt).astype(np.float64) + 0.5) * (1.0 / 2.0**53)
+        np.testing.assert_array_equal(keyed_uniform(keys, salt), want)
+    assert keyed_uniform(np.zeros(0, dtype=np.uint64), np.uint64(3)).size == 0
+
+
+@pytest.mark.parametrize("from_market", [True, False])
+def test_eligible_accounts_by_cell_are_the_filtered_cell_order(from_market):
+    from sim.customers import CHURNED, COMPETITOR, IN_MARKET
+    from sim.kernels import eligible_by_cell
+
+    rng = np.random.default_rng(11)
+    n, n_cells, month, lockin = 3_000, 40, 50, 12
+    cell = rng.integers(0, n_cells, n)
+    cell[cell == 7] = 8  # an empty cell
+    order = np.argsort(cell, kind="stable")
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(cell, minlength=n_cells))])
+    state = rng.integers(0, 5, n).astype(np.int8)
+    sourced = np.where(rng.random(n) < 0.5, -1, rng.integers(0, 30, n)).astype(np.int32)
+    since = rng.integers(0, month + 1, n).astype(np.int32)
+    if from_market:
+        ok = (state == IN_MARKET) & (sourced == -1)
+    else:
+        ok = ((state == COMPETITOR) | (state == CHURNED)) & ((month - since) >= lockin)
+    at = np.flatnonzero(ok[order])
+    got, eptr = eligible_by_cell(order, ptr, state, sourced, since, month, lockin, from_market)
+    np.testing.assert_array_equal(got, order[at])
+    np.testing.assert_array_equal(eptr, np.searchsorted(at, ptr))
+
+
+def test_satisfaction_drift_and_due_contracts_are_the_numpy_steps():
+    from sim.customers import CUSTOMER, PARTNER_CH
+    from sim.kernels import drift_and_due
+
+    rng = np.random.default_rng(12)
+    n, n_partners, month, k, drift = 5_000, 60, 37, 12, 0.3
+    state = rng.integers(0, 5, n).astype(np.int8)
+    channel = rng.integers(-1, 3, n).astype(np.int8)
+    partner = np.where(channel == PARTNER_CH, rng.integers(-1, n_partners, n), -1).astype(np.int32)
+    since = rng.integers(0, month + 1, n).astype(np.int32)
+    sat = rng.random(n)
+    table = np.concatenate([rng.random(n_partners), [0.5, 0.0, 0.7, 0.6, 0.5]])
+    cust = np.flatnonzero(state == CUSTOMER)
+    ch = channel[cust]
+    code = np.where(ch == PARTNER_CH, partner[cust], ch.astype(np.int32) + np.int32(n_partners + 1))
+    want_sat = sat.copy()
+    want_sat[cust] = sat[cust] + drift * (table[code] - sat[cust])
+    age = month - since[cust]
+    want_due = cust[(age > 0) & (age % k == 0)]
+    got_sat = sat.copy()
+    due = drift_and_due(state, channel, partner, since, got_sat, table, n_partners, drift, month, k)
+    np.testing.assert_array_equal(got_sat, want_sat)
+    np.testing.assert_array_equal(due, want_due)
