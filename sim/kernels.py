@@ -186,3 +186,23 @@ def keyed_uniforms(keys, salts):
             z = _finalise(keys[i] * _M1 + salt) >> _S11
             out[j, i] = (np.float64(z) + 0.5) * _INV53
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def live_by_kind(opp, kind, live, n_opps):
+    """Live rows of each opportunity by channel: counts of shape (n_opps, 3)."""
+    out = np.zeros((n_opps, 3), dtype=np.int64)
+    for i in range(opp.size):
+        if live[i]:
+            out[opp[i], kind[i]] += 1
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def live_count(opp, kind, live, n_opps, only_kind):
+    """Live rows of each opportunity (of channel ``only_kind``; -1: all channels)."""
+    out = np.zeros(n_opps, dtype=np.int64)
+    for i in range(opp.size):
+        if live[i] and (only_kind < 0 or kind[i] == only_kind):
+            out[opp[i]] += 1
+    return out

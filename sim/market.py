@@ -71,20 +71,22 @@ class PursuitBatch:
         return cached
 
     def opp_has(self, kind: int) -> np.ndarray:
-        m = self.live & (self.kind == kind)
-        return np.bincount(self.opp[m], minlength=self.n_opps) > 0
+        return self.live_count(kind) > 0
 
     def live_count(self, kind: int | None = None) -> np.ndarray:
-        m = self.live if kind is None else self.live & (self.kind == kind)
-        return np.bincount(self.opp[m], minlength=self.n_opps)
+        """Live rows of each opportunity (of channel ``kind``; None: all)."""
+        from .kernels import live_count
+
+        return live_count(self.opp, self.kind, self.live, self.n_opps, -1 if kind is None else int(kind))
 
     def live_by_kind(self) -> np.ndarray:
         """Live rows of each opportunity by channel: counts of shape (n_opps, 3), columns partner, direct, digital.
 
         One count for the three channels (``live_count(k)`` is column ``k``).
         """
-        key = self.opp_kind[np.flatnonzero(self.live)]
-        return np.bincount(key, minlength=3 * self.n_opps).reshape(self.n_opps, 3)
+        from .kernels import live_by_kind
+
+        return live_by_kind(self.opp, self.kind, self.live, self.n_opps)
 
     def contest_winner(self, mask_opps: np.ndarray, noise: float) -> np.ndarray:
         """Row with the highest utility + noise x Gumbel among live rows, per opportunity in ``mask_opps``."""
