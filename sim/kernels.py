@@ -206,3 +206,30 @@ def live_count(opp, kind, live, n_opps, only_kind):
         if live[i] and (only_kind < 0 or kind[i] == only_kind):
             out[opp[i]] += 1
     return out
+
+
+_TWO53 = 9007199254740992
+
+
+@numba.njit(cache=True, nogil=True)
+def uniform_threshold(a):
+    """Integer thresholds of :func:`sim.market.uniform_threshold`, element by element (same float steps)."""
+    out = np.empty(a.size, dtype=np.uint64)
+    two53 = float(_TWO53)
+    for i in range(a.size):
+        x = a[i]
+        scaled = x * two53
+        if np.isnan(scaled):
+            scaled = -1.0
+        elif scaled == np.inf:
+            scaled = 4.0 * two53
+        elif scaled == -np.inf:
+            scaled = -1.0
+        c = np.ceil(scaled)
+        c = min(max(c, 2.0), two53 + 2.0)
+        t = np.int64(c - 2.0)
+        for _ in range(3):
+            if t < _TWO53 and (np.float64(t) + 0.5) * _INV53 < x:
+                t += 1
+        out[i] = np.uint64(t)
+    return out

@@ -170,14 +170,12 @@ def uniform_threshold(a: np.ndarray) -> np.ndarray:
     (``fl(b + 0.5)`` is within 1 of ``b``), so it is found by stepping up from ``ceil - 2`` with
     the very float expression of ``keyed_uniform``.  Comparing integers then gives the same
     booleans as comparing the floats, without converting every pair's bits.  NaN gives 0
-    (``u < nan`` is false).
+    (``u < nan`` is false).  Computed element by element in a compiled loop with these very float steps
+    (:func:`sim.kernels.uniform_threshold`).
     """
-    a = np.asarray(a, dtype=np.float64)
-    scaled = np.nan_to_num(a * float(_TWO53), nan=-1.0, posinf=4.0 * _TWO53, neginf=-1.0)
-    t = (np.clip(np.ceil(scaled), 2.0, _TWO53 + 2.0) - 2.0).astype(np.int64)
-    for _ in range(3):
-        t += (t < _TWO53) & ((t.astype(np.float64) + 0.5) * _INV53 < a)
-    return t.astype(np.uint64)
+    from .kernels import uniform_threshold as kernel
+
+    return kernel(np.ascontiguousarray(a, dtype=np.float64).ravel())
 
 
 def _partner_pursuits(cell: np.ndarray, ptr: np.ndarray, live_partner: np.ndarray, opp_key: np.ndarray,
