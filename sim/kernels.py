@@ -233,3 +233,43 @@ def uniform_threshold(a):
                 t += 1
         out[i] = np.uint64(t)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def deal_registration(opp, kind, live, partner, u_register, u_order, rate, tier, allowed, opp_value, min_size,
+                      opp_sourced, registered_row, protects_direct):
+    """Who registers each opportunity and which rows withdraw (:class:`sim.policies.conflict.DealRegistration`).
+
+    A live partner row registers with probability ``rate`` (``u_register < rate``) if its tier allows
+    registration and the deal is at least ``min_size``; the partner whose lead it is registers first,
+    the others in the order of ``u_order``, ties to the lowest row.  ``registered_row`` is updated in place
+    where someone registered; returns the rows that withdraw: the other partners on a registered
+    opportunity, and direct and digital rows too when ``protects_direct``.
+    """
+    n_opps = registered_row.size
+    first = np.full(n_opps, np.inf)
+    reg = np.full(n_opps, -1, dtype=np.int64)
+    for i in range(opp.size):
+        if kind[i] != PARTNER_CH or not live[i] or not (u_register[i] < rate):
+            continue
+        p = partner[i]
+        o = opp[i]
+        if not allowed[tier[p]] or not (opp_value[o] >= min_size):
+            continue
+        key = -1.0 if p == opp_sourced[o] else u_order[i]
+        if key < first[o]:
+            first[o] = key
+            reg[o] = i
+    for o in range(n_opps):
+        if reg[o] >= 0:
+            registered_row[o] = reg[o]
+    out = np.zeros(opp.size, dtype=np.bool_)
+    for i in range(opp.size):
+        r = reg[opp[i]]
+        if r < 0:
+            continue
+        if kind[i] == PARTNER_CH:
+            out[i] = i != r
+        else:
+            out[i] = protects_direct
+    return out

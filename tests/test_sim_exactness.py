@@ -219,3 +219,59 @@ def test_satisfaction_drift_and_due_contracts_are_the_numpy_steps():
     due = drift_and_due(state, channel, partner, since, got_sat, table, n_partners, drift, month, k)
     np.testing.assert_array_equal(got_sat, want_sat)
     np.testing.assert_array_equal(due, want_due)
+
+
+def _registration_reference(opp, kind, live, partner, u_register, u_order, rate, tier, allowed, opp_value, min_size,
+                            opp_sourced, registered_row, protects_direct):
+    """Deal registration as first written with numpy (sim.policies.conflict.DealRegistration)."""
+    n_opps = registered_row.size
+    partner_kind = kind == 0
+    is_partner = partner_kind & live
+    if not is_partner.any():
+        return np.zeros(kind.size, dtype=bool), registered_row
+    cand = np.flatnonzero(is_partner & (u_register < rate))
+    o = opp[cand]
+    ok = allowed[tier[partner[cand]]] & (opp_value[o] >= min_size)
+    rows, o = cand[ok], o[ok]
+    key = np.where(partner[rows] == opp_sourced[o], -1.0, u_order[rows])
+    first = np.full(n_opps, np.inf)
+    np.minimum.at(first, o, key)
+    has_reg = np.isfinite(first)
+    registrant = rows[key == first[o]]
+    reg_row = np.full(n_opps, -1)
+    reg_row[opp[registrant[::-1]]] = registrant[::-1]
+    registered = np.where(has_reg, reg_row, registered_row)
+    protected = has_reg[opp]
+    out = protected & partner_kind
+    out[reg_row[has_reg]] = False
+    if protects_direct:
+        out |= protected & ~partner_kind
+    return out, registered
+
+
+@pytest.mark.parametrize("protects_direct", [True, False])
+def test_deal_registration_kernel_is_the_numpy_rule(protects_direct):
+    from sim.kernels import deal_registration
+
+    rng = np.random.default_rng(21 + protects_direct)
+    n_opps, rows, n_partners = 400, 3_000, 50
+    opp = np.sort(rng.integers(0, n_opps, rows))
+    kind = rng.choice([0, 0, 0, 1, 2], rows).astype(np.int8)
+    partner = np.where(kind == 0, rng.integers(0, n_partners, rows), -1)
+    live = rng.random(rows) < 0.9
+    u_register = rng.random(rows)
+    u_order = rng.random(rows)
+    u_order[:20] = u_order[20:40]  # ties between rows
+    tier = rng.integers(0, 4, n_partners)
+    allowed = np.array([False, True, True, True])
+    opp_value = rng.random(n_opps) * 40_000
+    opp_sourced = np.where(rng.random(n_opps) < 0.3, rng.integers(0, n_partners, n_opps), -1)
+    before = np.where(rng.random(n_opps) < 0.1, rng.integers(0, rows, n_opps), -1)
+    want_out, want_reg = _registration_reference(opp, kind, live, partner, u_register, u_order, 0.6, tier, allowed,
+                                                 opp_value, 10_000.0, opp_sourced, before, protects_direct)
+    got_reg = before.astype(np.int64, copy=True)
+    got_out = deal_registration(opp, kind, live, partner, u_register, u_order, 0.6, tier, allowed, opp_value,
+                                10_000.0, opp_sourced, got_reg, protects_direct)
+    np.testing.assert_array_equal(got_out, want_out)
+    np.testing.assert_array_equal(got_reg, want_reg)
+    assert want_out.any() and (want_reg != before).any()  # the case exercises registrations
