@@ -429,7 +429,7 @@ def test_per_partner_order_leaves_out_a_tier_with_no_partners():
     s = sol.spends()
     assert s["silver/rebate"] / 100.0 <= s["gold/rebate"] / 20.0 + 1e-9
     built = build(AllocationProblem((silver, gold, empty), budget=14.0, tier_order="lever", tier_names=tiers))
-    order_rows = [name for name in built.prob.constraints if name.startswith("order_")]
+    order_rows = [name for name in [c.name for c in built.prob.constraints()] if name.startswith("order_")]
     assert order_rows and not any("platinum" in name for name in order_rows)
     # without partner counts the order cannot be formed: a clear error, not a division by zero
     unknown = Curve("gold", "rebate", (0.0, 4.0, 10.0), (0.0, 4.5, 5.0), current=4.0)
