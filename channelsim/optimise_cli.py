@@ -169,8 +169,17 @@ def _write_outputs(folder: Path, res, info: dict[str, Any], *, base_file: Path, 
     res.response.points.to_parquet(folder / store.POINTS_FILE, index=False)
     rec = store.estimation_record(res.response, res.scenario, points_sha256=store.sha256_file(
         folder / store.POINTS_FILE), version=sim.__version__, **estimation)
+    written += ["allocation.csv", store.POINTS_FILE]
+    if res.rules_response is not None:  # a later round's curves: keep the first round's for the simple rules
+        res.rules_response.points.to_parquet(folder / store.RULES_POINTS_FILE, index=False)
+        first = {**estimation, "round_": 0,
+                 "radius": float(res.rounds["radius"].iloc[0]) if len(res.rounds) else None}
+        rec["rules"] = {**store.estimation_record(res.rules_response, res.scenario, points_sha256=store.sha256_file(
+            folder / store.RULES_POINTS_FILE), version=sim.__version__, **first),
+            "points_file": store.RULES_POINTS_FILE}
+        written.append(store.RULES_POINTS_FILE)
     (folder / store.ESTIMATION_FILE).write_text(json.dumps(rec, indent=1, allow_nan=True))
-    written += ["allocation.csv", store.POINTS_FILE, store.ESTIMATION_FILE]
+    written.append(store.ESTIMATION_FILE)
     if res.validated:
         res.validation.to_csv(folder / "validation.csv", index=False)
         written.append("validation.csv")
@@ -520,7 +529,7 @@ def optimise_cmd(
             progress(f"re-solving from the curves stored in {curves} (no estimation)")
             res = resolve(sc, stored.response, budget, **constraints, radius=radius, validation_replications=vr,
                           seed=seed, workers=workers, validate_result=validate, budget_cap=budget_cap,
-                          hold_flat=hold_flat, original_spends=stored.original_spends,
+                          hold_flat=hold_flat, original_spends=stored.original_spends, rules_response=stored.rules,
                           progress=progress, run_progress=run_progress)
             estimation = {"replications": replications, "seed": int(stored.record["seed"]), "fit": fit,
                           "round_": int(stored.record["round"]), "original_spends": stored.original_spends,

@@ -190,6 +190,9 @@ class OptimisationResult:
     curves_source: str = "estimated"
     recommended: str = "optimised"
     candidates: dict[str, sim.Scenario] = field(default_factory=dict)
+    #: the first round's estimation, around the current programme: what the simple rules (equal split,
+    #: proportional split) are built from; None when it is ``response`` itself
+    rules_response: ResponseData | None = None
 
     @property
     def recommendation(self) -> sim.Scenario:
@@ -745,6 +748,7 @@ def optimise(
         accepted_any=any(r["accepted"] for r in rows) if validate_result else None,
         seconds=time.perf_counter() - t0, notes=tuple(notes), validated=validate_result,
         recommended=recommended, candidates=candidates,
+        rules_response=first[1] if first is not None and first[1] is not rd else None,
     )
 
 
@@ -850,6 +854,7 @@ def resolve(
     budget_cap: bool = True,
     hold_flat: bool = False,
     original_spends: dict[str, float] | None = None,
+    rules_response: ResponseData | None = None,
     progress: Callable[[str], None] | None = None,
     run_progress: RunProgress | None = None,
 ) -> OptimisationResult:
@@ -860,6 +865,8 @@ def resolve(
     validation (``current`` is ``scenario``, fresh seeds under ``seed``), or not at all with
     ``validate_result=False``, in which case no simulation runs.  Arguments as in :func:`optimise`;
     ``radius`` (default None: the whole simulated range) keeps each cell near the centre.
+    ``rules_response``: the first round's curves, around the current programme, which the simple rules are
+    built from when ``response`` is a later round's (None: ``response``).
 
     Raises:
         InfeasibleAllocation: the constraints cannot hold together (before any simulation).
@@ -882,8 +889,9 @@ def resolve(
     if validate_result:
         val, per, candidates = _final_validation(scenario, opt, rd, budget, replications=validation_replications,
                                                  seed=seed, workers=workers, compare=compare, say=say,
-                                                 run_progress=run_progress,
-                                                 cap=budget + other_spend(rd) if budget_cap else None)
+                                                 run_progress=run_progress, rules_rd=rules_response,
+                                                 cap=budget + other_spend(rules_response or rd) if budget_cap
+                                                 else None)
         realised, ci = _realised(val, "optimised", objective, "current")
         accepted: bool | None = realised > 0
     else:
@@ -901,7 +909,7 @@ def resolve(
         scenario=scenario, optimised=opt, overrides=settings_of(opt, rd),
         original_spends=original_spends if original_spends is not None else rd.current_spends(),
         accepted_any=accepted, seconds=time.perf_counter() - t0, notes=tuple(notes), validated=validate_result,
-        curves_source="stored", recommended=recommended, candidates=candidates,
+        curves_source="stored", recommended=recommended, candidates=candidates, rules_response=rules_response,
     )
 
 
