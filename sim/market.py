@@ -388,6 +388,7 @@ class Outcome:
     initial_rows: np.ndarray  # pursuer rows before any rule (for the log)
     resolution_names: tuple[str, ...]
     teams: Teams | None = None  # the month's partner teams (the collaboration programme), None when off
+    contestant_row: np.ndarray | None = None  # vendor row that contested the deal (won or lost), -1 if none
 
 
 def resolve(model: ChannelModel, batch: PursuitBatch, rng: np.random.Generator) -> Outcome:
@@ -492,6 +493,7 @@ def resolve(model: ChannelModel, batch: PursuitBatch, rng: np.random.Generator) 
         initial_rows=initial_rows,
         resolution_names=names,
         teams=teams,
+        contestant_row=winner,
     )
 
 
@@ -562,7 +564,38 @@ def round(model: ChannelModel) -> Outcome:  # noqa: A001 - the market round
         led.conflicts_by_resolution[name] = led.conflicts_by_resolution.get(name, 0) + int(
             (out.resolution == j).sum()
         )
+    if model.deal_log is not None and m >= sc.time.warmup_months:
+        record_deals(model, out)
     return out
+
+
+def record_deals(model: ChannelModel, out: Outcome) -> None:
+    """Append the month's deals to ``model.deal_log`` (the opt-in deal log, reported months only).
+
+    One row per opportunity a vendor channel contested: won (it became the vendor's customer
+    through that channel) or lost to a competing vendor.  The value is the account's first-year
+    value at the month's prices (what :meth:`ChannelModel.book` books for a new customer); a team's
+    deal is one row under its lead partner.  Reads the outcome only: no draw, no state change.
+    """
+    b = out.batch
+    row = out.contestant_row
+    done = np.flatnonzero(row >= 0)
+    r = row[done]
+    won = out.winner_row[done] >= 0
+    partner = np.where(b.kind[r] == PARTNER_CH, b.partner[r], -1)
+    model.deal_log.append(
+        {
+            "month": np.full(done.size, model.month - model.config.time.warmup_months + 1, dtype=np.int32),
+            "account": b.opp_account[done].astype(np.int64),
+            "territory": b.opp_territory[done].astype(np.int32),
+            "segment": b.opp_segment[done].astype(np.int8),
+            "channel": b.kind[r].astype(np.int8),
+            "partner": partner.astype(np.int64),
+            "value": model.customers.value[b.opp_account[done]] * model.config.market.price_index,
+            "registered": np.where(won, out.registered[done], b.registered_row[done] == r),
+            "won": won,
+        }
+    )
 
 
 def _book_new(model: ChannelModel, batch: PursuitBatch, out: Outcome, won: np.ndarray, acc: np.ndarray,

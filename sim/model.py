@@ -118,6 +118,9 @@ class ChannelModel(mesa.Model):
             lag, certification slots, horizon) must agree between the two.
         **overrides: scenario fields by path with double underscores, e.g.
             ``incentives__mdf__scale=1.5``, so that Mesa's ``batch_run`` can sweep them.
+        record_deals: keep a log of every deal of the reported months and of each month's payouts
+            by lever and partner (``deal_log``, ``payout_log``; what a PRM export is made from).  It
+            reads the month's outcome only: the run's draws and KPIs are the same with it on or off.
 
     Attributes:
         config: the resolved scenario (Mesa's own ``Model.scenario`` is left alone).
@@ -128,6 +131,10 @@ class ChannelModel(mesa.Model):
         datacollector: Mesa ``DataCollector`` with one model reporter per KPI.
         collect_warmup: whether the warm-up months' KPIs are collected too (True; :func:`sim.run`
             turns it off, as its result reports the months after the warm-up only).
+        deal_log: with ``record_deals=True``, the reported months' deals (one dict of arrays a month,
+            :func:`sim.market.record_deals`); ``None`` when off.
+        payout_log: with ``record_deals=True``, each reported month's payouts by lever and partner
+            (``{lever: per-partner array}``); ``None`` when off.
     """
 
     def __init__(
@@ -137,6 +144,7 @@ class ChannelModel(mesa.Model):
         rng: int | np.random.Generator | np.random.SeedSequence | None = None,
         policies: Policies | None = None,
         warmup: Scenario | None = None,
+        record_deals: bool = False,
         **overrides: Any,
     ):
         scenario = scenario if scenario is not None else Scenario()
@@ -171,6 +179,8 @@ class ChannelModel(mesa.Model):
         self.conflict_log: list[dict[str, np.ndarray]] = []
         self.migrations: list[tuple[int, int, int, int]] = []
         self.panel: list[dict[str, np.ndarray]] = []
+        self.deal_log: list[dict[str, np.ndarray]] | None = [] if record_deals else None
+        self.payout_log: list[dict[str, np.ndarray]] | None = [] if record_deals else None
         self.mdf_window = np.zeros((12, 2))  # claimed, expired for the last 12 months
         self.renew_window = np.zeros((12, 2))  # renewed, due for the last 12 months
         self.direct_targets = np.zeros(0, dtype=np.int64)  # accounts direct sales prospected this month
@@ -791,6 +801,9 @@ class ChannelModel(mesa.Model):
         if m >= self.config.time.warmup_months:
             self.panel.append(economics.panel_rows(self))
             market.log_conflicts(self, outcome)
+            if self.payout_log is not None:
+                self.payout_log.append({name: paid.copy() for name, paid in self.paid_by_lever.items()
+                                        if isinstance(paid, np.ndarray)})
 
     # ------------------------------------------------------------------ Mesa glue
     def register_agent(self, agent) -> None:  # keep an index -> agent map for exits

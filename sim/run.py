@@ -26,6 +26,15 @@ class RunResult:
         partners: one row per partner and reported month.
         conflicts: the conflict log, one row per conflict.
         migrations: tier migrations (month, partner_id, from_tier, to_tier).
+        deals: with ``record_deals=True``, one row per deal a vendor channel contested in the
+            reported months (month, account, territory, segment, channel, partner_id, value,
+            registered, won); ``None`` otherwise.
+        payouts: with ``record_deals=True``, one row per month, partner and lever paid (month,
+            partner_id, lever, amount; non-zero amounts only); ``None`` otherwise.
+        accounts: with ``record_deals=True``, every account at the end of the run (account,
+            territory, segment, value, state, channel, partner_id); ``None`` otherwise.
+        coverage: with ``record_deals=True``, every partner's coverage: one row per partner,
+            territory and segment it covers (partner_id, territory, segment); ``None`` otherwise.
     """
 
     scenario: Scenario
@@ -34,6 +43,10 @@ class RunResult:
     partners: pd.DataFrame
     conflicts: pd.DataFrame
     migrations: pd.DataFrame
+    deals: pd.DataFrame | None = None
+    payouts: pd.DataFrame | None = None
+    accounts: pd.DataFrame | None = None
+    coverage: pd.DataFrame | None = None
 
     def summary(self) -> dict[str, float]:
         """Headline KPIs over the reported months: totals for flows, means for levels."""
@@ -190,6 +203,7 @@ def run(
     months: int | None = None,
     policies: Policies | None = None,
     warmup: Scenario | WarmStart | None = None,
+    record_deals: bool = False,
 ) -> RunResult:
     """Simulate ``scenario`` with ``seed`` and return its KPIs, partner panel and conflict log.
 
@@ -204,6 +218,9 @@ def run(
             seed share their warm-up exactly (see :class:`ChannelModel`).  A :class:`WarmStart`
             from :func:`warm_up` (same seed) gives the same result without simulating the
             warm-up again.
+        record_deals: also log every deal, payout, account and partner's coverage (the result's
+            ``deals``, ``payouts``, ``accounts`` and ``coverage``; what :func:`experiments.prm.export_run`
+            makes a PRM export of).  The run's KPIs and frames are the same with it on or off.
     """
     scenario = scenario if scenario is not None else Scenario()
     if months is not None:
@@ -212,8 +229,10 @@ def run(
             warmup = warmup.with_overrides({"time.months": months})
     if isinstance(warmup, WarmStart):
         model = warmup.start(scenario, seed, policies)
+        if record_deals:  # the warm-up months are not logged, so the log starts here
+            model.deal_log, model.payout_log = [], []
     else:
-        model = ChannelModel(scenario, rng=seed, policies=policies, warmup=warmup)
+        model = ChannelModel(scenario, rng=seed, policies=policies, warmup=warmup, record_deals=record_deals)
         model.collect_warmup = False  # the result reports the months after the warm-up only
     model.run()
     return collect(model)
@@ -236,7 +255,54 @@ def collect(model: ChannelModel) -> RunResult:
         partners=partner_frame(model),
         conflicts=conflict_frame(model),
         migrations=migration_frame(model),
+        **(recorded_frames(model) if model.deal_log is not None else {}),
     )
+
+
+def recorded_frames(model: ChannelModel) -> dict[str, pd.DataFrame]:
+    """The deal log, payouts, accounts and coverage of a model run with ``record_deals=True``."""
+    from .customers import STATE_NAMES
+
+    deal_cols = ["month", "account", "territory", "segment", "channel", "partner_id", "value", "registered", "won"]
+    logs = model.deal_log
+    if logs:
+        cols = {k: np.concatenate([log[k] for log in logs]) for k in logs[0]}
+        cols["partner_id"] = cols.pop("partner")
+        deals = pd.DataFrame(cols)
+        deals["segment"] = pd.Categorical.from_codes(deals["segment"], categories=list(SEGMENTS))
+        deals["channel"] = pd.Categorical.from_codes(deals["channel"], categories=list(CHANNEL_NAMES))
+        deals = deals[deal_cols]
+    else:
+        deals = pd.DataFrame(columns=deal_cols)
+    rows = []
+    for i, month in enumerate(model.payout_log):
+        for lever, paid in month.items():
+            ids = np.flatnonzero(paid != 0)
+            rows.append(pd.DataFrame({"month": np.full(ids.size, i + 1, dtype=np.int32), "partner_id": ids,
+                                      "lever": lever, "amount": paid[ids]}))
+    payouts = (pd.concat(rows, ignore_index=True) if rows
+               else pd.DataFrame(columns=["month", "partner_id", "lever", "amount"]))
+    payouts = payouts.sort_values(["month", "partner_id", "lever"], kind="stable").reset_index(drop=True)
+    cu = model.customers
+    accounts = pd.DataFrame(
+        {
+            "account": np.arange(cu.n),
+            "territory": cu.territory.astype(np.int32),
+            "segment": pd.Categorical.from_codes(cu.segment, categories=list(SEGMENTS)),
+            "value": cu.value * model.config.market.price_index,
+            "state": pd.Categorical.from_codes(cu.state, categories=list(STATE_NAMES)),
+            "channel": pd.Categorical.from_codes(cu.channel.astype(np.int64), categories=list(CHANNEL_NAMES)),
+            "partner_id": cu.partner.astype(np.int64),
+        }
+    )
+    coverage = pd.DataFrame(
+        {
+            "partner_id": model.edge_partner,
+            "territory": model.edge_cell // 3,
+            "segment": pd.Categorical.from_codes(model.edge_cell % 3, categories=list(SEGMENTS)),
+        }
+    ).sort_values(["partner_id", "territory", "segment"], kind="stable").reset_index(drop=True)
+    return {"deals": deals, "payouts": payouts, "accounts": accounts, "coverage": coverage}
 
 
 def partner_frame(model: ChannelModel) -> pd.DataFrame:
