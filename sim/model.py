@@ -201,7 +201,6 @@ class ChannelModel(mesa.Model):
         self._init_customers()
         self.datacollector = _KPICollector(model_reporters=reporters.model_reporters(scenario))
         self.collect_warmup = True
-        self.scratch = market.Scratch()  # work arrays of the market round, kept from month to month
 
     # ------------------------------------------------------------------ set-up
     def _setup_tables(self) -> None:
@@ -585,20 +584,26 @@ class ChannelModel(mesa.Model):
     def _refresh_capability(self) -> None:
         self.contest_capability = self.partners.contest_capability(self.capability_weights)
 
-    def service_level(self, accounts: np.ndarray) -> np.ndarray:
-        """Service level each account gets from the channel (and partner) serving it."""
+    def service_table(self) -> np.ndarray:
+        """Service levels by serving code (one look-up per account).
+
+        Each partner's level, then by channel code ch + n + 1 (none, -, direct, digital), then that of
+        partner -1 (the last entry).
+        """
         mk = self.config.market
-        cu = self.customers
-        ch = cu.channel[accounts]
-        n = self.partners.n
-        # One table: each partner's level, then by channel code ch + 1 (none, -, direct, digital),
-        # then the level of partner -1 (the last entry) -- one look-up per account.
-        table = np.concatenate([
+        return np.concatenate([
             mk.service_floor + mk.service_slope * self.partners.cap[:, CAP["service"]],
             [0.5, 0.0, self.config.direct.service, self.config.digital.service, 0.5],
         ])
+
+    def service_level(self, accounts: np.ndarray) -> np.ndarray:
+        """Service level each account gets from the channel (and partner) serving it."""
+        cu = self.customers
+        ch = cu.channel[accounts]
+        n = self.partners.n
+        # One look-up per account in the table of levels by serving code.
         code = np.where(ch == PARTNER_CH, cu.partner[accounts], ch.astype(np.int32) + np.int32(n + 1))
-        return table[code]
+        return self.service_table()[code]
 
     def competitor_response(self) -> float:
         """Extra contest utility of competing vendors as the vendor's market share rises above the reference.
