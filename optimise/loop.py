@@ -477,8 +477,12 @@ def design_notes(rd: ResponseData) -> list[str]:
         if grown:
             text += ": " + ", ".join(f"{c} {n}" for c, n in sorted(grown.items()))
         if seq["undecided"]:
-            text += (f"; still undecided at {seq['max_replications']} replications: {', '.join(seq['undecided'])} "
-                     "(their curves are noise at this precision: --hold-flat keeps flat ones at today's spend)")
+            futile = set(seq.get("futile", ()))
+            text += (f"; still undecided: {', '.join(seq['undecided'])} (their curves are noise at this precision: "
+                     "--hold-flat keeps flat ones at today's spend)")
+            if futile:
+                text += (f"; of these, {', '.join(sorted(futile))} stopped early: at their spread not even "
+                         f"{seq['max_replications']} replications would decide a level")
         return [text]
     if d.get("design") != "joint" or not np.isfinite(d.get("lof_p", float("nan"))):
         return []

@@ -367,8 +367,10 @@ def estimate(
             After the first ``replications``, a cell whose decision is still open (:func:`undecided_levels`:
             some level's 95 % CI of the net-profit increment contains zero and is wider than ``roi_precision``
             x the level's change of spend) gets more replications, doubling, up to ``max_replications``; cells
-            whose levels are decided stop.  Every added replication ``r`` uses the same seed for the centre
-            and every level of the cell (common random numbers, as before).
+            whose levels are decided stop, and so do cells none of whose open levels could be decided within
+            ``max_replications`` at the spread seen so far (:func:`replications_to_decide`: ``futile``).  Every
+            added replication ``r`` uses the same seed for the centre and every level of the cell (common
+            random numbers, as before).
         roi_precision: the half-width of the net-profit CI, as a share of the level's change of spend (a
             return-on-spend precision), below which a level counts as decided.
     """
@@ -433,6 +435,7 @@ def estimate(
         stages.append({"cells": sorted(want), "replications": max(want.values(), default=0), "runs": len(tasks)})
 
     run_stage({spec.cell: replications for spec in specs})
+    futile: set[str] = set()
     while True:
         more = {}
         for spec in specs:
@@ -443,8 +446,13 @@ def estimate(
                      for m in levels[spec.cell] if not is_centre(spec, m)}
             d_spend = {m: [rows.get((spec.cell, m, r), base_rows[r])[f"spend::{spec.cell}"]
                            - base_rows[r][f"spend::{spec.cell}"] for r in range(n)] for m in d_net}
-            if undecided_levels(d_net, d_spend, roi_precision):
+            open_levels = undecided_levels(d_net, d_spend, roi_precision)
+            if not open_levels:
+                continue
+            if any(replications_to_decide(d_net[m], d_spend[m], roi_precision) <= r_max for m in open_levels):
                 more[spec.cell] = min(2 * n, r_max)
+            else:
+                futile.add(spec.cell)  # not even r_max replications would decide a level: stop spending runs on it
         if not more:
             break
         run_stage(more)
@@ -520,7 +528,8 @@ def estimate(
         diagnostics=({} if r_max == replications else {"sequential": {
             "replications": int(replications), "max_replications": int(r_max), "roi_precision": float(roi_precision),
             "per_cell": {c: int(n) for c, n in n_reps.items()},
-            "undecided": [c for c in n_reps if n_reps[c] >= r_max and _cell_undecided(runs, c, roi_precision)],
+            "undecided": [c for c in n_reps if _cell_undecided(runs, c, roi_precision)],
+            "futile": sorted(futile),
             "stages": stages}}),
     )
 
@@ -546,6 +555,24 @@ def undecided_levels(d_net: dict[float, Sequence[float]], d_spend: dict[float, S
         if mean - half <= 0 <= mean + half and half > roi_precision * ds:
             out.append(m)
     return out
+
+
+def replications_to_decide(d_net: Sequence[float], d_spend: Sequence[float], roi_precision: float) -> float:
+    """About how many replications would decide a level, at the spread seen so far.
+
+    The interval's half-width shrinks as ``1/sqrt(n)``: it must fall to the larger of ``|mean|`` (the
+    sign is then known) and ``roi_precision`` x the mean absolute change of spend, so
+    ``n x (half-width / that)^2``; infinite when both are zero.
+    """
+    x = np.asarray(d_net, dtype=float)
+    n = x.size
+    if n < 2:
+        return float(n)
+    half = _t(n) * float(np.std(x, ddof=1)) / np.sqrt(n)
+    target = max(abs(float(np.mean(x))), roi_precision * float(np.mean(np.abs(np.asarray(d_spend, dtype=float)))))
+    if half <= target:
+        return float(n)
+    return float("inf") if target <= 0 else n * (half / target) ** 2
 
 
 def _cell_undecided(runs: pd.DataFrame, cell: str, roi_precision: float) -> bool:
@@ -593,4 +620,5 @@ def fit_cell(spec: CellSpec, agg: pd.DataFrame, per_rep: Sequence[np.ndarray], *
 
 __all__ = ["DEFAULT_LEVERS", "DEFAULT_MULTIPLIERS", "DEFAULT_ROI_PRECISION", "ESTIMATION_KEY", "LEVERS",
            "VALIDATION_KEY", "CellSpec", "ResponseData", "cell_spec", "concave_fit", "estimate", "fit_cell",
-           "parse_cells", "shape_of", "spend_column", "undecided_levels", "upper_concave_envelope"]
+           "parse_cells", "replications_to_decide", "shape_of", "spend_column", "undecided_levels",
+           "upper_concave_envelope"]

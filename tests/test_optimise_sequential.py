@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import sim
-from optimise.response import estimate, undecided_levels
+from optimise.response import estimate, replications_to_decide, undecided_levels
 
 TINY = {"market.n_accounts": 2_000, "partners.n_initial": 30, "time.months": 6, "time.warmup_months": 3}
 CELLS = [("all", "discount"), ("gold", "rebate")]
@@ -25,6 +26,28 @@ def test_a_level_is_decided_by_its_sign_or_by_its_precision():
     assert undecided_levels({1.0: [-50.0, 60.0]}, {1.0: [0.0, 0.0]}, 0.1) == []
     # one replication has no interval: left to the next stage's check
     assert undecided_levels({1.0: [5.0]}, {1.0: [100.0]}, 0.1) == []
+
+
+def test_replications_to_decide_follow_the_square_root_law():
+    spend = [100.0] * 4
+    noisy = [-50.0, 60.0, -40.0, 45.0]  # mean 3.75, half-width about 81
+    n = replications_to_decide(noisy, spend, 0.1)
+    half = 3.182446305284263 * np.std(noisy, ddof=1) / 2.0  # t(0.975, 3) x sd / sqrt(4)
+    assert n == pytest.approx(4 * (half / 10.0) ** 2)  # the precision target 0.1 x 100 beats |mean| 3.75
+    assert replications_to_decide([950.0, 1060.0, 960.0, 1045.0], spend, 0.1) == 4  # decided already
+    assert replications_to_decide([-1.0, 1.0, -1.0, 1.0], [0.0] * 4, 0.1) == float("inf")  # mean 0, no spend change
+
+
+def test_a_cell_no_affordable_replications_can_decide_stops_early(scenario, monkeypatch):
+    # Every open level would need more than the maximum: no replication is added, and the cells are named.
+    import optimise.response
+
+    monkeypatch.setattr(optimise.response, "replications_to_decide", lambda *a: float("inf"))
+    seq = estimate(scenario, CELLS, multipliers=LEVELS, replications=2, seed=4, workers=1, max_replications=8,
+                   roi_precision=1e-9)
+    info = seq.diagnostics["sequential"]
+    assert set(info["per_cell"].values()) == {2} and len(info["stages"]) == 1
+    assert info["futile"] and set(info["futile"]) <= set(info["undecided"])
 
 
 def _points(rd, cells=None) -> pd.DataFrame:
@@ -46,9 +69,13 @@ def test_without_a_larger_maximum_the_estimation_is_unchanged(scenario):
     assert plain.n_runs == same.n_runs and "sequential" not in same.diagnostics
 
 
-def test_added_replications_are_those_of_a_larger_plain_estimation(scenario):
-    # A precision no level can reach in 4 replications: every cell with a spend change grows to the maximum,
-    # and, with the same seeds for replication r, its points are those of a plain estimation with 4.
+def test_added_replications_are_those_of_a_larger_plain_estimation(scenario, monkeypatch):
+    # A precision no level can reach in 4 replications, and no early stop (every open level counted as decidable:
+    # the futility rule has its own test): every cell with an open level grows to the maximum, and, with the same
+    # seeds for replication r, its points are those of a plain estimation with 4.
+    import optimise.response
+
+    monkeypatch.setattr(optimise.response, "replications_to_decide", lambda *a: 0.0)
     seq = estimate(scenario, CELLS, multipliers=LEVELS, replications=2, seed=4, workers=1, max_replications=4,
                    roi_precision=1e-9)
     plain4 = estimate(scenario, CELLS, multipliers=LEVELS, replications=4, seed=4, workers=1)
