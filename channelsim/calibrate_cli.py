@@ -41,7 +41,7 @@ def fitted_yaml(base_ref: str, name: str, overrides: dict[str, float], data_dir:
     doc: dict[str, Any] = {"extends": base_ref, "name": f"{name}_calibrated",
                            "description": f"{name} calibrated to the PRM export {data_dir} by channelsim calibrate "
                                           "(fitted parameters only; the rest as in the base)."}
-    doc.update(nested({k: round(float(v), 6) for k, v in overrides.items()}))
+    doc.update(nested(overrides))
     return ("# Written by channelsim calibrate: the base scenario with the parameters the data identify.\n"
             + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
 
@@ -58,7 +58,7 @@ def calibrate_cmd(
     generations: Annotated[int, typer.Option("--generations", help="Most ABC-SMC generations.")] = 6,
     replications: Annotated[int, typer.Option("--replications", help="Runs per candidate (the same seeds for "
                                               "every candidate).")] = 1,
-    pilot: Annotated[int, typer.Option("--pilot", help="Runs at the base for the moments' scale.")] = 8,
+    pilot: Annotated[int, typer.Option("--pilot", help="Runs at the base for the moments' scale.")] = 12,
     draws: Annotated[int, typer.Option("--draws", help="Posterior draws for the holdout forecast.")] = 20,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=64, help="Local processes (1: this "
                                          "process).")] = 1,
@@ -74,7 +74,7 @@ def calibrate_cmd(
     import sim
     from experiments.calibration import NOT_CALIBRATED, CalibrationError, Settings, calibrate, check_history
     from experiments.io import atomic_write_text, json_safe
-    from experiments.prm import read_export
+    from experiments.prm import PRMError, read_export
 
     from .calibrate_report import calibrate_report
     from .cli import InputError, _console, _user_errors, build_scenario, check_out, staged_dir
@@ -89,7 +89,10 @@ def calibrate_cmd(
             raise InputError(f"--dask {dask} with --workers {workers}: allowed: one of the two (the Dask cluster "
                              "sets its own workers)")
         base, base_path = build_scenario(scenario, sets or [])
-        observed = read_export(data_dir, tier_names=base.tier_names)
+        try:
+            observed = read_export(data_dir, tier_names=base.tier_names)
+        except PRMError as e:
+            raise InputError(str(e)) from None
         try:
             check_history(observed, settings)
         except CalibrationError as e:
@@ -102,10 +105,11 @@ def calibrate_cmd(
         fit = calibrate(observed, base, settings, workers=workers, dask=dask, db_dir=db,
                         log=lambda s: typer.echo(s, err=True))
         shutil.rmtree(db, ignore_errors=True)
-        overrides = {**(_sets(sets) if sets else {}), **fit.overrides}
+        fitted_values = {k: round(float(v), 6) for k, v in fit.overrides.items()}  # as fitted.yaml writes them
+        overrides = {**(_sets(sets) if sets else {}), **fitted_values}
         atomic_write_text(tmp / "fitted.yaml", fitted_yaml(base_ref, str(base.name), overrides, data_dir))
         payload = {"data": str(data_dir), "scenario": str(base.name), "extends": base_ref,
-                   "parameters": fit.parameters.to_dict(orient="records"), "overrides": fit.overrides,
+                   "parameters": fit.parameters.to_dict(orient="records"), "overrides": fitted_values,
                    "not_calibrated": NOT_CALIBRATED, "info": fit.info, "channelsim_version": sim.__version__}
         atomic_write_text(tmp / "fitted.json", json.dumps(json_safe(payload), indent=2, allow_nan=False) + "\n")
         for fname, df in (("parameters.csv", fit.parameters), ("moments.csv", fit.moments),
