@@ -320,17 +320,19 @@ def _console(stderr: bool = False) -> Console:
 
 
 def run_replications(scenario: sim.Scenario, seed: int, replications: int, workers: int | None = 1,
-                     progress: bool = False) -> dict[str, pd.DataFrame]:
+                     progress: bool = False, initial: sim.InitialState | None = None) -> dict[str, pd.DataFrame]:
     """Run ``scenario`` ``replications`` times with :func:`experiments.replicate`.
 
-    Replication r uses ``sim.seed_sequence(seed, r)``, whatever ``workers``.
+    Replication r uses ``sim.seed_sequence(seed, r)``, whatever ``workers``; every replication
+    starts from ``initial`` (the state of month 0 from the scenario's data folder) when given.
 
     Returns:
         ``kpis``, ``partners``, ``conflicts``, ``migrations``: frames with a ``replication`` column first.
     """
     from experiments.replication import replicate
 
-    return replicate(scenario, replications, seed=seed, workers=workers, progress=progress).frames()
+    return replicate(scenario, replications, seed=seed, workers=workers, progress=progress,
+                     initial=initial).frames()
 
 
 def run_summary(
@@ -358,10 +360,10 @@ def run_summary(
 
 
 def _simulate(scenario: sim.Scenario, seed: int, replications: int, workers: int | None = 1,
-              progress: bool = False) -> dict[str, pd.DataFrame]:
+              progress: bool = False, initial: sim.InitialState | None = None) -> dict[str, pd.DataFrame]:
     """:func:`run_replications`, with the model's refusal of values it cannot compute as an :class:`InputError`."""
     try:
-        return run_replications(scenario, seed, replications, workers, progress)
+        return run_replications(scenario, seed, replications, workers, progress, initial)
     except ScenarioError:
         raise
     except (MemoryError, OverflowError, FloatingPointError, ValueError) as err:
@@ -418,12 +420,15 @@ def run_cmd(
             raise ScenarioError("command line", [("--workers", workers, "an integer from 1 to 256")])
         check_out(out, force)
         sc, source = build_scenario(scenario, sets, months)
+        from experiments.initial import with_data
+
+        sc, initial = with_data(sc, source=source)  # the data folder's month 0 (read once) and the sizes it gives
     err = _console(stderr=True)
     with _user_errors(), staged_dir(out, force) as tmp:  # the folder is checked and reserved before the runs
         err.print(f"running {sc.name}: {replications} replication(s) of {sc.time.months} months "
                   f"(+{sc.time.warmup_months} warm-up), seed {seed}")
         n_workers = workers if workers is not None else (None if replications >= 4 else 1)
-        frames = _simulate(sc, seed, replications, n_workers, progress=sys.stderr.isatty())
+        frames = _simulate(sc, seed, replications, n_workers, progress=sys.stderr.isatty(), initial=initial)
         headlines = replication_headlines(frames["kpis"])
         summary = run_summary(headlines, sc, seed=seed, source=source, overrides=sets)
         extra = {"seed": seed, "replications": replications, "seeds": summary["seeds"], "source": str(source),

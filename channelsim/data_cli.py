@@ -11,10 +11,25 @@ from __future__ import annotations
 
 import json
 import re
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+
+def _complete_scenario(incomplete: str) -> list[str]:
+    """Shell completion of the scenario argument (``channelsim.cli.complete_scenario``, imported when asked)."""
+    from .cli import complete_scenario
+
+    return complete_scenario(incomplete)
+
+class Format(StrEnum):
+    """File format of the tables ``channelsim data export`` writes."""
+
+    csv = "csv"
+    parquet = "parquet"
+
 
 data_app = typer.Typer(name="data", help="PRM exports: check one, or make a synthetic one from a scenario.",
                        no_args_is_help=True)
@@ -87,7 +102,8 @@ def check_cmd(
 
 @data_app.command("export")
 def export_cmd(
-    scenario: Annotated[str, typer.Argument(help="Scenario file, or a name in scenarios/.")],
+    scenario: Annotated[str, typer.Argument(help="Scenario file, or a name in scenarios/.",
+                                            autocompletion=_complete_scenario)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the export to (new or empty).")],
     seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the run.")] = 0,
     months: Annotated[int | None, typer.Option("--months", help="Reported months (replaces time.months).")] = None,
@@ -95,7 +111,10 @@ def export_cmd(
                                                    "Repeatable.")] = None,
     start: Annotated[str, typer.Option("--start", help="The month (YYYY-MM) the first reported month maps to.")]
     = "2024-01",
-    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    fmt: Annotated[Format, typer.Option("--format", help="File format of the tables.")] = Format.csv,
+    manifest: Annotated[bool, typer.Option("--manifest/--no-manifest", help="Write export.yaml (vendor, "
+                                          "months, tiers); without it a reader takes the months from the deals.")]
+    = True,
     force: Annotated[bool, typer.Option("--force", help="Replace DIR if it exists and is not empty.")] = False,
 ) -> None:
     """Simulate a scenario and write its synthetic PRM export (partners, tiers, deals, payouts, accounts, ...)."""
@@ -108,8 +127,6 @@ def export_cmd(
     err = _console(stderr=True)
     with _user_errors():
         _check_counts(seed=seed, replications=1)
-        if fmt not in ("csv", "parquet"):
-            raise CliInputError(f"--format {fmt[:40]!r}: allowed: csv or parquet")
         if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", start):
             raise CliInputError(f"--start {start[:40]!r}: allowed: a month YYYY-MM, e.g. 2024-01")
         check_out(out, force)
@@ -118,7 +135,7 @@ def export_cmd(
         err.print(f"simulating {sc.name}: {sc.time.months} months (+{sc.time.warmup_months} warm-up), seed {seed}")
         result = sim.run(sc, seed, record_deals=True)
         export = export_run(result, start=start)
-        write_tables(export, tmp, format=fmt)
+        write_tables(export, tmp, format=Format(fmt).value, manifest=manifest)
     err.print(f"wrote {out}/ ({export.n_months} months, {len(export.partners)} partners, {len(export.deals)} deals, "
               f"{len(export.payouts)} payouts)")
 

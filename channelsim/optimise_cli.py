@@ -169,8 +169,17 @@ def _write_outputs(folder: Path, res, info: dict[str, Any], *, base_file: Path, 
     res.response.points.to_parquet(folder / store.POINTS_FILE, index=False)
     rec = store.estimation_record(res.response, res.scenario, points_sha256=store.sha256_file(
         folder / store.POINTS_FILE), version=sim.__version__, **estimation)
+    written += ["allocation.csv", store.POINTS_FILE]
+    if res.rules_response is not None:  # a later round's curves: keep the first round's for the simple rules
+        res.rules_response.points.to_parquet(folder / store.RULES_POINTS_FILE, index=False)
+        first = {**estimation, "round_": 0,
+                 "radius": float(res.rounds["radius"].iloc[0]) if len(res.rounds) else None}
+        rec["rules"] = {**store.estimation_record(res.rules_response, res.scenario, points_sha256=store.sha256_file(
+            folder / store.RULES_POINTS_FILE), version=sim.__version__, **first),
+            "points_file": store.RULES_POINTS_FILE}
+        written.append(store.RULES_POINTS_FILE)
     (folder / store.ESTIMATION_FILE).write_text(json.dumps(rec, indent=1, allow_nan=True))
-    written += ["allocation.csv", store.POINTS_FILE, store.ESTIMATION_FILE]
+    written.append(store.ESTIMATION_FILE)
     if res.validated:
         res.validation.to_csv(folder / "validation.csv", index=False)
         written.append("validation.csv")
@@ -351,6 +360,14 @@ def optimise_cmd(
                                                "(default 0,0.5,1,1.5,2; with --curves: the stored ones)")] = None,
     replications: Annotated[int | None, typer.Option("--replications", "-r", help="replications per level (default 8; "
                                                      "with --curves: the stored number)")] = None,
+    max_replications: Annotated[int | None, typer.Option(
+        "--max-replications", help="noise-aware estimation (--estimation cells): a cell whose levels' net-profit "
+                                   "CI still contains zero and is wider than --roi-precision x the change of spend "
+                                   "gets more replications, doubling, up to this many (default: --replications, "
+                                   "i.e. off)")] = None,
+    roi_precision: Annotated[float, typer.Option(
+        "--roi-precision", help="with --max-replications: a level is decided when its net-profit CI is within "
+                                "+- this share of its change of spend (default 0.1)")] = 0.1,
     validation_replications: Annotated[int | None, typer.Option("--validation-replications",
                                                                 help="default: --replications")] = None,
     estimation_: Annotated[Estimation, typer.Option(
@@ -417,6 +434,13 @@ def optimise_cmd(
                              "simulation; drop one of the two")
         if replications is not None and replications < 2:
             raise ValueError("--replications: at least 2")
+        if max_replications is not None and max_replications < 2:
+            raise ValueError("--max-replications: at least 2")
+        if not 0 < roi_precision <= 10:
+            raise ValueError(f"--roi-precision: a number in (0, 10], got {roi_precision:g}")
+        if max_replications is not None and estimation_ == Estimation.joint:
+            raise ValueError("--max-replications: only with --estimation cells (the joint design has "
+                             "--design-replications)")
         if validation_replications is not None and validation_replications < 2:
             raise ValueError("--validation-replications: at least 2")
         estimation_ = Estimation(estimation_).value
@@ -444,6 +468,9 @@ def optimise_cmd(
                 raise ValueError(f"--levels {levels!r}: at least two non-negative multipliers")
         asked_cells = parse_cells(cells, sc) if cells is not None else None
         if curves is not None:
+            if max_replications is not None:
+                raise ValueError("--max-replications with --curves: a re-solve from stored curves runs no estimation; "
+                                 "leave --max-replications out")
             if not default_rounds and rounds != 1:
                 raise ValueError(f"--rounds {rounds} with --curves: a re-solve from stored curves is one solve (trust-"
                                  "region rounds estimate new curves each round); leave --rounds out")
@@ -502,14 +529,15 @@ def optimise_cmd(
             progress(f"re-solving from the curves stored in {curves} (no estimation)")
             res = resolve(sc, stored.response, budget, **constraints, radius=radius, validation_replications=vr,
                           seed=seed, workers=workers, validate_result=validate, budget_cap=budget_cap,
-                          hold_flat=hold_flat, original_spends=stored.original_spends,
+                          hold_flat=hold_flat, original_spends=stored.original_spends, rules_response=stored.rules,
                           progress=progress, run_progress=run_progress)
             estimation = {"replications": replications, "seed": int(stored.record["seed"]), "fit": fit,
                           "round_": int(stored.record["round"]), "original_spends": stored.original_spends,
                           "radius": radius}
         else:
             res = optimise(sc, cell_list, budget, **constraints, rounds=rounds, radius=radius, multipliers=mults,
-                           replications=replications, validation_replications=validation_replications, seed=seed,
+                           replications=replications, max_replications=max_replications,
+                           roi_precision=roi_precision, validation_replications=validation_replications, seed=seed,
                            workers=workers, fit=fit, validate_result=validate, stability=stability and validate,
                            budget_cap=budget_cap, hold_flat=hold_flat, estimation=estimation_,
                            design_points=design_points, design_replications=design_replications,

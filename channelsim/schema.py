@@ -55,6 +55,13 @@ def markdown(scenario: sim.Scenario | None = None) -> str:
         "",
         "Rates are per month unless the unit says otherwise; money is in US dollars.",
         "",
+        "**Starting from your own programme.** `data: DIR` (short for `data: {path: DIR}`, relative to the",
+        "scenario file) names a PRM export (`docs/DATA.md`): month 0's partners, tiers, territories and accounts",
+        "are the export's instead of drawn, `market.n_accounts`, `market.n_territories` and `partners.n_initial`",
+        "come from it, and the warm-up is `data.warmup_months` (0). `data.as_of: end` starts after the export's",
+        "last month (a what-if from today), `start` at its first month (a calibration that replays the history).",
+        "What comes from the export and what is drawn: `docs/MODEL.md`, 3.1a.",
+        "",
         "**Bounds.** Every value is checked where it comes in (a file, `--set`, an experiment file, the what-if",
         "page) and `validate` accepts exactly what `run` accepts: types are strict (`true` is not a number, `\"2\"`",
         "not an integer; `1e3` is a number), numbers are finite (`.inf` and `.nan` are refused) and integers fit",
@@ -95,6 +102,9 @@ def json_schema() -> dict[str, Any]:
     listed = {k: tiers.pop(k) for k in ("type", "items") if k in tiers}
     tiers["anyOf"] = [listed, {"type": "object", "additionalProperties": listed["items"],
                                "description": "the tiers to change, by name (the others are kept)"}]
+    data = schema["properties"]["data"]
+    ref = {k: data.pop(k) for k in ("$ref", "allOf") if k in data}
+    data["anyOf"] = [ref, {"type": "string", "description": "the export's folder (short for {path: DIR})"}]
     schema["properties"]["extends"] = {
         "type": "string", "description": "the scenario this file changes: a name (baseline) or a relative path; "
                                          "its values are merged under this file's"}

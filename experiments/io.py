@@ -114,7 +114,23 @@ def load_scenario(path_or_name: PathLike, *, scenarios_dir: PathLike | None = No
     data, origin = _load_chain(path, sdir, stack=(), referenced=referenced)
     if "name" not in data:
         data["name"] = path.stem
-    return validate_scenario(data, path, origin)
+    scenario = validate_scenario(data, path, origin)
+    if scenario.data.path:
+        scenario = _resolve_data(scenario, _origin_of("data.path", origin) or path)
+    return scenario
+
+
+def _resolve_data(scenario: Scenario, path: Path) -> Scenario:
+    """``data.path`` made absolute (relative to the file ``path`` that sets it) once it is known to be a folder."""
+    raw = scenario.data.path
+    folder = Path(raw).expanduser()
+    if not folder.is_absolute():
+        folder = path.resolve().parent / folder
+    if not folder.is_dir():
+        what = "does not exist" if not folder.exists() else "is not a folder"
+        raise ScenarioError(str(path), [("data.path", raw, f"{folder} {what}; allowed: a folder holding a PRM "
+                                         "export (docs/DATA.md), relative to this scenario file")])
+    return scenario.model_copy(update={"data": scenario.data.model_copy(update={"path": str(folder)})})
 
 
 def validate_scenario(data: dict[str, Any], path: PathLike, origin: dict[str, Path] | None = None) -> Scenario:

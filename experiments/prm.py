@@ -38,9 +38,10 @@ import pandas as pd
 from sim.errors import InputError
 from sim.scenario import CHANNELS, PARTNER_TYPES, SEGMENTS, Scenario
 
-#: Incentive levers a payout may name (``sim/policies/levers.py``).
+#: Incentive levers a payout may name (``sim/policies/levers.py``; ``intervention`` is the early-intervention
+#: policy's spend, ``sim/policies/intervention.py``).
 LEVERS: tuple[str, ...] = ("discount", "spiff", "rebate", "mdf", "training", "recognition", "relationship",
-                           "improvement", "collaboration")
+                           "improvement", "collaboration", "intervention")
 EXIT_REASONS: tuple[str, ...] = ("partner_choice", "failed_improvement_plan", "other")
 OUTCOMES: tuple[str, ...] = ("won", "lost")
 ACCOUNT_STATUSES: tuple[str, ...] = ("prospect", "customer", "competitor", "churned")
@@ -79,8 +80,8 @@ class PRMError(InputError):
         lines = [f"{_clip(self.source, 300)}: this PRM export cannot be used ({n} problem{'s' * (n != 1)}; "
                  "rows are counted as a spreadsheet shows them, the header being row 1):"]
         for where, value, allowed in problems[:MAX_PROBLEMS]:
-            shown = "" if value is _NO_VALUE else f" value {_show(value)}"
-            lines.append(f"  - {_clip(str(where), 200)}:{shown} -> {_clip(str(allowed), 600)}")
+            shown = "" if value is _NO_VALUE else f" value {_show(value)} ->"
+            lines.append(f"  - {_clip(str(where), 200)}:{shown} {_clip(str(allowed), 600)}")
         if self.more:
             lines.append(f"  - ... and {self.more} more problem(s)")
         lines.append("Nothing was read; fix the export and check it again with `channelsim data check`.")
@@ -374,8 +375,13 @@ def _csv_text(df: pd.DataFrame) -> str:
     return out.to_csv(index=False, lineterminator="\n")
 
 
-def write_tables(export: PRMExport, folder: str | os.PathLike[str], *, format: str = "csv") -> None:  # noqa: A002
-    """Write the export's tables and manifest into the existing folder ``folder`` (see :func:`write_export`)."""
+def write_tables(export: PRMExport, folder: str | os.PathLike[str], *, format: str = "csv",  # noqa: A002
+                 manifest: bool = True) -> None:
+    """Write the export's tables (and its manifest, unless ``manifest`` is False) into the existing ``folder``.
+
+    Not atomic by itself: :func:`write_export` and ``channelsim data export`` write into a staging folder.
+    Without the manifest a reader takes the history's months from the deals and the baseline's tiers.
+    """
     import yaml
 
     if format not in ("csv", "parquet"):
@@ -389,11 +395,12 @@ def write_tables(export: PRMExport, folder: str | os.PathLike[str], *, format: s
             (folder / f"{name}.csv").write_text(_csv_text(df), encoding="utf-8")
         else:
             df.to_parquet(folder / f"{name}.parquet", index=False)
-    (folder / MANIFEST).write_text(yaml.safe_dump(export.manifest(), sort_keys=False), encoding="utf-8")
+    if manifest:
+        (folder / MANIFEST).write_text(yaml.safe_dump(export.manifest(), sort_keys=False), encoding="utf-8")
 
 
 def write_export(export: PRMExport, path: str | os.PathLike[str], *, format: str = "csv",  # noqa: A002
-                 overwrite: bool = False) -> Path:
+                 overwrite: bool = False, manifest: bool = True) -> Path:
     """Write ``export`` to the folder ``path`` atomically: into a temporary sibling folder, then renamed.
 
     Args:
@@ -401,6 +408,7 @@ def write_export(export: PRMExport, path: str | os.PathLike[str], *, format: str
         path: the folder to create (it must not exist, or be empty, unless ``overwrite``).
         format: ``csv`` or ``parquet``.
         overwrite: replace an existing folder.
+        manifest: also write ``export.yaml``.
 
     Returns:
         The folder written.  On any error nothing is left behind and an existing folder is unchanged.
@@ -414,7 +422,7 @@ def write_export(export: PRMExport, path: str | os.PathLike[str], *, format: str
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
     old = None
     try:
-        write_tables(export, tmp, format=format)
+        write_tables(export, tmp, format=format, manifest=manifest)
         os.chmod(tmp, 0o755)
         if target.exists():
             old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
@@ -508,8 +516,10 @@ def _text_of(series: pd.Series) -> pd.Series:
             return ""
         if isinstance(v, bool | np.bool_):
             return "true" if v else "false"
-        if isinstance(v, float | np.floating):
-            return "" if math.isnan(v) else repr(float(v))
+        if isinstance(v, float | np.floating):  # a whole number as one (ids stored as floats: 12.0 is '12')
+            if math.isnan(v):
+                return ""
+            return str(int(v)) if math.isfinite(v) and v == int(v) and abs(v) < 2**53 else repr(float(v))
         if isinstance(v, bytes):
             return v.decode("utf-8", errors="replace")
         return str(v)

@@ -69,7 +69,8 @@ def _run_one(task: dict[str, Any]) -> dict[str, Any]:
     r = int(task["replication"])
     try:
         seed = task["seed"] if task["int_seed"] else sim.seed_sequence(task["seed"], r)
-        res = sim.run(task["scenario"], seed, policies=task["policies"], warmup=task["warmup"])
+        res = sim.run(task["scenario"], seed, policies=task["policies"], warmup=task["warmup"],
+                      initial=task.get("initial"))
         frames = {name: _with_replication(getattr(res, name), r) for name in task["frames"]}
         return {"replication": r, "status": "ok", "frames": frames, "error": None}
     except Exception as err:  # noqa: BLE001 - reported to the caller with the replication it came from
@@ -366,6 +367,7 @@ def replicate(
     label: str | None = None,
     progress: bool | ProgressFn = False,
     frames: Iterable[str] = FRAMES,
+    initial: sim.InitialState | None = None,
 ) -> Replications:
     """Run ``scenario`` ``replications`` times and keep every replication's frames.
 
@@ -383,6 +385,9 @@ def replicate(
         label: the name in tables and legends (the scenario's name when None).
         progress: True for a bar with ETA on stderr, or a function ``(done, total)`` called after each run.
         frames: which of ``kpis, partners, conflicts, migrations`` to keep (``kpis`` always).
+        initial: the state of month 0 as data, for every replication.  When None and the scenario
+            names a data folder (``data.path``), it is built once from the folder
+            (:func:`experiments.initial.with_data`, which also fits the scenario's sizes to it).
 
     Returns:
         The :class:`Replications`.
@@ -393,6 +398,14 @@ def replicate(
             (a ``RuntimeError`` with its text when the error could not come back from a worker).
     """
     scenario = scenario if scenario is not None else sim.Scenario()
+    if initial is None and scenario.data.path:
+        from .initial import with_data
+
+        scenario, initial = with_data(scenario)
+    if initial is not None and warmup is not None:
+        from .initial import fit_scenario
+
+        warmup = fit_scenario(warmup, initial)
     if seeds is not None and replications is not None:
         raise ValueError("give replications or seeds, not both")
     if seeds is not None:
@@ -413,7 +426,7 @@ def replicate(
         raise ValueError(f"frames {unknown!r}: allowed: {', '.join(FRAMES)}")
     tasks = [{"point": 0, "replication": r, "seed": seed_list[r] if seed_list is not None else int(seed),
               "int_seed": seed_list is not None, "scenario": scenario, "policies": policies, "warmup": warmup,
-              "frames": keep} for r in range(n)]
+              "frames": keep, "initial": initial} for r in range(n)]
     parallel = backend is not None or (workers != 1 and n > 1)
     if parallel and policies is not None and not _picklable(policies):
         raise ValueError("policies cannot be sent to worker processes (not picklable: a class defined in a "

@@ -68,15 +68,17 @@ def run_task(task: Task) -> Record:
         arms = task.get("arms") or {}
         # With arms, the point's warm-up is simulated once and shared by the point and each arm
         # (sim.warm_up: bit-identical to simulating it for each of them).
-        warm = sim.warm_up(scenario, from_key(task["entropy"], task["key"])) if arms else None
-        result = sim.run(scenario, from_key(task["entropy"], task["key"]), warmup=warm)
+        initial = task.get("initial")  # the state of month 0 from the scenario's data folder, or None
+        warm = sim.warm_up(scenario, from_key(task["entropy"], task["key"]), initial=initial) if arms else None
+        result = sim.run(scenario, from_key(task["entropy"], task["key"]), warmup=warm,
+                         initial=None if arms else initial)
         head = result.summary()
         summary = task.get("base_summary", task["summary"])
         record["outputs"] = {k: float(head[k]) for k in summary}
         for arm, over in arms.items():
             # The arm warms up on the point's scenario with the same seed: only its change differs.
             arm_head = sim.run(scenario.with_overrides(over), from_key(task["entropy"], task["key"]),
-                               warmup=warm).summary()
+                               warmup=warm).summary()  # the warm start holds the initial state
             for k in summary:
                 record["outputs"][f"{k}@{arm}"] = float(arm_head[k])
                 record["outputs"][f"{k}:{arm}"] = float(arm_head[k]) - float(head[k])
@@ -194,8 +196,13 @@ def monthly_names(experiment: Experiment, base: Any) -> list[str]:
     return list(spec)
 
 
-def build_tasks(experiment: Experiment, design: Any, base: Any, monthly: list[str]) -> list[Task]:
-    """Every run of the experiment as plain-data tasks, in (point, replication) order."""
+def build_tasks(experiment: Experiment, design: Any, base: Any, monthly: list[str],
+                initial: Any = None) -> list[Task]:
+    """Every run of the experiment as plain-data tasks, in (point, replication) order.
+
+    ``initial`` (a :class:`sim.InitialState`, built once from the base scenario's data folder) goes
+    to every task.
+    """
     summary = experiment.summary_outputs()
     tasks = []
     for point in range(len(design)):
@@ -208,6 +215,7 @@ def build_tasks(experiment: Experiment, design: Any, base: Any, monthly: list[st
                 "seed_key": f"{entropy}/" + "/".join(str(k) for k in key),
                 "summary": summary, "monthly": monthly,
                 "base_summary": experiment.base_summary_outputs(), "arms": experiment.arms,
+                "initial": initial,
             })
     return tasks
 
@@ -246,11 +254,14 @@ def run_experiment(
 
     backend = backend if backend is not None else LocalProcesses()
     progress = progress or Progress()
-    base = check_factor_paths(experiment)
+    from .initial import with_data
+
+    # The base scenario's data folder is read once, here; every task carries the state.
+    base, initial = with_data(check_factor_paths(experiment), source=f"{experiment.source} (base {experiment.base})")
     design = experiment.design_table()
     monthly = monthly_names(experiment, base)
     store = RunStore(out_dir, experiment, design, monthly, base=base)
-    tasks = build_tasks(experiment, design, base, monthly)
+    tasks = build_tasks(experiment, design, base, monthly, initial)
     manifest = store.open(backend.describe())  # takes the folder's lock; store.close releases it
     summary = SweepSummary(out_dir=Path(out_dir), total=len(tasks), skipped=0, backend=backend.describe())
     t0 = time.perf_counter()

@@ -34,7 +34,7 @@ import sim
 from .feasibility import check
 from .joint import check_design, estimate_joint
 from .lp import AllocationProblem, Objective, Robust, TierOrder
-from .response import VALIDATION_KEY, ResponseData, estimate, spend_column
+from .response import DEFAULT_ROI_PRECISION, VALIDATION_KEY, ResponseData, estimate, spend_column
 from .simulate import ProgressFn, Task, simulate_many
 from .solve import Allocation, solve
 
@@ -190,6 +190,9 @@ class OptimisationResult:
     curves_source: str = "estimated"
     recommended: str = "optimised"
     candidates: dict[str, sim.Scenario] = field(default_factory=dict)
+    #: the first round's estimation, around the current programme: what the simple rules (equal split,
+    #: proportional split) are built from; None when it is ``response`` itself
+    rules_response: ResponseData | None = None
 
     @property
     def recommendation(self) -> sim.Scenario:
@@ -208,7 +211,8 @@ class OptimisationResult:
 
 def _estimate(estimation: str, centre: sim.Scenario, cells, *, multipliers, replications: int,
               design_points: int | None, design_replications: int, seed: int, round_: int, workers, fit: str,
-              progress) -> ResponseData:
+              progress, max_replications: int | None = None,
+              roi_precision: float = DEFAULT_ROI_PRECISION) -> ResponseData:
     if estimation == "joint":
         return estimate_joint(centre, cells, multipliers=multipliers, replications=design_replications,
                               points=design_points, seed=seed, round_=round_, workers=workers, fit=fit,
@@ -216,7 +220,8 @@ def _estimate(estimation: str, centre: sim.Scenario, cells, *, multipliers, repl
     if estimation != "cells":
         raise ValueError(f"estimation must be 'cells' or 'joint', got {estimation!r}")
     return estimate(centre, cells, multipliers=multipliers, replications=replications, seed=seed, round_=round_,
-                    workers=workers, fit=fit, progress=progress)
+                    workers=workers, fit=fit, progress=progress, max_replications=max_replications,
+                    roi_precision=roi_precision)
 
 
 def _move(alloc: Allocation, rd: ResponseData) -> float:
@@ -462,6 +467,19 @@ def interaction_notes(rounds: pd.DataFrame, joint: bool = False) -> list[str]:
 def design_notes(rd: ResponseData) -> list[str]:
     """What the joint design says about the separable model: the lack-of-fit test and the largest interactions."""
     d = rd.diagnostics
+    seq = d.get("sequential")
+    if seq:
+        per = seq["per_cell"]
+        grown = {c: n for c, n in per.items() if n > seq["replications"]}
+        text = (f"noise-aware estimation: {len(grown)} of {len(per)} cells needed more than {seq['replications']} "
+                f"replications to decide their levels (net-profit CI within +-{seq['roi_precision']:g} x the change "
+                "of spend, or excluding zero)")
+        if grown:
+            text += ": " + ", ".join(f"{c} {n}" for c, n in sorted(grown.items()))
+        if seq["undecided"]:
+            text += (f"; still undecided at {seq['max_replications']} replications: {', '.join(seq['undecided'])} "
+                     "(their curves are noise at this precision: --hold-flat keeps flat ones at today's spend)")
+        return [text]
     if d.get("design") != "joint" or not np.isfinite(d.get("lof_p", float("nan"))):
         return []
     out = []
@@ -548,6 +566,8 @@ def optimise(
     tol: float = 0.02,
     multipliers: Sequence[float] = (0.0, 0.5, 1.0, 1.5, 2.0),
     replications: int = 8,
+    max_replications: int | None = None,
+    roi_precision: float = DEFAULT_ROI_PRECISION,
     validation_replications: int | None = None,
     seed: int = 0,
     workers: int | None = None,
@@ -584,7 +604,12 @@ def optimise(
         radius: the initial trust region, a share of each cell's scale (None: the whole simulated range).
         tol: stop when no cell moves more than this share of its scale.
         multipliers: spend levels (see :func:`optimise.response.estimate`).
-        replications: replications per level in estimation.
+        replications: replications per level in estimation (with ``max_replications``: the first stage's).
+        max_replications: noise-aware estimation, one cell at a time: cells whose levels' net-profit effect is
+            still undecided get more replications, doubling, up to this many (None: ``replications`` for all;
+            see :func:`optimise.response.estimate`).
+        roi_precision: what decides a level in the noise-aware estimation: its net-profit CI within
+            +- this share of its change of spend (or excluding zero).
         validation_replications: replications of each validation (default: ``replications``).
         seed: the root seed (estimation and validation use different keys under it).
         workers: processes for the simulations.
@@ -643,7 +668,8 @@ def optimise(
                 "replications")
         rd = _estimate(estimation, centre, cells, multipliers=multipliers, replications=replications,
                        design_points=design_points, design_replications=design_replications, seed=seed, round_=k,
-                       workers=workers, fit=fit, progress=_phase(run_progress, f"round {k}: estimation"))
+                       workers=workers, fit=fit, progress=_phase(run_progress, f"round {k}: estimation"),
+                       max_replications=max_replications, roi_precision=roi_precision)
         if original is None:
             original = rd.current_spends()
             cap = budget + other_spend(rd) if budget_cap else None
@@ -694,7 +720,8 @@ def optimise(
         say(f"stability: estimating again with seed {seed + 1}")
         rd2 = _estimate(estimation, scenario, cells, multipliers=multipliers, replications=replications,
                         design_points=design_points, design_replications=design_replications, seed=seed + 1,
-                        round_=0, workers=workers, fit=fit, progress=_phase(run_progress, "stability: estimation"))
+                        round_=0, workers=workers, fit=fit, progress=_phase(run_progress, "stability: estimation"),
+                        max_replications=max_replications, roi_precision=roi_precision)
         second = solve(cons.problem(rd2, budget, radius, scenario.tier_names))
         extra[STABILITY_POLICY] = scenario.with_overrides(rd2.overrides_for(second.spends()))
     candidates = {"optimised": opt}
@@ -721,6 +748,7 @@ def optimise(
         accepted_any=any(r["accepted"] for r in rows) if validate_result else None,
         seconds=time.perf_counter() - t0, notes=tuple(notes), validated=validate_result,
         recommended=recommended, candidates=candidates,
+        rules_response=first[1] if first is not None and first[1] is not rd else None,
     )
 
 
@@ -826,6 +854,7 @@ def resolve(
     budget_cap: bool = True,
     hold_flat: bool = False,
     original_spends: dict[str, float] | None = None,
+    rules_response: ResponseData | None = None,
     progress: Callable[[str], None] | None = None,
     run_progress: RunProgress | None = None,
 ) -> OptimisationResult:
@@ -836,6 +865,8 @@ def resolve(
     validation (``current`` is ``scenario``, fresh seeds under ``seed``), or not at all with
     ``validate_result=False``, in which case no simulation runs.  Arguments as in :func:`optimise`;
     ``radius`` (default None: the whole simulated range) keeps each cell near the centre.
+    ``rules_response``: the first round's curves, around the current programme, which the simple rules are
+    built from when ``response`` is a later round's (None: ``response``).
 
     Raises:
         InfeasibleAllocation: the constraints cannot hold together (before any simulation).
@@ -858,8 +889,9 @@ def resolve(
     if validate_result:
         val, per, candidates = _final_validation(scenario, opt, rd, budget, replications=validation_replications,
                                                  seed=seed, workers=workers, compare=compare, say=say,
-                                                 run_progress=run_progress,
-                                                 cap=budget + other_spend(rd) if budget_cap else None)
+                                                 run_progress=run_progress, rules_rd=rules_response,
+                                                 cap=budget + other_spend(rules_response or rd) if budget_cap
+                                                 else None)
         realised, ci = _realised(val, "optimised", objective, "current")
         accepted: bool | None = realised > 0
     else:
@@ -877,7 +909,7 @@ def resolve(
         scenario=scenario, optimised=opt, overrides=settings_of(opt, rd),
         original_spends=original_spends if original_spends is not None else rd.current_spends(),
         accepted_any=accepted, seconds=time.perf_counter() - t0, notes=tuple(notes), validated=validate_result,
-        curves_source="stored", recommended=recommended, candidates=candidates,
+        curves_source="stored", recommended=recommended, candidates=candidates, rules_response=rules_response,
     )
 
 

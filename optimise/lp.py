@@ -351,12 +351,24 @@ def build(
         if hi is not None:
             add(expr - float(hi) * total <= 0, f"share_{j}_hi", g, f"{lever} share of spend <= {hi:.3g}", "<=")
 
+    def tier_cells(tier: str, lv: str) -> list[Curve]:
+        return [c for c in problem.curves if c.tier == tier and (lv == "all levers" or c.lever == lv)]
+
+    def has_partners(tier: str, lv: str) -> bool:
+        """Whether per-partner spend is defined for the tier.
+
+        A tier with no partners spends nothing per partner and is left out of the per-partner order (it has
+        nobody to pay).
+        """
+        n = tier_cells(tier, lv)[0].partners
+        if n is None:
+            raise ValueError(f"tier_order {problem.tier_order!r} needs each tier's partner count; the curve of tier "
+                             f"{tier} has none (use tier_order 'rate' or None)")
+        return n > 0
+
     def per_partner(tier: str, lv: str):
-        cs = [c for c in problem.curves if c.tier == tier and (lv == "all levers" or c.lever == lv)]
-        n = cs[0].partners
-        if n is None or n <= 0:
-            raise ValueError(f"tier_order needs a positive partner count for tier {tier}")
-        return pulp.lpSum(spend[c.cell] for c in cs) * (1.0 / n)
+        cs = tier_cells(tier, lv)
+        return pulp.lpSum(spend[c.cell] for c in cs) * (1.0 / cs[0].partners)
 
     def rate(c: Curve) -> pulp.LpAffineExpression:
         # The rate at the cell's spend, linear between breakpoints: r_0 + sum_k x_k (r_k+1 - r_k) / w_k.
@@ -396,8 +408,7 @@ def build(
         levers = list(dict.fromkeys(c.lever for c in problem.curves))
         keys = levers if problem.tier_order == "lever" else ["all levers"]
         for lv in keys:
-            present = [tr for tr in order if any(c.tier == tr and (lv == "all levers" or c.lever == lv)
-                                                 for c in problem.curves)]
+            present = [tr for tr in order if tier_cells(tr, lv) and has_partners(tr, lv)]
             for a, b in zip(present, present[1:], strict=False):
                 add(per_partner(a, lv) - per_partner(b, lv) <= 0, f"order_{keys.index(lv)}_{a}_{b}",
                     f"tier_order[{lv}: {a} <= {b}]", f"per-partner {lv} spend of {a} <= that of {b}", "<=")

@@ -45,6 +45,9 @@ from .simulate import ProgressFn, Task, simulate_many
 ESTIMATION_KEY = 101
 VALIDATION_KEY = 202
 DEFAULT_MULTIPLIERS = (0.0, 0.5, 1.0, 1.5, 2.0)
+#: Noise-aware estimation: a level's return on spend is known when its net-profit CI is within +-0.1 x its
+#: change of spend (10 cents a dollar), unless the CI already excludes zero.
+DEFAULT_ROI_PRECISION = 0.1
 LEVERS = ("rebate", "mdf", "spiff", "training", "discount")
 DEFAULT_LEVERS = ("rebate", "mdf", "training", "discount")
 _TIER_FIELD = {
@@ -345,6 +348,8 @@ def estimate(
     workers: int | None = None,
     fit: str = "ls",
     progress: ProgressFn | None = None,
+    max_replications: int | None = None,
+    roi_precision: float = DEFAULT_ROI_PRECISION,
 ) -> ResponseData:
     """Simulate every cell at every level with CRN and fit its concave response curve.
 
@@ -358,6 +363,14 @@ def estimate(
         workers: processes for the simulations.
         fit: ``"ls"`` (weighted least-squares concave fit, default) or ``"envelope"`` (upper concave envelope).
         progress: called with ``(done, total)`` after each simulation.
+        max_replications: noise-aware estimation (None or ``replications``: every cell gets ``replications``).
+            After the first ``replications``, a cell whose decision is still open (:func:`undecided_levels`:
+            some level's 95 % CI of the net-profit increment contains zero and is wider than ``roi_precision``
+            x the level's change of spend) gets more replications, doubling, up to ``max_replications``; cells
+            whose levels are decided stop.  Every added replication ``r`` uses the same seed for the centre
+            and every level of the cell (common random numbers, as before).
+        roi_precision: the half-width of the net-profit CI, as a share of the level's change of spend (a
+            return-on-spend precision), below which a level counts as decided.
     """
     import time
 
@@ -365,35 +378,78 @@ def estimate(
         raise ValueError("replications must be at least 2 (confidence intervals need them)")
     if fit not in ("ls", "envelope"):
         raise ValueError(f"fit must be 'ls' or 'envelope', got {fit!r}")
+    r_max = max(replications, max_replications or replications)
+    if roi_precision <= 0:
+        raise ValueError(f"roi_precision must be positive, got {roi_precision!r}")
     specs = tuple(cell_spec(scenario, t, lv) for t, lv in cells)
     spec_cols = {s.cell: spend_column(s.tier, s.lever) for s in specs}
-    seeds = [sim.seed_sequence(seed, ESTIMATION_KEY, round_, r) for r in range(replications)]
     levels: dict[str, list[float]] = {}
-    tasks: list[Task] = [Task(scenario, sd) for sd in seeds]
-    keys: list[tuple[str, float, int]] = [("__base__", np.nan, r) for r in range(replications)]
     for spec in specs:
         cur = spec.current_multiplier
-        ms = sorted({round(float(m), 10) for m in multipliers} | {round(cur, 10)})
-        levels[spec.cell] = ms
-        for m in ms:
-            if abs(spec.value(m) - spec.current_value) <= 1e-12 * max(1.0, spec.current_value):
-                continue  # the centre itself: reuse the base runs
-            sc = scenario.with_overrides(spec.overrides(m))
-            for r, sd in enumerate(seeds):
-                tasks.append(Task(sc, sd))
-                keys.append((spec.cell, m, r))
-    t0 = time.perf_counter()
-    outs = simulate_many(tasks, workers=workers, progress=progress)
-    seconds = time.perf_counter() - t0
+        levels[spec.cell] = sorted({round(float(m), 10) for m in multipliers} | {round(cur, 10)})
 
-    base_rows = {}
+    def is_centre(spec: CellSpec, m: float) -> bool:
+        return abs(spec.value(m) - spec.current_value) <= 1e-12 * max(1.0, spec.current_value)
+
+    base_rows: dict[int, dict[str, float]] = {}
     rows: dict[tuple[str, float, int], dict[str, float]] = {}
-    for (cell, m, r), o in zip(keys, outs, strict=True):
-        row = _outcome_row(o, spec_cols)
-        if cell == "__base__":
-            base_rows[r] = row
-        else:
-            rows[(cell, m, r)] = row
+    n_reps = {spec.cell: 0 for spec in specs}
+    done_runs = 0
+    seconds = 0.0
+    stages = []
+
+    def run_stage(want: dict[str, int]) -> None:
+        """Run replications n_reps[cell] .. want[cell] - 1 of each cell (and the centre's runs they pair with)."""
+        nonlocal done_runs, seconds
+        tasks: list[Task] = []
+        keys: list[tuple[str, float, int]] = []
+        for r in range(max(want.values(), default=0)):
+            if r not in base_rows:
+                tasks.append(Task(scenario, sim.seed_sequence(seed, ESTIMATION_KEY, round_, r)))
+                keys.append(("__base__", np.nan, r))
+        for spec in specs:
+            for m in levels[spec.cell]:
+                if is_centre(spec, m):
+                    continue  # the centre itself: reuse the base runs
+                sc = scenario.with_overrides(spec.overrides(m))
+                for r in range(n_reps[spec.cell], want.get(spec.cell, n_reps[spec.cell])):
+                    tasks.append(Task(sc, sim.seed_sequence(seed, ESTIMATION_KEY, round_, r)))
+                    keys.append((spec.cell, m, r))
+        offset = done_runs
+        stage_progress = (None if progress is None
+                          else (lambda done, total: progress(offset + done, offset + total)))
+        t0 = time.perf_counter()
+        outs = simulate_many(tasks, workers=workers, progress=stage_progress)
+        seconds += time.perf_counter() - t0
+        done_runs += len(tasks)
+        for (cell, m, r), o in zip(keys, outs, strict=True):
+            row = _outcome_row(o, spec_cols)
+            if cell == "__base__":
+                base_rows[r] = row
+            else:
+                rows[(cell, m, r)] = row
+        for cell, n in want.items():
+            n_reps[cell] = max(n_reps[cell], n)
+        stages.append({"cells": sorted(want), "replications": max(want.values(), default=0), "runs": len(tasks)})
+
+    run_stage({spec.cell: replications for spec in specs})
+    while True:
+        more = {}
+        for spec in specs:
+            n = n_reps[spec.cell]
+            if n >= r_max:
+                continue
+            d_net = {m: [rows.get((spec.cell, m, r), base_rows[r])["gp"] - base_rows[r]["gp"] for r in range(n)]
+                     for m in levels[spec.cell] if not is_centre(spec, m)}
+            d_spend = {m: [rows.get((spec.cell, m, r), base_rows[r])[f"spend::{spec.cell}"]
+                           - base_rows[r][f"spend::{spec.cell}"] for r in range(n)] for m in d_net}
+            if undecided_levels(d_net, d_spend, roi_precision):
+                more[spec.cell] = min(2 * n, r_max)
+        if not more:
+            break
+        run_stage(more)
+    n_tasks = done_runs
+
     base = pd.DataFrame([{"rep": r, **row} for r, row in sorted(base_rows.items())])
     partners = {t: float(base[f"partners_tier_{t}"].mean()) for t in scenario.tier_names
                 if f"partners_tier_{t}" in base}
@@ -401,7 +457,7 @@ def estimate(
     recs = []
     for spec in specs:
         for m in levels[spec.cell]:
-            for r in range(replications):
+            for r in range(n_reps[spec.cell]):
                 b = base_rows[r]
                 row = rows.get((spec.cell, m, r), b)
                 own = f"spend::{spec.cell}"
@@ -446,7 +502,7 @@ def estimate(
             agg["_k"] = key
             agg = agg.groupby("_k", sort=True).agg("mean").reset_index(drop=True)
         per_rep = []
-        for r in range(replications):
+        for r in range(replications):  # the robust objective's scenarios: the first replications, common to every cell
             dr = d[d["rep"] == r].set_index("multiplier").reindex(agg["multiplier"])
             vr = dr["value"].to_numpy()
             per_rep.append(vr if np.all(np.isfinite(vr)) else agg["value"].to_numpy())  # merged levels: mean curve
@@ -460,8 +516,43 @@ def estimate(
     return ResponseData(
         scenario=scenario, specs=specs, multipliers=tuple(float(m) for m in multipliers), runs=runs, points=points,
         shapes=pd.DataFrame(shapes), curves=tuple(curves), base=base, partners=partners, seconds=seconds,
-        n_runs=len(tasks),
+        n_runs=n_tasks,
+        diagnostics=({} if r_max == replications else {"sequential": {
+            "replications": int(replications), "max_replications": int(r_max), "roi_precision": float(roi_precision),
+            "per_cell": {c: int(n) for c, n in n_reps.items()},
+            "undecided": [c for c in n_reps if n_reps[c] >= r_max and _cell_undecided(runs, c, roi_precision)],
+            "stages": stages}}),
     )
+
+
+def undecided_levels(d_net: dict[float, Sequence[float]], d_spend: dict[float, Sequence[float]],
+                     roi_precision: float) -> list[float]:
+    """Levels whose net-profit effect is not yet known well enough to allocate on.
+
+    A level (paired increments over the replications so far: ``d_net`` of net profit, ``d_spend`` of the
+    cell's own spend, USD/yr) is *decided* when the 95 % t-interval of its mean net-profit increment
+    excludes zero (the sign of spending more or less there is known), or when the interval's half-width is
+    at most ``roi_precision`` x its mean absolute change of spend (its return on spend is known to within
+    +- ``roi_precision``, whatever its sign).  A level that does not change spend is decided.
+    """
+    out = []
+    for m, dn in d_net.items():
+        x = np.asarray(dn, dtype=float)
+        ds = float(np.mean(np.abs(np.asarray(d_spend[m], dtype=float))))
+        if x.size < 2 or ds <= 0:
+            continue
+        half = _t(x.size) * float(np.std(x, ddof=1)) / np.sqrt(x.size)
+        mean = float(np.mean(x))
+        if mean - half <= 0 <= mean + half and half > roi_precision * ds:
+            out.append(m)
+    return out
+
+
+def _cell_undecided(runs: pd.DataFrame, cell: str, roi_precision: float) -> bool:
+    d = runs[runs["cell"] == cell]
+    groups = {m: g for m, g in d.groupby("multiplier")}
+    return bool(undecided_levels({m: g["d_net"].to_numpy() for m, g in groups.items()},
+                                 {m: g["d_spend"].to_numpy() for m, g in groups.items()}, roi_precision))
 
 
 def fit_cell(spec: CellSpec, agg: pd.DataFrame, per_rep: Sequence[np.ndarray], *, fit: str, current_spend: float,
@@ -500,7 +591,6 @@ def fit_cell(spec: CellSpec, agg: pd.DataFrame, per_rep: Sequence[np.ndarray], *
     return agg, {"cell": spec.cell, "tier": spec.tier, "lever": spec.lever, **sh}, curve
 
 
-__all__ = ["DEFAULT_LEVERS", "DEFAULT_MULTIPLIERS", "ESTIMATION_KEY", "LEVERS", "VALIDATION_KEY", "CellSpec",
-           "ResponseData", "cell_spec", "concave_fit", "estimate", "fit_cell", "parse_cells", "shape_of",
-           "spend_column",
-           "upper_concave_envelope"]
+__all__ = ["DEFAULT_LEVERS", "DEFAULT_MULTIPLIERS", "DEFAULT_ROI_PRECISION", "ESTIMATION_KEY", "LEVERS",
+           "VALIDATION_KEY", "CellSpec", "ResponseData", "cell_spec", "concave_fit", "estimate", "fit_cell",
+           "parse_cells", "shape_of", "spend_column", "undecided_levels", "upper_concave_envelope"]

@@ -41,6 +41,8 @@ from .response import CellSpec, ResponseData, cell_spec
 
 ESTIMATION_FILE = "estimation.json"
 POINTS_FILE = "response_curves.parquet"
+#: the first round's points, kept when the stored curves are a later round's (the simple rules are built from them)
+RULES_POINTS_FILE = "response_curves_round0.parquet"
 FORMAT = "channelsim.optimise.estimation/1"
 #: The largest ``estimation.json`` read back.
 MAX_ESTIMATION_BYTES = 64 * 1024 * 1024
@@ -159,6 +161,9 @@ class StoredEstimation:
     folder: Path
     record: dict[str, Any]
     response: ResponseData
+    #: the first round's estimation (around the current programme), stored when ``response`` is a later round's:
+    #: what the simple rules are built from
+    rules: ResponseData | None = None
 
     @property
     def cells(self) -> list[tuple[str, str]]:
@@ -169,6 +174,39 @@ class StoredEstimation:
     def original_spends(self) -> dict[str, float]:
         """Each cell's spend in the programme the first estimation started from (USD per year)."""
         return dict(self.record["original_spends"])
+
+
+def _response(rec: Mapping[str, Any], points: pd.DataFrame, points_name: str) -> ResponseData:
+    """The :class:`ResponseData` a stored record and its points table describe (raises on inconsistency)."""
+    base = sim.Scenario.model_validate(rec["scenario"])
+    centre = base.with_overrides(dict(rec["centre"]))
+    specs = tuple(CellSpec(tier=s["tier"], lever=s["lever"], path=s["path"], reference=float(s["reference"]),
+                           current_value=float(s["current_value"]),
+                           upper=None if s["upper"] is None else float(s["upper"])) for s in rec["specs"])
+    curves = tuple(Curve(
+        tier=c["tier"], lever=c["lever"], spend=tuple(c["spend"]), value=tuple(c["value"]),
+        current=float(c["current"]), revenue=None if c["revenue"] is None else tuple(c["revenue"]),
+        scenario_values=None if c["scenario_values"] is None else tuple(tuple(v) for v in c["scenario_values"]),
+        partners=c["partners"], rates=None if c.get("rates") is None else tuple(c["rates"]))
+        for c in rec["curves"])
+    for s in specs:  # the specs must be what the centre implies
+        again = cell_spec(centre, s.tier, s.lever)
+        if again != s:
+            raise ValueError(f"cell {s.cell} does not match the stored centre")
+    if [c.cell for c in curves] != [s.cell for s in specs]:
+        raise ValueError("curves and cells differ")
+    for c in curves:
+        c.check(need_revenue=True)
+    rd = ResponseData(
+        scenario=centre, specs=specs, multipliers=tuple(float(m) for m in rec["levels"]), runs=pd.DataFrame(),
+        points=points, shapes=pd.DataFrame(rec["shapes"]), curves=curves, base=pd.DataFrame(rec["base"]),
+        partners={k: float(v) for k, v in rec["partners"].items()}, seconds=float(rec["estimation_seconds"]),
+        n_runs=int(rec["estimation_runs"]),
+        diagnostics=_diagnostics(rec.get("diagnostics") or {}),
+    )
+    if set(points["cell"]) != {s.cell for s in specs}:
+        raise ValueError(f"{points_name} has other cells")
+    return rd
 
 
 def read_estimation(folder: str | Path) -> StoredEstimation:
@@ -208,40 +246,24 @@ def read_estimation(folder: str | Path) -> StoredEstimation:
         raise CurvesError(f"{where}: {points_path.name} is not the file {ESTIMATION_FILE} was written with (its "
                           "SHA-256 differs); estimate again without --curves")
     try:
-        base = sim.Scenario.model_validate(rec["scenario"])
-        centre = base.with_overrides(dict(rec["centre"]))
-        specs = tuple(CellSpec(tier=s["tier"], lever=s["lever"], path=s["path"], reference=float(s["reference"]),
-                               current_value=float(s["current_value"]),
-                               upper=None if s["upper"] is None else float(s["upper"])) for s in rec["specs"])
-        curves = tuple(Curve(
-            tier=c["tier"], lever=c["lever"], spend=tuple(c["spend"]), value=tuple(c["value"]),
-            current=float(c["current"]), revenue=None if c["revenue"] is None else tuple(c["revenue"]),
-            scenario_values=None if c["scenario_values"] is None else tuple(tuple(v) for v in c["scenario_values"]),
-            partners=c["partners"], rates=None if c.get("rates") is None else tuple(c["rates"]))
-            for c in rec["curves"])
-        for s in specs:  # the specs must be what the centre implies
-            again = cell_spec(centre, s.tier, s.lever)
-            if again != s:
-                raise ValueError(f"cell {s.cell} does not match the stored centre")
-        if [c.cell for c in curves] != [s.cell for s in specs]:
-            raise ValueError("curves and cells differ")
-        for c in curves:
-            c.check(need_revenue=True)
-        base_frame = pd.DataFrame(rec["base"])
-        rd = ResponseData(
-            scenario=centre, specs=specs, multipliers=tuple(float(m) for m in rec["levels"]), runs=pd.DataFrame(),
-            points=points, shapes=pd.DataFrame(rec["shapes"]), curves=curves, base=base_frame,
-            partners={k: float(v) for k, v in rec["partners"].items()}, seconds=float(rec["estimation_seconds"]),
-            n_runs=int(rec["estimation_runs"]),
-            diagnostics=_diagnostics(rec.get("diagnostics") or {}),
-        )
-        if set(points["cell"]) != {s.cell for s in specs}:
-            raise ValueError(f"{points_path.name} has other cells")
+        rd = _response(rec, points, points_path.name)
+        rules = None
+        if rec.get("rules") is not None:  # the first round's estimation (a later round's curves are in rd)
+            sub = rec["rules"]
+            rules_path = folder / str(sub.get("points_file", RULES_POINTS_FILE))
+            try:
+                rules_digest = sha256_file(rules_path)
+                rules_points = pd.read_parquet(rules_path)
+            except (OSError, ValueError) as err:
+                raise ValueError(f"{rules_path.name} cannot be read ({err})") from None
+            if rules_digest != sub.get("points_sha256"):
+                raise ValueError(f"{rules_path.name} is not the file {ESTIMATION_FILE} was written with")
+            rules = _response(sub, rules_points, rules_path.name)
     except (KeyError, TypeError, ValueError, sim.ScenarioError) as err:
         text = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
         raise CurvesError(f"{where}: {ESTIMATION_FILE} is damaged or inconsistent ({text}); estimate again "
                           "without --curves") from None
-    return StoredEstimation(folder=folder, record=rec, response=rd)
+    return StoredEstimation(folder=folder, record=rec, response=rd, rules=rules)
 
 
 def _diagnostics(d: dict) -> dict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import ScenarioError
+from .initial import InitialState
 from .model import ChannelModel
 from .partners import PartnerAgent
 from .policies import Policies
@@ -28,6 +29,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a checkout witho
 
 __all__ = [
     "ChannelModel",
+    "InitialState",
     "PartnerAgent",
     "Policies",
     "RunResult",

@@ -41,16 +41,25 @@ class Customers:
     (that lead was the partner's own prospecting or MDF campaign, not a lead the vendor shared).
     """
 
-    def __init__(self, scenario: Scenario, rng: np.random.Generator):
+    def __init__(self, scenario: Scenario, rng: np.random.Generator, *, segment: np.ndarray | None = None,
+                 territory: np.ndarray | None = None, value: np.ndarray | None = None):
+        # ``segment``, ``territory`` and ``value`` given (an initial state from data): the accounts are
+        # those; only their channel preferences are drawn (the values drawn with them are replaced).
         m = scenario.market
-        n = m.n_accounts
+        n = m.n_accounts if segment is None else int(np.size(segment))
         self.n = n
-        seg_p = np.array(m.segment_shares.as_array())
-        self.segment = rng.choice(3, size=n, p=seg_p).astype(np.int8)
-        self.territory = rng.integers(0, m.n_territories, size=n).astype(np.int32)
+        if segment is None or territory is None:
+            seg_p = np.array(m.segment_shares.as_array())
+            self.segment = rng.choice(3, size=n, p=seg_p).astype(np.int8)
+            self.territory = rng.integers(0, m.n_territories, size=n).astype(np.int32)
+        else:
+            self.segment = np.array(segment, dtype=np.int8)
+            self.territory = np.array(territory, dtype=np.int32)
         self.preference = np.empty(n, dtype=np.int8)
         self.value = np.empty(n)
         self.redraw(np.arange(n), rng, m)
+        if value is not None:
+            self.value[:] = value
         self.state = np.full(n, UNAWARE, dtype=np.int8)
         self.channel = np.full(n, -1, dtype=np.int8)
         self.partner = np.full(n, -1, dtype=np.int32)

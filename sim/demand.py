@@ -76,41 +76,19 @@ def poisson(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
     return out
 
 
-_SCALAR_TAIL = 32  # below this many unfinished draws, finish them one by one
 
 
 def _inversion(lm: np.ndarray, us: np.ndarray, cap: int = 200) -> np.ndarray:
     """Poisson(``lm``) by sequential search of the cdf: the smallest k with ``us <= cdf(k)`` (at most ``cap``).
 
     ``p(k) = p(k-1) * lm / k`` and ``cdf(k) = cdf(k-1) + p(k)``, in this order of operations for
-    every draw.  The draws still below their uniform are stepped together (the others are left
-    out: they keep their values), and the last few, typically the largest rates, one by one in
-    Python floats, which are the same IEEE doubles with the same rounding of each product,
-    quotient and sum: a long loop over a handful of draws costs less than numpy calls.
+    every draw, in a compiled loop (:func:`sim.kernels.poisson_inversion`); ``p(0) = exp(-lm)`` is
+    numpy's.
     """
-    p = np.exp(-lm)
-    cdf = p.copy()
-    k = np.zeros(lm.shape, dtype=np.int64)
-    at = np.flatnonzero(us > cdf)  # draws whose k exceeds n (0 so far)
-    lm_a, us_a, p_a, cdf_a = lm[at], us[at], p[at], cdf[at]
-    n = 0
-    while at.size > _SCALAR_TAIL and n < cap:
-        n += 1
-        p_a = p_a * lm_a / n
-        cdf_a = cdf_a + p_a
-        go = us_a > cdf_a
-        if not go.all():
-            k[at[~go]] = n
-            at, lm_a, us_a, p_a, cdf_a = at[go], lm_a[go], us_a[go], p_a[go], cdf_a[go]
-    for j, lmj, usj, pj, cj in zip(at.tolist(), lm_a.tolist(), us_a.tolist(), p_a.tolist(), cdf_a.tolist(),
-                                   strict=True):
-        m = n
-        while usj > cj and m < cap:
-            m += 1
-            pj = pj * lmj / m
-            cj = cj + pj
-        k[j] = m
-    return k
+    from .kernels import poisson_inversion
+
+    lm = np.ascontiguousarray(lm, dtype=np.float64)
+    return poisson_inversion(lm, np.ascontiguousarray(us, dtype=np.float64), np.exp(-lm), int(cap))
 
 
 def turnover(model: ChannelModel) -> None:
@@ -223,17 +201,13 @@ def direct_leads(model: ChannelModel) -> None:
 
 
 def _first_occurrences(values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(values, return_index=True)`` for integers in [0, n), by a table over [0, n).
+    """``np.unique(values, return_index=True)`` for integers in [0, n) (:func:`sim.kernels.first_occurrences`).
 
-    Returns the sorted distinct values and the index of each one's first occurrence.  A table much
-    larger than the values (few leads among many accounts) costs more than the sort: then np.unique.
+    Returns the sorted distinct values and the index of each one's first occurrence.
     """
-    if n > 16 * values.size + 65_536:
-        return np.unique(values, return_index=True)
-    first = np.full(n, values.size, dtype=np.int64)
-    np.minimum.at(first, values, np.arange(values.size))
-    distinct = np.flatnonzero(first < values.size)
-    return distinct, first[distinct]
+    from .kernels import first_occurrences
+
+    return first_occurrences(np.ascontiguousarray(values, dtype=np.int64), int(n))
 
 
 # Segment masks (bit s: segment s): how many segments a mask holds, and its pick-th segment (-1: none).
@@ -254,6 +228,8 @@ def place_leads(model: ChannelModel, leads: np.ndarray, from_market: bool) -> No
     already in market that nobody sourced.  Two leads on one account go to one
     of them at random; a lead that finds no suitable account is wasted.
     """
+    from .kernels import eligible_by_cell
+
     total = int(leads.sum())
     if total == 0:
         return
@@ -270,19 +246,13 @@ def place_leads(model: ChannelModel, leads: np.ndarray, from_market: bool) -> No
     seg = _PICK_SEGMENT[mask, pick]  # the pick-th set bit, counting from the lowest (-1: none)
     cell = terr * 3 + seg
     u = rng.random(total)
-    st = cu.state
-    if from_market:
-        ok_acc = (st == IN_MARKET) & (cu.sourced == -1)
-    else:
-        free = (model.month - cu.since) >= model.config.market.contract_lockin
-        ok_acc = ((st == COMPETITOR) | (st == CHURNED)) & free
     # The eligible accounts grouped by cell, in account order within a cell: the accounts in the
-    # model's fixed cell order (``account_cell_order``), filtered, which is what a stable sort of
-    # the eligible accounts by cell gives.
-    by_cell = model.account_cell_order
-    at = np.flatnonzero(ok_acc[by_cell])
-    eligible = by_cell[at]
-    ptr = np.searchsorted(at, model.account_cell_ptr)  # eligible accounts before each cell's first
+    # model's fixed cell order (``account_cell_order``), filtered (in market and unsourced for vendor
+    # leads; a competitor's or churned and out of contract otherwise), which is what a stable sort of
+    # the eligible accounts by cell gives; ``ptr``: eligible accounts before each cell's first.
+    eligible, ptr = eligible_by_cell(model.account_cell_order, model.account_cell_ptr, cu.state, cu.sourced,
+                                     cu.since, int(model.month), int(model.config.market.contract_lockin),
+                                     bool(from_market))
     size = ptr[np.maximum(cell, 0) + 1] - ptr[np.maximum(cell, 0)]
     ok = (seg >= 0) & (size > 0)
     acc = eligible[np.minimum(ptr[cell[ok]] + (u[ok] * size[ok]).astype(np.int64), eligible.size - 1)]

@@ -71,20 +71,22 @@ class PursuitBatch:
         return cached
 
     def opp_has(self, kind: int) -> np.ndarray:
-        m = self.live & (self.kind == kind)
-        return np.bincount(self.opp[m], minlength=self.n_opps) > 0
+        return self.live_count(kind) > 0
 
     def live_count(self, kind: int | None = None) -> np.ndarray:
-        m = self.live if kind is None else self.live & (self.kind == kind)
-        return np.bincount(self.opp[m], minlength=self.n_opps)
+        """Live rows of each opportunity (of channel ``kind``; None: all)."""
+        from .kernels import live_count
+
+        return live_count(self.opp, self.kind, self.live, self.n_opps, -1 if kind is None else int(kind))
 
     def live_by_kind(self) -> np.ndarray:
         """Live rows of each opportunity by channel: counts of shape (n_opps, 3), columns partner, direct, digital.
 
         One count for the three channels (``live_count(k)`` is column ``k``).
         """
-        key = self.opp_kind[np.flatnonzero(self.live)]
-        return np.bincount(key, minlength=3 * self.n_opps).reshape(self.n_opps, 3)
+        from .kernels import live_by_kind
+
+        return live_by_kind(self.opp, self.kind, self.live, self.n_opps)
 
     def contest_winner(self, mask_opps: np.ndarray, noise: float) -> np.ndarray:
         """Row with the highest utility + noise x Gumbel among live rows, per opportunity in ``mask_opps``."""
@@ -145,22 +147,18 @@ def keyed_bits(keys: np.ndarray, salt: np.uint64) -> np.ndarray:
 
 def keyed_uniform(keys: np.ndarray, salt: np.uint64) -> np.ndarray:
     """A uniform in (0, 1) for each key (uint64), the same for the same key and salt (splitmix64 finaliser)."""
-    u = keyed_bits(keys, salt).astype(np.float64)
-    u += 0.5
-    u *= _INV53
-    return u
+    return keyed_uniforms(keys, np.array([salt], dtype=np.uint64))[0]
 
 
 def keyed_uniforms(keys: np.ndarray, salts: np.ndarray) -> np.ndarray:
-    """``keyed_uniform(keys, salt)`` for each of ``salts``: one row per salt, in one block."""
-    with np.errstate(over="ignore"):
-        z = (keys * _M1)[None, :] + salts[:, None]
-    _mix(z)
-    z >>= np.uint64(11)
-    u = z.astype(np.float64)
-    u += 0.5
-    u *= _INV53
-    return u
+    """``keyed_uniform(keys, salt)`` for each of ``salts``: one row per salt, in one block.
+
+    The 53 bits of :func:`keyed_bits`, ``(bits + 0.5) / 2**53``, in one compiled loop
+    (:func:`sim.kernels.keyed_uniforms`).
+    """
+    from .kernels import keyed_uniforms as kernel
+
+    return kernel(np.ascontiguousarray(keys, dtype=np.uint64), np.ascontiguousarray(salts, dtype=np.uint64))
 
 
 def uniform_threshold(a: np.ndarray) -> np.ndarray:
@@ -172,126 +170,41 @@ def uniform_threshold(a: np.ndarray) -> np.ndarray:
     (``fl(b + 0.5)`` is within 1 of ``b``), so it is found by stepping up from ``ceil - 2`` with
     the very float expression of ``keyed_uniform``.  Comparing integers then gives the same
     booleans as comparing the floats, without converting every pair's bits.  NaN gives 0
-    (``u < nan`` is false).
+    (``u < nan`` is false).  Computed element by element in a compiled loop with these very float steps
+    (:func:`sim.kernels.uniform_threshold`).
     """
-    a = np.asarray(a, dtype=np.float64)
-    scaled = np.nan_to_num(a * float(_TWO53), nan=-1.0, posinf=4.0 * _TWO53, neginf=-1.0)
-    t = (np.clip(np.ceil(scaled), 2.0, _TWO53 + 2.0) - 2.0).astype(np.int64)
-    for _ in range(3):
-        t += (t < _TWO53) & ((t.astype(np.float64) + 0.5) * _INV53 < a)
-    return t.astype(np.uint64)
+    from .kernels import uniform_threshold as kernel
 
-
-class Scratch:
-    """Work arrays of the pursuit round, kept from month to month.
-
-    The round's pair arrays are about a megabyte each; a fresh array that size costs page faults
-    every month (the allocator hands large freed blocks back to the system), one kept here does
-    not.  Arrays from :meth:`get` are views, overwritten at the next call: never returned.  A copy
-    of the model starts with an empty scratch.
-    """
-
-    def __init__(self) -> None:
-        self._arrays: dict[str, np.ndarray] = {}
-
-    def __deepcopy__(self, memo) -> Scratch:
-        return Scratch()
-
-    def get(self, name: str, size: int, dtype) -> np.ndarray:
-        """A work array of ``size`` elements (contents undefined)."""
-        arr = self._arrays.get(name)
-        if arr is None or arr.size < size or arr.dtype != np.dtype(dtype):
-            arr = np.empty(size + size // 4 + 1024, dtype=dtype)  # headroom: demand varies by month
-            self._arrays[name] = arr
-        return arr[:size]
-
-    def arange(self, size: int) -> np.ndarray:
-        """``np.arange(size)`` (int64); read only."""
-        arr = self._arrays.get("_arange")
-        if arr is None or arr.size < size:
-            arr = np.arange(size + size // 4 + 1024)
-            self._arrays["_arange"] = arr
-        return arr[:size]
-
-
-_PAIR_BLOCK = 32_768  # pairs hashed at a time (a few work arrays of this size fit a core's cache)
+    return kernel(np.ascontiguousarray(a, dtype=np.float64).ravel())
 
 
 def _partner_pursuits(cell: np.ndarray, ptr: np.ndarray, live_partner: np.ndarray, opp_key: np.ndarray,
-                      sourced: np.ndarray, a: np.ndarray, salt: np.uint64, scratch: Scratch | None = None
-                      ) -> tuple[np.ndarray, np.ndarray]:
+                      sourced: np.ndarray, a: np.ndarray, salt: np.uint64) -> tuple[np.ndarray, np.ndarray]:
     """The (opportunity index, partner) pairs that pursue, opportunity by opportunity.
 
     Within an opportunity, partners come in the order of its cell's edges
     (``live_partner[ptr[c]:ptr[c + 1]]`` for cell ``c``).  A pair pursues when
     ``keyed_uniform(partner + opp_key + 3, salt) < a[partner]``, or when the partner is the one whose
-    lead brought the account (``sourced``).  Only the random bits are formed for every pair (about
-    120,000 a month in the baseline), in work arrays of ``scratch``; the pairs that pursue (about
-    one in ten) are picked out afterwards.  Two exact shortcuts: the hash's first step is linear in
-    the key, ``(p + k) * M1 = p * M1 + k * M1`` (mod 2**64), a per-partner plus a per-opportunity
-    term; and :func:`uniform_threshold` turns ``u < a`` into a comparison of integers with the same
-    outcome.
+    lead brought the account (``sourced``; it then covers the cell, as leads go to a partner's own
+    cells).  The pairs (about 120,000 a month in the baseline, one in ten pursuing) are hashed in one
+    compiled loop (:func:`sim.kernels.partner_pursuits`) with two exact shortcuts: the hash's first
+    step is linear in the key, ``(p + k) * M1 = p * M1 + k * M1`` (mod 2**64), a per-partner plus a
+    per-opportunity term; and :func:`uniform_threshold` turns ``u < a`` into a comparison of
+    integers with the same outcome.
     """
-    ws = scratch if scratch is not None else Scratch()
-    start = ptr[cell]
-    counts = ptr[cell + 1] - start
-    ends = np.cumsum(counts)
-    total = int(ends[-1]) if ends.size else 0
-    if total == 0:
+    from .kernels import partner_pursuits
+
+    if cell.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    first = ends - counts  # each opportunity's first pair
-    # Edge (index into live_partner) of pair i of opportunity j: shift[j] + i (the cell's first edge
-    # plus the pair's rank within the opportunity).
-    shift = start - first
     with np.errstate(over="ignore"):
-        edge_term = live_partner.astype(np.uint64) * _M1
         opp_term = (opp_key + np.uint64(3)) * _M1 + salt
     # keyed_bits(...) < T is (z >> 11) < T, i.e. z < T * 2**11 while T < 2**53 (always, as a <= 1).
     thr = uniform_threshold(a)
     exact_shift = bool(thr.size) and int(thr.max()) >= _TWO53
-    bound = (thr if exact_shift else thr << np.uint64(11))[live_partner]
-    pursue = ws.get("pursue", total, bool)
-    # Blocks of whole opportunities of about _PAIR_BLOCK pairs: each block's work arrays stay in the
-    # core's cache through the dozen passes over them.
-    cuts = np.searchsorted(ends, np.arange(_PAIR_BLOCK, total, _PAIR_BLOCK), side="right")
-    edges = np.unique(np.concatenate([[0], cuts, [cell.size]]))
-    for o0, o1 in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
-        p0, p1 = int(first[o0]), int(ends[o1 - 1])
-        size = p1 - p0
-        if size == 0:
-            continue
-        c = counts[o0:o1]
-        pos = np.repeat(shift[o0:o1] + p0, c)
-        pos += ws.arange(size)
-        z = ws.get("z", size, np.uint64)
-        tmp = ws.get("tmp", size, np.uint64)
-        with np.errstate(over="ignore"):
-            np.take(edge_term, pos, out=z)
-            z += np.repeat(opp_term[o0:o1], c)
-        _mix(z, tmp=tmp)
-        if exact_shift:
-            z >>= np.uint64(11)
-        np.take(bound, pos, out=tmp)
-        np.less(z, tmp, out=pursue[p0:p1])
-    # The partner whose lead it is pursues always, if it still sells (it then covers the cell: leads
-    # go to a partner's own cells).  A partner has at most one edge per cell (its territories are
-    # distinct), found by a sorted lookup of (cell, partner).
-    mine = np.flatnonzero(sourced >= 0)
-    if mine.size:
-        n_p = max(int(live_partner.max()), int(sourced.max())) + 1
-        edge_key = np.repeat(np.arange(ptr.size - 1), np.diff(ptr)) * n_p + live_partner
-        order = np.argsort(edge_key, kind="stable")
-        sorted_key = edge_key[order]
-        want = cell[mine] * n_p + sourced[mine]
-        at = np.minimum(np.searchsorted(sorted_key, want), sorted_key.size - 1)
-        hit = sorted_key[at] == want
-        opp_hit = mine[hit]
-        pursue[first[opp_hit] + order[at[hit]] - start[opp_hit]] = True
-    idx = np.flatnonzero(pursue)
-    # Pursuing pairs of each opportunity: those in its block [first, ends) of pair indices.
-    per_opp = np.diff(np.searchsorted(idx, np.append(first, total)))
-    p_opp = np.repeat(np.arange(cell.size), per_opp)
-    return p_opp, live_partner[shift[p_opp] + idx]
+    bound = thr if exact_shift else thr << np.uint64(11)
+    return partner_pursuits(np.ascontiguousarray(cell, dtype=np.int64), np.ascontiguousarray(ptr, dtype=np.int64),
+                            np.ascontiguousarray(live_partner, dtype=np.int64), opp_term,
+                            np.ascontiguousarray(sourced, dtype=np.int64), bound, exact_shift)
 
 
 VOICE_CLIP = float(np.log(10.0))
@@ -349,7 +262,7 @@ def build_pursuit(model: ChannelModel, opps: np.ndarray, rng: np.random.Generato
     # else pursues it (common random numbers survive a change in who pursues).
     salts = rng.integers(0, 2**62, size=9, dtype=np.int64).astype(np.uint64)
     opp_key = opps.astype(np.uint64) * np.uint64(1 << 22)
-    p_opp, p_partner = _partner_pursuits(cell, ptr, live_partner, opp_key, sourced, a, salts[0], model.scratch)
+    p_opp, p_partner = _partner_pursuits(cell, ptr, live_partner, opp_key, sourced, a, salts[0])
     pair_key = p_partner.astype(np.uint64)
     pair_key += opp_key[p_opp] + np.uint64(3)
 

@@ -38,9 +38,10 @@ import numpy as np
 
 from . import demand, economics, effort, market, recruitment, renewals, reporters, review
 from .compliance import audited_claims
-from .customers import CHURNED, COMPETITOR, CUSTOMER, DIGITAL_CH, DIRECT_CH, PARTNER_CH, Customers, small_keys
+from .customers import CHURNED, COMPETITOR, CUSTOMER, DIGITAL_CH, DIRECT_CH, PARTNER_CH, UNAWARE, Customers, small_keys
+from .initial import UNKNOWN, InitialState, coverage_window
 from .ledger import Budget, Ledger
-from .partners import ACTIVE, CAP, EXITED, ONBOARDING, PL_LINES, PartnerAgent, PartnerTable
+from .partners import ACTIVE, CAP, EXITED, IMPROVEMENT, ONBOARDING, PL_LINES, PartnerAgent, PartnerTable
 from .policies import LeverEvent, Policies
 from .rng import make_rng
 from .scenario import CAPABILITIES, PARTNER_TYPES, SEGMENTS, Scenario
@@ -116,6 +117,11 @@ class ChannelModel(mesa.Model):
             baseline with the same seed share their whole warm-up.  ``None``: ``scenario`` from month 0.
             Fields that size the model's state (accounts, territories, tiers, MDF expiry, training
             lag, certification slots, horizon) must agree between the two.
+        initial: the partners and accounts of month 0 as data (:class:`~sim.initial.InitialState`, e.g. from
+            a PRM export by :func:`experiments.initial.with_data`) instead of drawn; what the data does not
+            give is drawn from ``rng`` (see ``docs/MODEL.md``, "Initial state from data").  Its sizes must
+            equal ``market.n_accounts``, ``market.n_territories`` and ``partners.n_initial``.  ``None``: drawn,
+            and then the scenario must not name a data folder (``data.path``).
         **overrides: scenario fields by path with double underscores, e.g.
             ``incentives__mdf__scale=1.5``, so that Mesa's ``batch_run`` can sweep them.
         record_deals: keep a log of every deal of the reported months and of each month's payouts
@@ -144,6 +150,7 @@ class ChannelModel(mesa.Model):
         rng: int | np.random.Generator | np.random.SeedSequence | None = None,
         policies: Policies | None = None,
         warmup: Scenario | None = None,
+        initial: InitialState | None = None,
         record_deals: bool = False,
         **overrides: Any,
     ):
@@ -154,6 +161,10 @@ class ChannelModel(mesa.Model):
             _check_switch(warmup, scenario)
             if warmup.time.warmup_months == 0:
                 warmup = None
+        _check_initial(scenario, initial)
+        if warmup is not None:
+            _check_initial(warmup, initial)
+        self.initial = initial
         self._final = scenario
         self._user_policies = policies or Policies()
         if rng is None:
@@ -179,6 +190,8 @@ class ChannelModel(mesa.Model):
         self.conflict_log: list[dict[str, np.ndarray]] = []
         self.migrations: list[tuple[int, int, int, int]] = []
         self.panel: list[dict[str, np.ndarray]] = []
+        self.deal_log: list[dict[str, np.ndarray]] | None = [] if record_deals else None
+        self.payout_log: list[dict[str, np.ndarray]] | None = [] if record_deals else None
         self.mdf_window = np.zeros((12, 2))  # claimed, expired for the last 12 months
         self.renew_window = np.zeros((12, 2))  # renewed, due for the last 12 months
         self.direct_targets = np.zeros(0, dtype=np.int64)  # accounts direct sales prospected this month
@@ -188,9 +201,6 @@ class ChannelModel(mesa.Model):
         self._init_customers()
         self.datacollector = _KPICollector(model_reporters=reporters.model_reporters(scenario))
         self.collect_warmup = True
-        self.scratch = market.Scratch()  # work arrays of the market round, kept from month to month
-        self.deal_log: list[dict[str, np.ndarray]] | None = [] if record_deals else None
-        self.payout_log: list[dict[str, np.ndarray]] | None = [] if record_deals else None
 
     # ------------------------------------------------------------------ set-up
     def _setup_tables(self) -> None:
@@ -253,16 +263,21 @@ class ChannelModel(mesa.Model):
         self._type_names = names
 
     def draw_partners(
-        self, k: int, rng: np.random.Generator, quality: np.ndarray | float = 0.0
+        self, k: int, rng: np.random.Generator, quality: np.ndarray | float = 0.0, ptype: np.ndarray | None = None
     ) -> dict[str, np.ndarray]:
         """Draw ``k`` partner profiles (type, territory, capabilities, capacity, outside option) from the scenario.
 
         ``quality`` shifts the capability means (per profile or for all), as a prospect source does.
+        ``ptype`` (indices into ``PARTNER_TYPES``, types of the scenario) gives the profiles' types
+        instead of drawing them by the types' shares.
         """
         sc = self.config.partners
         names = self._type_names
-        shares = np.array([sc.types[n].share for n in names])
-        ti = rng.choice(len(names), size=k, p=shares / shares.sum())
+        if ptype is None:
+            shares = np.array([sc.types[n].share for n in names])
+            ti = rng.choice(len(names), size=k, p=shares / shares.sum())
+        else:
+            ti = np.array([names.index(PARTNER_TYPES[int(p)]) for p in ptype], dtype=np.int64)
         ptype = np.array([PARTNER_TYPES.index(names[i]) for i in ti], dtype=np.int8)
         cfg = [sc.types[names[i]] for i in range(len(names))]
         cap_mean = np.array([c.capability_mean for c in cfg])[ti] + quality
@@ -304,6 +319,23 @@ class ChannelModel(mesa.Model):
             raise ValueError("partners.recruitment: almost no profile passes pre-qualification and evaluation")
         return {key: np.concatenate([p[key] for p in parts])[:k] for key in parts[0]}
 
+    def _draw_screened_as(self, ptype: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Profiles of the given types that pass pre-qualification and evaluation (failing ones drawn again)."""
+        from .recruitment import screen
+
+        prof = self.draw_partners(ptype.size, rng, ptype=ptype)
+        ok = screen(self, prof["cap"])
+        for _ in range(1000):
+            redo = np.flatnonzero(~ok)
+            if not redo.size:
+                return prof
+            again = self.draw_partners(redo.size, rng, ptype=ptype[redo])
+            for key, values in again.items():
+                prof[key][redo] = values
+            ok[redo] = screen(self, again["cap"])
+        raise ValueError("partners.recruitment: almost no profile of the initial state's partner types passes "
+                         "pre-qualification and evaluation")  # pragma: no cover - a screen nobody passes
+
     def admit(
         self,
         profile: dict[str, np.ndarray],
@@ -311,8 +343,13 @@ class ChannelModel(mesa.Model):
         joined: np.ndarray,
         rng: np.random.Generator,
         source: int = 0,
+        covers: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Add partners to the table and the model, with coverage edges; return their ids."""
+        """Add partners to the table and the model, with coverage edges; return their ids.
+
+        ``covers`` (bool, partners x territories x segments) gives the cells each partner covers;
+        by default they are its home territory and the next ones, in its type's segments.
+        """
         sc = self.config.partners
         t = self.partners
         k = profile["ptype"].size
@@ -336,7 +373,11 @@ class ChannelModel(mesa.Model):
         economics.init_beliefs(self, ids)
         for i in ids:
             PartnerAgent(self, int(i))
-        self._add_coverage(ids, profile)
+        if covers is None:
+            self._add_coverage(ids, profile)
+        else:
+            i_idx, terr, s_idx = np.nonzero(covers)
+            self._add_edges(ids[i_idx], terr * 3 + s_idx)
         self._grow_accumulators()
         return ids
 
@@ -353,8 +394,12 @@ class ChannelModel(mesa.Model):
         if not i_idx.size:
             return
         terr = (profile["home"][i_idx] + j_idx) % n_terr
-        self.edge_partner = np.concatenate([self.edge_partner, ids[i_idx]]).astype(np.int64)
-        self.edge_cell = np.concatenate([self.edge_cell, terr * 3 + s_idx]).astype(np.int64)
+        self._add_edges(ids[i_idx], terr * 3 + s_idx)
+
+    def _add_edges(self, partner: np.ndarray, cell: np.ndarray) -> None:
+        """Append coverage edges (partner, cell) and regroup the edges by cell."""
+        self.edge_partner = np.concatenate([self.edge_partner, partner]).astype(np.int64)
+        self.edge_cell = np.concatenate([self.edge_cell, cell]).astype(np.int64)
         order = np.argsort(small_keys(self.edge_cell, self.n_cells), kind="stable")
         self.cell_edge_partner = self.edge_partner[order]
         self.cell_ptr = np.concatenate([[0], np.cumsum(np.bincount(self.edge_cell, minlength=self.n_cells))])
@@ -362,7 +407,9 @@ class ChannelModel(mesa.Model):
     def _init_partners(self) -> None:
         k = self.config.partners.n_initial
         self._agents_by_idx: dict[int, PartnerAgent] = {}
-        if k:
+        if self.initial is not None:
+            self._init_partners_from(self.initial)
+        elif k:
             rng = self.streams["setup"]
             lc = self.config.partners.lifecycle
             # Established partners passed the same pre-qualification and evaluation when they joined.
@@ -385,6 +432,9 @@ class ChannelModel(mesa.Model):
         review.update_exclusivity(self)
 
     def _init_customers(self) -> None:
+        if self.initial is not None:
+            self._init_customers_from(self.initial)
+            return
         mk = self.config.market
         rng = self.streams["setup"]
         cu = Customers(self.config, rng)
@@ -424,6 +474,99 @@ class ChannelModel(mesa.Model):
         self.state_counts = cu.counts()
         self.customer_satisfaction_mean = float(cu.satisfaction[idx].mean()) if idx.size else float("nan")
 
+    def _init_partners_from(self, st: InitialState) -> None:
+        """Month 0's partners from data: type, cells, tier, tenure, certifications, lifecycle; the rest drawn."""
+        k = st.n_partners
+        if not k:
+            return
+        rng = self.streams["setup"]
+        # Capabilities, sellers and outside option drawn for the partner's type, screened as recruits are.
+        profile = self._draw_screened_as(st.ptype, rng)
+        home, span = coverage_window(st.covers)
+        profile["home"] = home
+        profile["n_terr"] = span
+        covered = st.covers.any(axis=1)  # (partner, segment)
+        profile["segmask"] = (covered * (1 << np.arange(3))).sum(axis=1).astype(np.uint8)
+        ids = self.admit(profile, ACTIVE, st.joined.astype(np.int64), rng, covers=st.covers)
+        t = self.partners
+        t.lifecycle[ids] = st.lifecycle
+        t.tier[ids] = st.tier
+        plan = st.lifecycle == IMPROVEMENT
+        t.plan_left[ids[plan]] = self.config.partners.improvement.months
+        # Last won deal: the data's, else last month (onboarding partners: none yet, as for recruits).
+        default = np.where(st.lifecycle == ONBOARDING, st.joined - 1, -1)
+        t.last_deal[ids] = np.where(st.last_deal == UNKNOWN, default, st.last_deal)
+        tr = self.config.incentives.training
+        drawn = rng.binomial(tr.max_certifications, t.cap[ids, CAP["technical"]] * 0.6)
+        held = np.where(st.certifications == UNKNOWN, drawn, st.certifications)
+        left = rng.integers(1, tr.certification_months + 1, size=(k, tr.max_certifications))
+        slots = np.arange(tr.max_certifications)[None, :] < held[:, None]
+        t.cert_expiry[ids] = np.where(slots, left, -1)
+
+    def _init_customers_from(self, st: InitialState) -> None:
+        """Month 0's accounts from data: cell, value, state, serving channel; preference, satisfaction drawn."""
+        mk = self.config.market
+        rng = self.streams["setup"]
+        cu = Customers(self.config, rng, segment=st.segment, territory=st.territory, value=st.value)
+        self.customers = cu
+        self.account_cell = cu.territory.astype(np.int64) * 3 + cu.segment
+        self.account_cell_order = np.argsort(small_keys(self.account_cell, self.n_cells), kind="stable")
+        self.account_cell_ptr = np.concatenate([[0], np.cumsum(np.bincount(self.account_cell, minlength=self.n_cells))])
+        self.mean_deal_value = float(cu.value.mean())
+        cu.state[:] = st.state
+        idx = np.flatnonzero(st.state == CUSTOMER)
+        out = np.flatnonzero((st.state == COMPETITOR) | (st.state == CHURNED))
+        # Dates the data does not give: competitors' contracts spread over the lock-in (as for a drawn
+        # start), customers' renewals over the next contract year, the first in month 0.
+        cu.since[:] = np.where(st.since == UNKNOWN, 0, st.since)
+        unknown_out = out[st.since[out] == UNKNOWN]
+        cu.since[unknown_out] = -(unknown_out % max(mk.contract_lockin, 1))
+        drawn = -rng.integers(1, mk.renewal_interval + 1, size=idx.size)
+        cu.since[idx] = np.where(st.since[idx] == UNKNOWN, drawn, st.since[idx])
+        ch = st.channel[idx].copy()
+        if not self.config.digital.enabled:
+            ch[ch == DIGITAL_CH] = DIRECT_CH
+        cu.channel[idx] = ch
+        cu.partner[idx] = np.where(ch == PARTNER_CH, st.partner[idx], -1)
+        cu.satisfaction[idx] = np.clip(
+            self.service_level(idx) + mk.satisfaction_noise * rng.standard_normal(idx.size), 0, 1
+        )
+        np.add.at(cu.adopted, cu.territory[st.state != UNAWARE], 1)
+        self.state_counts = cu.counts()
+        self.customer_satisfaction_mean = float(cu.satisfaction[idx].mean()) if idx.size else float("nan")
+        if st.revenue is not None:
+            self._rebuild_histories(st)
+
+    def _rebuild_histories(self, st: InitialState) -> None:
+        """Partners' revenue history and MDF fund from the data's deals and the customers they serve now.
+
+        Revenue in month -j (j = 1..24): the data's won deals, plus the renewal value of each current
+        partner customer whose contract has an anniversary that month (a customer whose contract
+        month was drawn is taken to have renewed every year).  MDF: each of the last E months'
+        revenue accrued at the partner's tier rate, less the MDF paid, taken from the oldest month.
+        """
+        t, cu, mk = self.partners, self.customers, self.config.market
+        hist = np.array(st.revenue, dtype=np.float64)
+        cust = np.flatnonzero((cu.state == CUSTOMER) & (cu.partner >= 0))
+        drawn = st.since[cust] == UNKNOWN
+        renewal = cu.value[cust] * mk.renewal_value_share * mk.price_index
+        for j in range(1, hist.shape[1] + 1):
+            age = -j - cu.since[cust].astype(np.int64)
+            due = (age % mk.renewal_interval == 0) & (drawn | (age > 0))
+            hist[:, j - 1] += np.bincount(cu.partner[cust[due]], weights=renewal[due], minlength=st.n_partners)
+        ids = np.arange(st.n_partners)
+        t.rev_hist[ids] = hist
+        e = t.mdf_fund.shape[1]
+        scale = self.config.incentives.mdf.scale
+        fund = hist[:, :e] * (self.tier_table["mdf_accrual_rate"][t.tier[ids]] * scale)[:, None]
+        fund = np.pad(fund, ((0, 0), (0, e - fund.shape[1])))
+        paid = np.zeros(st.n_partners) if st.mdf_paid is None else np.array(st.mdf_paid, dtype=np.float64)
+        for j in range(e - 1, -1, -1):  # claims take the oldest months first
+            take = np.minimum(paid, fund[:, j])
+            fund[:, j] -= take
+            paid -= take
+        t.mdf_fund[np.ix_(ids, (-1 - np.arange(e)) % e)] = fund  # column of the month accrued j + 1 months ago
+
     def _draw_cell_partner(self, cells: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A partner covering each cell, drawn in proportion to its capacity for the vendor."""
         cap = self.partner_capacity()
@@ -441,20 +584,26 @@ class ChannelModel(mesa.Model):
     def _refresh_capability(self) -> None:
         self.contest_capability = self.partners.contest_capability(self.capability_weights)
 
-    def service_level(self, accounts: np.ndarray) -> np.ndarray:
-        """Service level each account gets from the channel (and partner) serving it."""
+    def service_table(self) -> np.ndarray:
+        """Service levels by serving code (one look-up per account).
+
+        Each partner's level, then by channel code ch + n + 1 (none, -, direct, digital), then that of
+        partner -1 (the last entry).
+        """
         mk = self.config.market
-        cu = self.customers
-        ch = cu.channel[accounts]
-        n = self.partners.n
-        # One table: each partner's level, then by channel code ch + 1 (none, -, direct, digital),
-        # then the level of partner -1 (the last entry) -- one look-up per account.
-        table = np.concatenate([
+        return np.concatenate([
             mk.service_floor + mk.service_slope * self.partners.cap[:, CAP["service"]],
             [0.5, 0.0, self.config.direct.service, self.config.digital.service, 0.5],
         ])
+
+    def service_level(self, accounts: np.ndarray) -> np.ndarray:
+        """Service level each account gets from the channel (and partner) serving it."""
+        cu = self.customers
+        ch = cu.channel[accounts]
+        n = self.partners.n
+        # One look-up per account in the table of levels by serving code.
         code = np.where(ch == PARTNER_CH, cu.partner[accounts], ch.astype(np.int32) + np.int32(n + 1))
-        return table[code]
+        return self.service_table()[code]
 
     def competitor_response(self) -> float:
         """Extra contest utility of competing vendors as the vendor's market share rises above the reference.
@@ -821,6 +970,23 @@ _STRUCTURAL = (
     "incentives.training.lag_months",
     "incentives.training.max_certifications",
 )
+
+
+def _check_initial(scenario: Scenario, initial: InitialState | None) -> None:
+    """The initial state fits the scenario it starts (sizes, tiers, types); a data folder needs one."""
+    from .errors import ScenarioError
+
+    if initial is None:
+        if scenario.data.path:
+            raise ScenarioError(scenario.name, [(
+                "data.path", scenario.data.path,
+                "the model does not read files: build the initial state from the export and pass it "
+                "(experiments.initial.with_data(scenario) -> scenario, state; sim.run(scenario, seed, "
+                "initial=state)), or remove data.path to draw the initial state")])
+        return
+    if not isinstance(initial, InitialState):
+        raise TypeError(f"initial must be a sim.InitialState, not {type(initial).__name__}")
+    initial.check(scenario)
 
 
 def _check_switch(warmup: Scenario, scenario: Scenario) -> None:

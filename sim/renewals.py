@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .customers import CHURNED, CUSTOMER
+from .customers import CHURNED
 
 if TYPE_CHECKING:
     from .model import ChannelModel
@@ -35,16 +35,15 @@ def renewal_probability(
 
 def step(model: ChannelModel) -> None:
     """Drift customer satisfaction, then renew or churn the contracts that fall due."""
+    from .kernels import drift_and_due
+
     mk = model.config.market
     cu = model.customers
     m = model.month
-    cust = np.flatnonzero(cu.state == CUSTOMER)
-    level = model.service_level(cust)
-    sat = cu.satisfaction[cust]
-    cu.satisfaction[cust] = sat + mk.satisfaction_drift * (level - sat)
-    age = m - cu.since[cust]
-    k = mk.renewal_interval
-    due = cust[np.flatnonzero((age > 0) & ((age // k) * k == age))]  # age % k == 0 (division by a scalar is faster)
+    # One pass over the accounts (sim.kernels.drift_and_due): customers' satisfaction drifts toward their
+    # service level, and the contracts whose age is a positive multiple of the renewal interval fall due.
+    due = drift_and_due(cu.state, cu.channel, cu.partner, cu.since, cu.satisfaction, model.service_table(),
+                        int(model.partners.n), float(mk.satisfaction_drift), int(m), int(mk.renewal_interval))
     led = model.ledger
     led.renewals_due = int(due.size)
     model.renew_window[m % 12] = (0, due.size)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .customers import CHANNEL_NAMES
+from .initial import InitialState
 from .model import ChannelModel
 from .partners import EXIT_REASONS, LIFECYCLE_NAMES, SOURCE_NAMES
 from .policies import Policies
@@ -141,11 +142,13 @@ class WarmStart:
         self.scenario = scenario
         self.seed = seed
         self.policies = policies
+        self.initial = model.initial
         self._key = _seed_key(seed)
 
-    def start(self, scenario: Scenario, seed, policies: Policies | None = None) -> ChannelModel:
+    def start(self, scenario: Scenario, seed, policies: Policies | None = None,
+              initial: InitialState | None = None) -> ChannelModel:
         """A fresh copy of the warmed-up model that switches to ``scenario`` at its first reported month."""
-        from .model import _check_switch
+        from .model import _check_initial, _check_switch
 
         if _seed_key(seed) != self._key:
             raise ValueError(f"this warm start was made with seed {self.seed!r}; a run from it must use the same "
@@ -153,7 +156,11 @@ class WarmStart:
         if policies is not None and policies is not self.policies:
             raise ValueError("a run from a warm start uses the policies it was warmed up with: pass policies to "
                              "sim.warm_up, not to sim.run")
+        if initial is not None and initial is not self.initial:
+            raise ValueError("a run from a warm start starts from the initial state it was warmed up from: pass "
+                             "initial to sim.warm_up, not to sim.run")
         _check_switch(self.scenario, scenario)
+        _check_initial(scenario, self.initial)
         model = copy.deepcopy(self._model)
         if scenario is not self.scenario:  # as ChannelModel(scenario, warmup=self.scenario) would
             model._final = scenario
@@ -170,6 +177,7 @@ def warm_up(
     *,
     months: int | None = None,
     policies: Policies | None = None,
+    initial: InitialState | None = None,
 ) -> WarmStart:
     """Simulate the warm-up months of ``scenario`` once, for several what-ifs to start from.
 
@@ -178,6 +186,8 @@ def warm_up(
         seed: an int or a SeedSequence; runs from the warm start must pass the same seed.
         months: reported months, replacing ``scenario.time.months`` (the what-ifs must agree).
         policies: replacement policy objects, used in the warm-up and in every run from it.
+        initial: the state of month 0 as data (:class:`~sim.initial.InitialState`), for the warm-up and
+            every run from it.
 
     Example::
 
@@ -189,7 +199,7 @@ def warm_up(
     if months is not None:
         scenario = scenario.with_overrides({"time.months": months})
     _seed_key(seed)
-    model = ChannelModel(scenario, rng=seed, policies=policies, warmup=scenario)
+    model = ChannelModel(scenario, rng=seed, policies=policies, warmup=scenario, initial=initial)
     model.collect_warmup = False  # the runs from it report the months after the warm-up only
     while model.month < scenario.time.warmup_months:
         model.step()
@@ -203,6 +213,7 @@ def run(
     months: int | None = None,
     policies: Policies | None = None,
     warmup: Scenario | WarmStart | None = None,
+    initial: InitialState | None = None,
     record_deals: bool = False,
 ) -> RunResult:
     """Simulate ``scenario`` with ``seed`` and return its KPIs, partner panel and conflict log.
@@ -218,6 +229,10 @@ def run(
             seed share their warm-up exactly (see :class:`ChannelModel`).  A :class:`WarmStart`
             from :func:`warm_up` (same seed) gives the same result without simulating the
             warm-up again.
+        initial: the partners and accounts of month 0 as data (:class:`~sim.initial.InitialState`, e.g.
+            :func:`experiments.initial.with_data` of a PRM export) instead of drawn; the same state,
+            scenario and seed give the same result.  With a :class:`WarmStart`, the state it was
+            warmed up from.
         record_deals: also log every deal, payout, account and partner's coverage (the result's
             ``deals``, ``payouts``, ``accounts`` and ``coverage``; what :func:`experiments.prm.export_run`
             makes a PRM export of).  The run's KPIs and frames are the same with it on or off.
@@ -228,11 +243,12 @@ def run(
         if isinstance(warmup, Scenario):
             warmup = warmup.with_overrides({"time.months": months})
     if isinstance(warmup, WarmStart):
-        model = warmup.start(scenario, seed, policies)
+        model = warmup.start(scenario, seed, policies, initial)
         if record_deals:  # the warm-up months are not logged, so the log starts here
             model.deal_log, model.payout_log = [], []
     else:
-        model = ChannelModel(scenario, rng=seed, policies=policies, warmup=warmup, record_deals=record_deals)
+        model = ChannelModel(scenario, rng=seed, policies=policies, warmup=warmup, initial=initial,
+                             record_deals=record_deals)
         model.collect_warmup = False  # the result reports the months after the warm-up only
     model.run()
     return collect(model)

@@ -1364,6 +1364,33 @@ class IncentivesConfig(Section):
     )
 
 
+class DataConfig(Section):
+    """A programme's own PRM export as the state of month 0 (``docs/MODEL.md``, "Initial state from data").
+
+    The model never reads the folder: :func:`experiments.initial.with_data` builds a
+    :class:`sim.InitialState` from it once and the runner passes it to every replication.
+    """
+
+    path: str | None = F(
+        None, "-", "folder of a PRM export (docs/DATA.md) whose partners, tiers, territories and accounts are month "
+        "0's instead of drawn; relative to the scenario file; in a file `data: DIR` is short for `data: {path: DIR}`; "
+        "none = drawn. With a folder, market.n_accounts, market.n_territories and partners.n_initial come from it",
+        basis="design", source="Calibrate to your own programme: start from a PRM export.", max_length=4096,
+    )
+    as_of: Literal["start", "end"] = F(
+        "end", "-", "where in the export the run starts: end = from the state at the end of its last month (a "
+        "forward what-if from today's programme), start = from the state before its first month, which is then "
+        "the first simulated month (a calibration that simulates the history)", basis="design",
+        source="A what-if starts from today; a calibration replays the history from its beginning.",
+    )
+    warmup_months: int = F(
+        0, "months", "months simulated from the export's state before the reported months; with a folder it "
+        "replaces time.warmup_months (0: the first reported month is the export's month)", basis="design",
+        source="The export is the state to start from; a warm-up would move it before the first reported month.",
+        ge=0, le=240,
+    )
+
+
 class Scenario(Section):
     """A complete, validated configuration of one what-if."""
 
@@ -1379,6 +1406,15 @@ class Scenario(Section):
     tiering: TieringConfig = S(TieringConfig(), "partner tiers, requirements and benefits")
     incentives: IncentivesConfig = S(IncentivesConfig(), "incentive levers and budget")
     relationship: RelationshipConfig = S(RelationshipConfig(), "relationship programme")
+    data: DataConfig = S(DataConfig(), "a PRM export as the initial state (partners, tiers, territories, accounts)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _data_folder(cls, data: Any) -> Any:
+        """``data: DIR`` is short for ``data: {path: DIR}``."""
+        if isinstance(data, Mapping) and isinstance(data.get("data"), str):
+            data = {**data, "data": {"path": data["data"]}}
+        return data
 
     @property
     def tier_names(self) -> list[str]:

@@ -58,6 +58,21 @@ def test_a_re_solve_of_a_trust_region_run_gives_its_answer(tmp_path):
     res = invoke("--budget", BUDGET, "--curves", str(out), "--no-validate", "--out", str(again), *TINY)
     assert res.exit_code == 0, res.output
     pd.testing.assert_series_equal(spends(again), spends(out))
+    # A later round was accepted (round 2 with these seeds): its curves are the stored ones, and the first
+    # round's, around the current programme, are kept for the simple rules.
+    rec = json.loads((out / "estimation.json").read_text())
+    assert rec["round"] > 0 and rec["rules"]["round"] == 0
+    assert read_estimation(out).rules is not None
+    # A validated re-solve builds the equal and proportional splits from those first-round curves, as the
+    # run itself did: the same programmes on the same fresh seeds give the same validated figures.
+    checked = tmp_path / "checked"
+    res = invoke("--budget", BUDGET, "--curves", str(out), "--out", str(checked), *TINY)
+    assert res.exit_code == 0, res.output
+    rules = ["current", "equal_split", "proportional_to_tier_revenue"]
+    cols = ["net_profit", "incentive_spend", "cells_spend"]
+    v0 = pd.read_csv(out / "validation.csv").set_index("policy").loc[rules, cols]
+    v1 = pd.read_csv(checked / "validation.csv").set_index("policy").loc[rules, cols]
+    pd.testing.assert_frame_equal(v0, v1)
 
 
 @pytest.fixture

@@ -416,3 +416,22 @@ def test_rate_order_needs_rates():
     with pytest.raises(ValueError, match="Curve.rates"):
         AllocationProblem((c, Curve("gold", "rebate", (0.0, 1.0), (0.0, 1.0), partners=1.0)), budget=1.0,
                           tier_order="rate").validate()
+
+
+def test_per_partner_order_leaves_out_a_tier_with_no_partners():
+    # Platinum has no partners (today's programme has nobody there): per-partner spend is undefined for it,
+    # so the order holds between the tiers that have partners, and the empty tier is unconstrained by it.
+    silver = Curve("silver", "rebate", (0.0, 4.0, 10.0), (0.0, 8.0, 16.0), current=4.0, partners=100.0)
+    gold = Curve("gold", "rebate", (0.0, 4.0, 10.0), (0.0, 4.5, 5.0), current=4.0, partners=20.0)
+    empty = Curve("platinum", "rebate", (0.0, 1.0, 2.0), (0.0, 0.5, 0.6), current=0.0, partners=0.0)
+    tiers = ("silver", "gold", "platinum")
+    sol = solve(AllocationProblem((silver, gold, empty), budget=14.0, tier_order="lever", tier_names=tiers))
+    s = sol.spends()
+    assert s["silver/rebate"] / 100.0 <= s["gold/rebate"] / 20.0 + 1e-9
+    built = build(AllocationProblem((silver, gold, empty), budget=14.0, tier_order="lever", tier_names=tiers))
+    order_rows = [name for name in [c.name for c in built.prob.constraints()] if name.startswith("order_")]
+    assert order_rows and not any("platinum" in name for name in order_rows)
+    # without partner counts the order cannot be formed: a clear error, not a division by zero
+    unknown = Curve("gold", "rebate", (0.0, 4.0, 10.0), (0.0, 4.5, 5.0), current=4.0)
+    with pytest.raises(ValueError, match="partner count"):
+        build(AllocationProblem((silver, unknown), budget=14.0, tier_order="lever", tier_names=tiers[:2]))

@@ -60,7 +60,7 @@ def _pairs_reference(cell, ptr, live_partner, opp_key, sourced, a, salt):
 
 
 @pytest.mark.parametrize("n_opps", [0, 1, 50, 3_000])
-def test_pursuit_pairs_match_the_materialised_pairs(n_opps, monkeypatch):
+def test_pursuit_pairs_match_the_materialised_pairs(n_opps):
     rng = np.random.default_rng(n_opps)
     n_cells, n_partners = 12, 40
     # Each partner covers a few distinct cells; edges listed cell by cell.
@@ -75,8 +75,7 @@ def test_pursuit_pairs_match_the_materialised_pairs(n_opps, monkeypatch):
     a = rng.random(n_partners) * 0.5
     a[:3] = [0.0, 1.0, 1e-300]
     salt = np.uint64(123456789)
-    monkeypatch.setattr(market, "_PAIR_BLOCK", 64)  # many blocks, some smaller than one opportunity
-    got = market._partner_pursuits(cell, ptr, live_partner, opp_key, sourced, a, salt, market.Scratch())
+    got = market._partner_pursuits(cell, ptr, live_partner, opp_key, sourced, a, salt)
     want = _pairs_reference(cell, ptr, live_partner, opp_key, sourced, a, salt)
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
@@ -161,3 +160,118 @@ def test_segment_pick_table_is_the_bit_loop():
         seg = np.where(((mask >> s_) & 1).astype(bool) & (below == pick), s_, seg)
     np.testing.assert_array_equal(demand._PICK_SEGMENT[mask, pick], seg)
     np.testing.assert_array_equal(demand._SEGMENTS_IN_MASK, [bin(m).count("1") for m in range(8)])
+
+
+def test_compiled_uniforms_are_the_numpy_formula():
+    rng = np.random.default_rng(8)
+    keys = np.concatenate([rng.integers(0, 2**63, 5_000, dtype=np.int64).astype(np.uint64),
+                           np.array([0, 1, 2**64 - 1], dtype=np.uint64)])
+    for salt in (np.uint64(0), np.uint64(2**62 - 1), np.uint64(12345)):
+        want = (keyed_bits(keys, salt).astype(np.float64) + 0.5) * (1.0 / 2.0**53)
+        np.testing.assert_array_equal(keyed_uniform(keys, salt), want)
+    assert keyed_uniform(np.zeros(0, dtype=np.uint64), np.uint64(3)).size == 0
+
+
+@pytest.mark.parametrize("from_market", [True, False])
+def test_eligible_accounts_by_cell_are_the_filtered_cell_order(from_market):
+    from sim.customers import CHURNED, COMPETITOR, IN_MARKET
+    from sim.kernels import eligible_by_cell
+
+    rng = np.random.default_rng(11)
+    n, n_cells, month, lockin = 3_000, 40, 50, 12
+    cell = rng.integers(0, n_cells, n)
+    cell[cell == 7] = 8  # an empty cell
+    order = np.argsort(cell, kind="stable")
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(cell, minlength=n_cells))])
+    state = rng.integers(0, 5, n).astype(np.int8)
+    sourced = np.where(rng.random(n) < 0.5, -1, rng.integers(0, 30, n)).astype(np.int32)
+    since = rng.integers(0, month + 1, n).astype(np.int32)
+    if from_market:
+        ok = (state == IN_MARKET) & (sourced == -1)
+    else:
+        ok = ((state == COMPETITOR) | (state == CHURNED)) & ((month - since) >= lockin)
+    at = np.flatnonzero(ok[order])
+    got, eptr = eligible_by_cell(order, ptr, state, sourced, since, month, lockin, from_market)
+    np.testing.assert_array_equal(got, order[at])
+    np.testing.assert_array_equal(eptr, np.searchsorted(at, ptr))
+
+
+def test_satisfaction_drift_and_due_contracts_are_the_numpy_steps():
+    from sim.customers import CUSTOMER, PARTNER_CH
+    from sim.kernels import drift_and_due
+
+    rng = np.random.default_rng(12)
+    n, n_partners, month, k, drift = 5_000, 60, 37, 12, 0.3
+    state = rng.integers(0, 5, n).astype(np.int8)
+    channel = rng.integers(-1, 3, n).astype(np.int8)
+    partner = np.where(channel == PARTNER_CH, rng.integers(-1, n_partners, n), -1).astype(np.int32)
+    since = rng.integers(0, month + 1, n).astype(np.int32)
+    sat = rng.random(n)
+    table = np.concatenate([rng.random(n_partners), [0.5, 0.0, 0.7, 0.6, 0.5]])
+    cust = np.flatnonzero(state == CUSTOMER)
+    ch = channel[cust]
+    code = np.where(ch == PARTNER_CH, partner[cust], ch.astype(np.int32) + np.int32(n_partners + 1))
+    want_sat = sat.copy()
+    want_sat[cust] = sat[cust] + drift * (table[code] - sat[cust])
+    age = month - since[cust]
+    want_due = cust[(age > 0) & (age % k == 0)]
+    got_sat = sat.copy()
+    due = drift_and_due(state, channel, partner, since, got_sat, table, n_partners, drift, month, k)
+    np.testing.assert_array_equal(got_sat, want_sat)
+    np.testing.assert_array_equal(due, want_due)
+
+
+def _registration_reference(opp, kind, live, partner, u_register, u_order, rate, tier, allowed, opp_value, min_size,
+                            opp_sourced, registered_row, protects_direct):
+    """Deal registration as first written with numpy (sim.policies.conflict.DealRegistration)."""
+    n_opps = registered_row.size
+    partner_kind = kind == 0
+    is_partner = partner_kind & live
+    if not is_partner.any():
+        return np.zeros(kind.size, dtype=bool), registered_row
+    cand = np.flatnonzero(is_partner & (u_register < rate))
+    o = opp[cand]
+    ok = allowed[tier[partner[cand]]] & (opp_value[o] >= min_size)
+    rows, o = cand[ok], o[ok]
+    key = np.where(partner[rows] == opp_sourced[o], -1.0, u_order[rows])
+    first = np.full(n_opps, np.inf)
+    np.minimum.at(first, o, key)
+    has_reg = np.isfinite(first)
+    registrant = rows[key == first[o]]
+    reg_row = np.full(n_opps, -1)
+    reg_row[opp[registrant[::-1]]] = registrant[::-1]
+    registered = np.where(has_reg, reg_row, registered_row)
+    protected = has_reg[opp]
+    out = protected & partner_kind
+    out[reg_row[has_reg]] = False
+    if protects_direct:
+        out |= protected & ~partner_kind
+    return out, registered
+
+
+@pytest.mark.parametrize("protects_direct", [True, False])
+def test_deal_registration_kernel_is_the_numpy_rule(protects_direct):
+    from sim.kernels import deal_registration
+
+    rng = np.random.default_rng(21 + protects_direct)
+    n_opps, rows, n_partners = 400, 3_000, 50
+    opp = np.sort(rng.integers(0, n_opps, rows))
+    kind = rng.choice([0, 0, 0, 1, 2], rows).astype(np.int8)
+    partner = np.where(kind == 0, rng.integers(0, n_partners, rows), -1)
+    live = rng.random(rows) < 0.9
+    u_register = rng.random(rows)
+    u_order = rng.random(rows)
+    u_order[:20] = u_order[20:40]  # ties between rows
+    tier = rng.integers(0, 4, n_partners)
+    allowed = np.array([False, True, True, True])
+    opp_value = rng.random(n_opps) * 40_000
+    opp_sourced = np.where(rng.random(n_opps) < 0.3, rng.integers(0, n_partners, n_opps), -1)
+    before = np.where(rng.random(n_opps) < 0.1, rng.integers(0, rows, n_opps), -1)
+    want_out, want_reg = _registration_reference(opp, kind, live, partner, u_register, u_order, 0.6, tier, allowed,
+                                                 opp_value, 10_000.0, opp_sourced, before, protects_direct)
+    got_reg = before.astype(np.int64, copy=True)
+    got_out = deal_registration(opp, kind, live, partner, u_register, u_order, 0.6, tier, allowed, opp_value,
+                                10_000.0, opp_sourced, got_reg, protects_direct)
+    np.testing.assert_array_equal(got_out, want_out)
+    np.testing.assert_array_equal(got_reg, want_reg)
+    assert want_out.any() and (want_reg != before).any()  # the case exercises registrations

@@ -93,33 +93,19 @@ class DealRegistration(Protection):
     name = "deal_registration"
 
     def withdraw(self, model, batch):
+        from ..kernels import deal_registration
+
         cfg = self.scenario.conflict.deal_registration
-        partner_kind = batch.kind == PARTNER_CH
-        is_partner = partner_kind & batch.live
-        if not is_partner.any():
-            return np.zeros(batch.kind.size, dtype=bool)
-        # The rows that register, and the rest on them only (registrations are few).
-        cand = np.flatnonzero(is_partner & (batch.u_register < cfg.registration_rate))
-        opp = batch.opp[cand]
-        allowed = model.tier_table["deal_registration"][model.partners.tier[batch.partner[cand]]]
-        big = batch.opp_value[opp] >= cfg.min_deal_size
-        ok = allowed & big
-        rows, opp = cand[ok], opp[ok]
-        # Who registered first: the lead's source, otherwise random order.
-        key = np.where(batch.partner[rows] == batch.opp_sourced[opp], -1.0, batch.u_order[rows])
-        first = np.full(batch.n_opps, np.inf)
-        np.minimum.at(first, opp, key)
-        has_reg = np.isfinite(first)
-        registrant = rows[key == first[opp]]
-        # Ties (probability zero for distinct uniforms) keep the lowest row.
-        reg_row = np.full(batch.n_opps, -1)
-        reg_row[batch.opp[registrant[::-1]]] = registrant[::-1]
-        batch.registered_row = np.where(has_reg, reg_row, batch.registered_row)
-        protected = has_reg[batch.opp]
-        out = protected & partner_kind
-        out[reg_row[has_reg]] = False  # the registrant stays
-        if cfg.protects_against_direct:
-            out |= protected & ~partner_kind
+        # Registrations and withdrawals in one compiled pass over the rows (sim.kernels.deal_registration):
+        # who registered first (the lead's source, otherwise random order; ties to the lowest row) is kept
+        # in ``batch.registered_row``; the others withdraw.
+        registered = batch.registered_row.astype(np.int64, copy=True)
+        out = deal_registration(batch.opp, batch.kind, batch.live, batch.partner, batch.u_register, batch.u_order,
+                                float(cfg.registration_rate), model.partners.tier,
+                                np.asarray(model.tier_table["deal_registration"], dtype=bool), batch.opp_value,
+                                float(cfg.min_deal_size), batch.opp_sourced, registered,
+                                bool(cfg.protects_against_direct))
+        batch.registered_row = registered
         return out
 
 
