@@ -54,8 +54,10 @@ def calibrate_cmd(
                                           "the programme's.")] = "baseline",
     sets: Annotated[list[str] | None, typer.Option("--set", help="Override a base field (PATH=VALUE).")] = None,
     holdout: Annotated[int, typer.Option("--holdout", help="Last months held out and forecast.")] = 6,
-    population: Annotated[int, typer.Option("--population", help="ABC-SMC particles per generation.")] = 100,
+    population: Annotated[int, typer.Option("--population", help="ABC-SMC particles per generation.")] = 60,
     generations: Annotated[int, typer.Option("--generations", help="Most ABC-SMC generations.")] = 6,
+    max_simulations: Annotated[int, typer.Option("--max-simulations", help="Start no ABC generation after this "
+                                                 "many simulations (bounds the time).")] = 1500,
     replications: Annotated[int, typer.Option("--replications", help="Runs per candidate (the same seeds for "
                                               "every candidate).")] = 1,
     pilot: Annotated[int, typer.Option("--pilot", help="Runs at the base for the moments' scale.")] = 12,
@@ -83,7 +85,8 @@ def calibrate_cmd(
     with _user_errors():
         check_out(out, force)
         settings = Settings(holdout=holdout, replications=replications, pilot=pilot, population=population,
-                            generations=generations, draws=draws, seed=seed)
+                            generations=generations, draws=draws, seed=seed,
+                            max_simulations=max_simulations)
         settings.check()
         if dask and workers > 1:
             raise InputError(f"--dask {dask} with --workers {workers}: allowed: one of the two (the Dask cluster "

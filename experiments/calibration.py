@@ -426,21 +426,24 @@ class Settings:
         draws, forecast_replications: posterior draws x runs each for the holdout forecast.
         interval: nominal coverage of the credible and prediction intervals.
         seed: the seed of the runs and of pyabc.
-        max_simulations: stop the fit after this many simulations (a safety net).
+        max_simulations: start no generation after this many simulations (bounds the time: docs/PERFORMANCE.md).
+        min_acceptance: a generation stops (and the fit keeps the one before) once it has run
+            ``population / min_acceptance`` simulations without filling its population.
     """
 
     holdout: int = 6
     replications: int = 1
     pilot: int = 12
     screen_replications: int = 2
-    population: int = 100
+    population: int = 60
     generations: int = 6
     confidence: float = 0.9
     draws: int = 20
     forecast_replications: int = 1
     interval: float = 0.9
     seed: int = 0
-    max_simulations: int = 4000
+    max_simulations: int = 1500
+    min_acceptance: float = 0.1
 
     def check(self) -> None:
         bad = []
@@ -452,7 +455,7 @@ class Settings:
             bad.append(("pilot", self.pilot, "a whole number >= 3 (the moments' spread needs several runs)"))
         if self.holdout < 1:
             bad.append(("holdout", self.holdout, "a whole number of months >= 1"))
-        for name in ("confidence", "interval"):
+        for name in ("confidence", "interval", "min_acceptance"):
             if not 0 < getattr(self, name) < 1:
                 bad.append((name, getattr(self, name), "a share strictly between 0 and 1"))
         if not 0 <= self.seed <= 2**32 - 1:
@@ -649,7 +652,8 @@ def calibrate(observed: Any, base: sim.Scenario, settings: Settings = Settings()
             log(f"ABC-SMC: {len(fitted)} parameters ({', '.join(p.name for p in fitted)}), population "
                 f"{settings.population}, at most {settings.generations} generations")
             history = abc.run(minimum_epsilon=eps_floor, max_nr_populations=settings.generations,
-                              max_total_nr_simulations=settings.max_simulations)
+                              max_total_nr_simulations=settings.max_simulations,
+                              min_acceptance_rate=settings.min_acceptance)
             df, w = history.get_distribution(m=0)
             posterior = df.reset_index(drop=True).assign(weight=np.asarray(w) / np.sum(w))
             pops = history.get_all_populations()
