@@ -7,19 +7,18 @@ The pipeline (``channelsim calibrate DATA_DIR --out DIR`` calls :func:`calibrate
    MDF payouts per partner revenue, the partner win rate, conflicts per month.  Observed and simulated
    moments come from the same function: simulated = ``moments(export_run(sim.run(...)))``.
 2. **Pilot** at the base scenario: ``pilot`` replications with independent seeds give each moment's
-   run-to-run standard deviation (the distance divides by it) and the distance a simulation at the true
-   parameters would have from the data (the final tolerance of the fit).
+   run-to-run standard deviation (the distance divides by the upper end of its 90 % interval).
 3. **Screening** (identifiability): each calibrated parameter is moved from its prior's 10th to its 90th
    percentile (the others at their defaults), with common random numbers; a parameter whose moments do
    not move (no standardised change of 0.25 or more, none with a paired t above 2) is *not identifiable*:
    it is left out of the fit and keeps its default.
 4. **Fit**: pyabc's ABC-SMC with a weighted Euclidean distance on the standardised moments, uniform priors
    from :data:`PARAMETERS`, and common random numbers (every candidate runs the same seeds).  The
-   tolerance falls by the median of each generation's distances until it reaches the pilot's
-   ``confidence`` quantile of the distance at the truth (:class:`FlooredQuantileEpsilon`), so the final
-   population is the set of parameters the data cannot reject at that level: its intervals are the
-   fit's uncertainty.  A parameter whose 90 % posterior interval is still 75 % or more of its prior's is
-   reported *not identified by the data* and keeps its default.
+   tolerance falls by the median of each generation's distances until it reaches :func:`tolerance` (the
+   ``confidence`` quantile of the distance a run at the truth has from the data; a floored pyabc
+   ``QuantileEpsilon``), so the final population is the set of parameters the data do not reject at that
+   level: its intervals are the fit's uncertainty.  A parameter whose 90 % posterior interval is still
+   75 % or more of its prior's is reported *not identified by the data* and keeps its default.
 5. **Holdout forecast**: the fit uses months 1..T-h; months T-h+1..T are forecast from posterior draws x
    fresh replications, with prediction intervals, against the observed values.
 
