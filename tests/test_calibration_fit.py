@@ -141,6 +141,8 @@ BIASED = {"bass_q"}
 
 def test_the_fit_recovers_each_identified_parameter_within_its_interval(fit):
     p = fit.parameters.set_index("parameter")
+    print(p[["status", "estimate", "lower", "upper", "width_ratio", "screen_max_change"]].to_string())  # with -s
+    print(f"holdout coverage {fit.info['coverage']:.2f}; {fit.info['simulations']} simulations")
     fitted = p[p["status"] == "fitted"]
     assert len(fitted) >= 1, p[["status", "width_ratio", "screen_max_change"]]
     for name, row in fitted.iterrows():
