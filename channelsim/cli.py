@@ -74,7 +74,7 @@ def _root(
 
 #: Modules written elsewhere that add commands: each exposes ``register(app: typer.Typer) -> None``.
 PLUGINS = ("channelsim.sweep_cli", "channelsim.optimise_cli", "channelsim.app_cli", "channelsim.warn_cli",
-           "channelsim.data_cli")
+           "channelsim.data_cli", "channelsim.calibrate_cli")
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
