@@ -641,8 +641,12 @@ def calibrate(observed: Any, base: sim.Scenario, settings: Settings = Settings()
         if fixed:
             model = Simulator(fit_scen.with_overrides(overrides([p for p in parameters if p not in fitted], fixed)),
                               tuple(fitted), model.seeds, start, (1, fit_months), tiers, keys, simulate)
-        np.random.seed(seed)  # pyabc samples candidates from NumPy's global generator
         with contextlib.ExitStack() as stack:
+            # pyabc samples candidates from NumPy's global generator: seed it for the fit and give the caller
+            # back the state it had (the package itself never draws from it).
+            saved = np.random.get_state()
+            stack.callback(np.random.set_state, saved)
+            np.random.seed(seed)
             folder = Path(db_dir) if db_dir is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
             folder.mkdir(parents=True, exist_ok=True)
             smp = stack.enter_context(sampler(workers, dask))
