@@ -103,6 +103,21 @@ CHECKS: dict[str, list[str]] = {
         "and ecosystem.loc['collaborative_deals', 'collaboration'] > 0",
         "isinstance(fig_roc, Figure) and isinstance(fig_contests, Figure)",
     ],
+    "08_from_your_export.ipynb": [
+        "summary['months']['count'] == 24 and set(deals.index) == {'partner', 'direct', 'digital'}",
+        "set(parameters.index) == {p.name for p in PARAMETERS} and "
+        "set(parameters['status']) <= {'fitted', 'not identifiable'}",
+        # a fitted parameter's estimate lies in its interval; the others keep their defaults in the fitted scenario
+        "all(r.lower <= r.estimate <= r.upper for r in parameters[parameters['status'] == 'fitted'].itertuples())",
+        "all(field(fitted, p.path) == field(base, p.path) for p in PARAMETERS "
+        "if parameters.loc[p.name, 'status'] != 'fitted')",
+        "0 <= coverage <= 1 and len(forecast) > 0 and forecast['covered'].isin([True, False]).all()",
+        # the what-if starts from the export's state: its partners at the end of the history, no warm-up
+        "state is not None and fitted.data.as_of == 'end' and fitted.time.warmup_months == 0 "
+        "and fitted.partners.n_initial == summary['partners']['at_end']",
+        "isinstance(comparison, Comparison) and comparison.paired and table.loc['incentive_spend', 'diff'] > 0",
+        "isinstance(fig_forecast, Figure) and isinstance(fig_whatif, Figure)",
+    ],
 }
 
 CHECK_CELL = """
