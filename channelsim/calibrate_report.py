@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .narrative import Tile
-from .report import facts, figure, now, page, summary_section, table, tiles
+from .report import Cell, facts, figure, now, page, summary_section, table, tiles
 
 CAPTIONS = {
     "posterior": "Each fitted parameter's final ABC-SMC population (bars, weighted) across its prior (the x range); "
@@ -147,7 +147,7 @@ def calibrate_report(fit: Any, run_info: Mapping[str, Any], not_calibrated: Mapp
     paras, warnings = summary_paragraphs(params, fit.forecast, info, name)
     prow = [[r.parameter, r.field, r.default, f"{_num(r.prior_low)} to {_num(r.prior_high)}", r.status,
              _num(r.estimate), _num(r.sd), f"{_num(r.lower)} to {_num(r.upper)}" if r.status == "fitted" else "",
-             _num(r.screen_max_change, 2), r.reason] for r in params.itertuples()]
+             _num(r.screen_max_change, 2)] for r in params.itertuples()]
     mrow = [[r.moment, "yes" if r.used else "no", _num(r.observed, 4), _num(r.simulated_default, 4),
              _num(r.simulated_fitted, 4), _num(r.z_default, 2), _num(r.z_fitted, 2)] for r in fit.moments.itertuples()]
     frow = [[r.quantity, _num(r.observed, 4), _num(r.mean, 4), f"{_num(r.lower, 4)} to {_num(r.upper, 4)}",
@@ -159,8 +159,11 @@ def calibrate_report(fit: Any, run_info: Mapping[str, Any], not_calibrated: Mapp
             "<h2>What was run</h2>", facts(run_info),
             "<h2>Parameters</h2>",
             table(["parameter", "field", "default", "prior (uniform)", "status", "estimate", "sd",
-                   f"{level} % interval", "screening: largest change (SDs)", "note"], prow),
-            "<h2>Not calibrated</h2>", table(["what", "why"], [[k, v] for k, v in not_calibrated.items()])]
+                   f"{level} % interval", "screening: largest change (SDs)"], prow),
+            '<p class="note">Why a parameter keeps its default is said in the summary above and in '
+            "parameters.csv (<code>reason</code>).</p>",
+            "<h2>Not calibrated</h2>",
+            table(["what", "why"], [[k, Cell(str(v), "text")] for k, v in not_calibrated.items()])]
     fig = _posterior_figure(params, fit.posterior)
     if fig is not None:
         body.append(figure(fig, CAPTIONS["posterior"]))
