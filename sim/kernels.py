@@ -1,10 +1,12 @@
 """Compiled loops (numba) for the model's few pair-by-pair and account-by-account passes.
 
 Each kernel computes exactly what the numpy code it replaces computed, bit for bit: integer
-arithmetic (the splitmix64 hash of :mod:`sim.market`), comparisons and selections only; no
-floating-point reduction changes its order and no transcendental function is evaluated here
-(numpy's and LLVM's ``log`` may differ in the last bit).  ``tests/test_sim_exactness.py`` holds
-each kernel against its numpy definition.
+arithmetic (the splitmix64 hash of :mod:`sim.market`), comparisons, selections, and element-wise
+float operations (``+``, ``*``, ``/``, ``ceil``) in the order the numpy expression applies them
+(numba compiles without fast-math, so nothing is fused or reassociated).  No floating-point
+reduction changes its order and no transcendental function is evaluated here (numpy's and LLVM's
+``log`` and ``exp`` may differ in the last bit): those stay in numpy.  ``tests/test_sim_exactness.py``
+holds each kernel against its numpy definition.
 
 Compiled functions are cached on disk (``cache=True``, numba's ``__pycache__`` beside this file or
 ``NUMBA_CACHE_DIR``), so only the first process after an install compiles them (a few seconds).
