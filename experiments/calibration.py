@@ -31,6 +31,7 @@ global generator; :func:`calibrate` seeds it from ``seed``, so a single-process 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import tempfile
@@ -647,6 +648,10 @@ def calibrate(observed: Any, base: sim.Scenario, settings: Settings = Settings()
             saved = np.random.get_state()
             stack.callback(np.random.set_state, saved)
             np.random.seed(seed)
+            # pyabc's INFO lines (every generation's timings) would drown the progress ``log`` gives.
+            abc_log = logging.getLogger("ABC")
+            stack.callback(abc_log.setLevel, abc_log.level)
+            abc_log.setLevel(logging.WARNING)
             folder = Path(db_dir) if db_dir is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
             folder.mkdir(parents=True, exist_ok=True)
             smp = stack.enter_context(sampler(workers, dask))
