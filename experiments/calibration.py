@@ -122,10 +122,106 @@ NOT_CALIBRATED: dict[str, str] = {
 }
 
 
-def prior_distribution(parameters: Sequence[Parameter]) -> Any:
+class Draws:
+    """The fit's own random numbers, handed to pyabc's prior, model prior and transition.
+
+    pyabc draws candidates from NumPy's global generator; these objects replace the three places it
+    draws (the prior, the one-model prior, the perturbation kernel), so that every draw of a fit comes
+    from a ``numpy.random.Generator`` seeded by the fit's seed and nothing touches the global state.
+    The process that made the object draws from ``SeedSequence(seed)``: a single-process fit is
+    reproducible.  A worker process (pyabc's multicore sampler forks, Dask's workers unpickle) draws
+    from ``SeedSequence(seed, spawn_key=(pid,))``, distinct from every other process, as pyabc's own
+    re-seeding of each worker is (a parallel fit is not reproducible from run to run).
+    """
+
+    def __init__(self, seed: int):
+        self.seed = int(seed)
+        self._pid = os.getpid()
+        self._generator: np.random.Generator | None = None
+
+    def generator(self) -> np.random.Generator:
+        pid = os.getpid()
+        if self._generator is None or pid != getattr(self, "_at", None):
+            key = () if pid == self._pid else (pid,)
+            self._generator = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=key))
+            self._at = pid
+        return self._generator
+
+    def __getstate__(self) -> dict:
+        return {"seed": self.seed, "_pid": self._pid, "_generator": None}
+
+
+def prior_distribution(parameters: Sequence[Parameter], draws: Draws | None = None) -> Any:
+    """The uniform priors as a pyabc ``Distribution``, drawn from ``draws`` (the seed-0 fit's when None)."""
     import pyabc
 
-    return pyabc.Distribution(**{p.name: pyabc.RV("uniform", p.low, p.high - p.low) for p in parameters})
+    draws = draws if draws is not None else Draws(0)
+
+    class Uniform(pyabc.RVBase):
+        def __init__(self, low: float, high: float):
+            self.low, self.high = float(low), float(high)
+
+        def copy(self):
+            return Uniform(self.low, self.high)
+
+        def rvs(self, *args, **kwargs) -> float:  # noqa: ARG002 - pyabc's signature
+            return float(self.low + (self.high - self.low) * draws.generator().random())
+
+        def pdf(self, x, *args, **kwargs) -> float:  # noqa: ARG002
+            return 1.0 / (self.high - self.low) if self.low <= x <= self.high else 0.0
+
+        def pmf(self, x, *args, **kwargs) -> float:  # noqa: ARG002
+            return 0.0
+
+        def cdf(self, x, *args, **kwargs) -> float:  # noqa: ARG002
+            return float(min(max((x - self.low) / (self.high - self.low), 0.0), 1.0))
+
+    return pyabc.Distribution(**{p.name: Uniform(p.low, p.high) for p in parameters})
+
+
+def _one_model_prior() -> Any:
+    """The model prior pyabc needs, for a fit of one model: model 0, without a draw."""
+    import pyabc
+
+    class OnlyModel(pyabc.RVBase):
+        def copy(self):
+            return OnlyModel()
+
+        def rvs(self, *args, **kwargs) -> int:  # noqa: ARG002
+            return 0
+
+        def pmf(self, x, *args, **kwargs) -> float:  # noqa: ARG002
+            return 1.0 if x == 0 else 0.0
+
+        def pdf(self, x, *args, **kwargs) -> float:  # noqa: ARG002
+            return self.pmf(x)
+
+        def cdf(self, x, *args, **kwargs) -> float:  # noqa: ARG002
+            return 1.0 if x >= 0 else 0.0
+
+    return OnlyModel()
+
+
+def _transition(draws: Draws) -> Any:
+    """The multivariate normal perturbation kernel of pyabc, drawing from ``draws``, not the global generator."""
+    import pyabc
+    from pyabc.parameters import Parameter as PyabcParameter
+
+    class Kernel(pyabc.MultivariateNormalTransition):
+        def rvs_single(self):
+            rng = draws.generator()
+            i = rng.choice(self._range, p=self.w)
+            perturbed = self.X.iloc[i] + rng.multivariate_normal(np.zeros(self.cov.shape[0]), self.cov)
+            return PyabcParameter(perturbed)
+
+        def rvs(self, size: int | None = None):
+            if size is None:
+                return self.rvs_single()
+            rng = draws.generator()
+            idx = rng.choice(self._range, size=size, p=self.w)
+            return self.X.iloc[idx] + rng.multivariate_normal(np.zeros(self.cov.shape[0]), self.cov, size=size)
+
+    return Kernel()
 
 
 def overrides(parameters: Sequence[Parameter], values: Mapping[str, float]) -> dict[str, float]:
@@ -643,11 +739,6 @@ def calibrate(observed: Any, base: sim.Scenario, settings: Settings = Settings()
             model = Simulator(fit_scen.with_overrides(overrides([p for p in parameters if p not in fitted], fixed)),
                               tuple(fitted), model.seeds, start, (1, fit_months), tiers, keys, simulate)
         with contextlib.ExitStack() as stack:
-            # pyabc samples candidates from NumPy's global generator: seed it for the fit and give the caller
-            # back the state it had (the package itself never draws from it).
-            saved = np.random.get_state()
-            stack.callback(np.random.set_state, saved)
-            np.random.seed(seed)
             # pyabc's INFO lines (every generation's timings) would drown the progress ``log`` gives.
             abc_log = logging.getLogger("ABC")
             stack.callback(abc_log.setLevel, abc_log.level)
@@ -656,8 +747,10 @@ def calibrate(observed: Any, base: sim.Scenario, settings: Settings = Settings()
             folder.mkdir(parents=True, exist_ok=True)
             smp = stack.enter_context(sampler(workers, dask))
             smp.show_progress = False
-            abc = pyabc.ABCSMC(model, prior_distribution(fitted),
+            draws = Draws(seed)  # every candidate's parameters come from the fit's own generator
+            abc = pyabc.ABCSMC(model, prior_distribution(fitted, draws),
                                pyabc.PNormDistance(p=2, fixed_weights=weights),
+                               model_prior=_one_model_prior(), transitions=_transition(draws),
                                population_size=settings.population, sampler=smp,
                                eps=_floored_epsilon(eps_floor))
             abc.new("sqlite:///" + str(folder / "pyabc.db"), {k: obs[k] for k in keys})

@@ -273,10 +273,27 @@ def test_dask_backend_runs_the_fit(observed):
     """pyabc's DaskDistributedSampler on a local cluster of 2 workers gives a population like the others."""
     pytest.importorskip("distributed")
     st = C.Settings(holdout=HOLDOUT, pilot=3, screen_replications=1, population=6, generations=1, draws=2)
-    np.random.seed(12345)
-    before = np.random.get_state()
     fit = C.calibrate(observed, base_scenario(), st, parameters=C.PARAMETERS[1:2], dask="local:2")
     assert len(fit.posterior) == 6 and set(fit.posterior.columns) == {"bass_q", "weight"}
-    # pyabc draws from NumPy's global generator: the fit seeds it and leaves the caller's state as it was
+
+
+def test_every_draw_of_a_fit_comes_from_its_own_generator(observed):
+    """Two single-process fits with one seed give one posterior, and NumPy's global generator is not touched.
+
+    pyabc draws its candidates from the global generator unless told otherwise; the fit gives it a prior, a
+    model prior and a perturbation kernel that draw from ``Draws(seed)``. Two generations, so the kernel draws.
+    """
+    # a low floor on the tolerance (confidence 0.01), so that a second generation runs and the kernel draws
+    st = C.Settings(holdout=HOLDOUT, pilot=3, screen_replications=1, population=5, generations=2, draws=2, seed=9,
+                    confidence=0.01)
+    np.random.seed(12345)
+    before = np.random.get_state()
+    a = C.calibrate(observed, base_scenario(), st, parameters=C.PARAMETERS[1:2], workers=1)
     after = np.random.get_state()
     assert before[0] == after[0] and np.array_equal(before[1], after[1]) and before[2:] == after[2:]
+    b = C.calibrate(observed, base_scenario(), st, parameters=C.PARAMETERS[1:2], workers=1)
+    assert len(a.generations) == 2
+    pd.testing.assert_frame_equal(a.posterior, b.posterior)
+    other = C.calibrate(observed, base_scenario(), C.Settings(**{**st.__dict__, "seed": 10}),
+                        parameters=C.PARAMETERS[1:2], workers=1)
+    assert not other.posterior["bass_q"].equals(a.posterior["bass_q"])
