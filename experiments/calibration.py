@@ -24,8 +24,10 @@ The pipeline (``channelsim calibrate DATA_DIR --out DIR`` calls :func:`calibrate
 
 Runs execute in this process, on local processes (pyabc's multicore sampler) or on a Dask cluster
 (pyabc's ``DaskDistributedSampler``).  pyabc keeps its database in a folder the caller gives (the CLI: a
-temporary folder inside the output's staging folder).  pyabc draws candidate parameters from NumPy's
-global generator; :func:`calibrate` seeds it from ``seed``, so a single-process fit is reproducible.
+temporary folder inside the output's staging folder).  pyabc would draw candidate parameters from
+NumPy's global generator; :func:`calibrate` hands it a prior, a model prior and a perturbation kernel
+that draw from the fit's own generator (:class:`Draws`), so a single-process fit is reproducible from
+``seed`` and the global state is never touched.
 """
 
 from __future__ import annotations
